@@ -1,0 +1,286 @@
+//! sfud configuration: built-in defaults, an optional TOML file, and
+//! `SFUD_SECTION__KEY` environment overrides, applied in that order.
+//!
+//! Every key has a default so `sfud` runs with no file at all. Loading is
+//! strict: an unknown key or a value of the wrong type is an error that names
+//! the key and says where it came from (the file, or which environment
+//! variable), because a silently ignored typo in a media server's config
+//! shows up much later as a mysterious connectivity problem.
+//!
+//! `load` only parses; `Config::validate` checks cross-field rules (ports,
+//! limits, file readability). Callers run both.
+//!
+//! The user-facing description of every key lives in docs/configuration.md;
+//! keep it in step with the structs here.
+//!
+//! - `mod.rs`: the schema (sections, keys, defaults) and the error type;
+//! - `load.rs`: file and environment layering with per-key error reporting;
+//! - `validate.rs`: rules across keys, and derived values.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+mod load;
+mod validate;
+
+pub use load::{env_vars, load, resolve_path};
+pub use validate::{MAX_CPU_ID, MAX_RECV_BATCH, MAX_SHARDS, MIN_IO_MEMORY};
+
+/// Read when no `--config` is given, if it exists.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/sfud/sfud.toml";
+/// Prefix of environment overrides: `SFUD_<SECTION>__<KEY>`.
+pub const ENV_PREFIX: &str = "SFUD_";
+/// Separates section from key in an override's name.
+pub const ENV_SEPARATOR: &str = "__";
+
+/// The whole configuration. Sections mirror the TOML tables.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub rtc: RtcConfig,
+    pub turn: TurnConfig,
+    pub dataplane: DataplaneConfig,
+    pub dtls: DtlsConfig,
+    pub metrics: MetricsConfig,
+    pub room: RoomConfig,
+    pub log: LogConfig,
+}
+
+/// HTTP/WebSocket signaling: WHIP, WHEP, JSON-RPC rooms, admin API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Largest accepted request body (SDP offers are a few KiB).
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7880),
+            max_body_bytes: 65536,
+        }
+    }
+}
+
+/// Media transport: the single UDP media port, ICE-TCP, and the addresses
+/// announced in ICE candidates.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtcConfig {
+    /// Media UDP port, shared by every shard through SO_REUSEPORT.
+    pub udp_port: u16,
+    /// ICE-TCP port.
+    pub tcp_port: u16,
+    pub bind_address: IpAddr,
+    /// Announced instead of the detected interface addresses (1:1 NAT, cloud
+    /// VMs whose public address is not on any interface).
+    pub nat_1to1: Vec<IpAddr>,
+    /// Also announce 127.0.0.1, so local clients and tests connect.
+    pub include_loopback: bool,
+    /// Only announce addresses of these NICs; empty means every interface
+    /// that is up and not loopback.
+    pub interfaces: Vec<String>,
+}
+
+impl Default for RtcConfig {
+    fn default() -> Self {
+        Self {
+            udp_port: 7882,
+            tcp_port: 7881,
+            bind_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            nat_1to1: Vec::new(),
+            include_loopback: true,
+            interfaces: Vec::new(),
+        }
+    }
+}
+
+/// The embedded TURN/STUN server. Off by default: a relay is an open door
+/// an operator should choose to open.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TurnConfig {
+    pub enabled: bool,
+    pub udp_port: u16,
+    pub realm: String,
+    /// First UDP port handed out for relay allocations.
+    pub relay_port_min: u16,
+    /// Last UDP port handed out for relay allocations (inclusive).
+    pub relay_port_max: u16,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            udp_port: 3478,
+            realm: "sfud".to_string(),
+            relay_port_min: 30000,
+            relay_port_max: 40000,
+        }
+    }
+}
+
+/// The sharded media plane.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataplaneConfig {
+    /// Number of shards; 0 means one per CPU this process may run on.
+    pub shards: usize,
+    /// Explicit CPU ids to pin shards to, overriding the topology choice.
+    pub cores: Vec<usize>,
+    /// Bytes of io_uring registered memory per shard (glommio `io_memory`);
+    /// it is locked memory, so it counts against RLIMIT_MEMLOCK.
+    pub io_memory: usize,
+    /// Datagrams read per receive syscall.
+    pub recv_batch: usize,
+    /// SO_RCVBUF/SO_SNDBUF of the media sockets, in bytes.
+    pub socket_buffer: usize,
+    /// Spin instead of sleeping when idle: lower latency, a full core each.
+    pub busy_poll: bool,
+    /// Test-only: honour `?shard=N` on WHIP/WHEP to place a session.
+    pub allow_placement_hint: bool,
+}
+
+impl Default for DataplaneConfig {
+    fn default() -> Self {
+        Self {
+            shards: 0,
+            cores: Vec::new(),
+            io_memory: 1_048_576,
+            recv_batch: 32,
+            socket_buffer: 4_194_304,
+            busy_poll: false,
+            allow_placement_hint: false,
+        }
+    }
+}
+
+/// DTLS certificate. Both files or neither; with neither a fresh ECDSA
+/// P-256 certificate is generated at start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DtlsConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+}
+
+/// Prometheus exporter.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub listen: SocketAddr,
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 6789),
+            enabled: true,
+        }
+    }
+}
+
+/// Per-room limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomConfig {
+    pub max_participants: usize,
+    pub max_tracks_per_participant: usize,
+    /// Close a room this many seconds after its last participant left;
+    /// 0 closes it at once.
+    pub empty_timeout_secs: u64,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        Self {
+            max_participants: 100,
+            max_tracks_per_participant: 8,
+            empty_timeout_secs: 0,
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// tracing `EnvFilter` syntax, e.g. `info` or `info,dataplane=debug`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_string(),
+            format: "text".to_string(),
+        }
+    }
+}
+
+/// Where a value came from, so an error can point the operator at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    File(PathBuf),
+    Env(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(p) => write!(f, "in file {}", p.display()),
+            Origin::Env(var) => write!(f, "from environment variable {var}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {}: not found", path.display())]
+    NotFound { path: PathBuf },
+    #[error("config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {}: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("unknown key {key} ({origin})")]
+    UnknownKey { key: String, origin: Origin },
+    #[error("{key}: {message} ({origin})")]
+    InvalidValue {
+        key: String,
+        message: String,
+        origin: Origin,
+    },
+    #[error("environment variable {var}: {message}")]
+    BadEnvVar { var: String, message: String },
+    /// A value that parsed but breaks a rule checked by `Config::validate`.
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    /// The dotted key (`section.key`) the error is about, if any.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::UnknownKey { key, .. }
+            | ConfigError::InvalidValue { key, .. }
+            | ConfigError::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}

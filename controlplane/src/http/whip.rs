@@ -1,0 +1,196 @@
+//! WHIP (RFC 9725) ingest and WHEP playback: POST an offer, get 201 + answer
+//! + Location; DELETE the Location to end the session.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{ApiError, AppState};
+use crate::hub::{Created, Hub, HubError, SessionKind};
+use crate::sdp::SessionDescription;
+
+#[derive(Deserialize, Default)]
+pub struct PostQuery {
+    /// Test-only placement hint (needs `dataplane.allow_placement_hint`).
+    shard: Option<usize>,
+}
+
+/// Room names appear in URLs and logs: keep them plain.
+pub fn validate_room(room: &str) -> Result<(), ApiError> {
+    let ok = !room.is_empty()
+        && room.len() <= 64
+        && room.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "room names are 1-64 characters of A-Z, a-z, 0-9, '-', '_' or '.'",
+        ))
+    }
+}
+
+/// Checks what a WHIP/WHEP POST carries and parses its SDP offer.
+pub fn parse_offer_request(content_type: Option<&[u8]>, body: &[u8], max_body: usize) -> Result<SessionDescription, ApiError> {
+    let ct = content_type
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    if ct.as_deref() != Some("application/sdp") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the offer must be sent with Content-Type: application/sdp",
+        ));
+    }
+    if body.len() > max_body {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the offer is {} bytes; the limit is {max_body}", body.len()),
+        ));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "the request body is empty; it must be an SDP offer"));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the SDP offer is not valid UTF-8"))?;
+    SessionDescription::parse(text)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed SDP offer: {e}")))
+}
+
+fn created(prefix: &str, room: &str, c: Created) -> Response {
+    let location = format!("/{prefix}/{room}/{}", c.resource);
+    let mut resp = (StatusCode::CREATED, c.answer).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        h.insert(header::LOCATION, v);
+    }
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location"));
+    resp
+}
+
+async fn post(
+    st: AppState,
+    kind: SessionKind,
+    room: String,
+    q: PostQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    validate_room(&room)?;
+    let offer = parse_offer_request(headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()), &body, st.max_body)?;
+    let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
+    let res: Result<Created, HubError> = match kind {
+        SessionKind::Whip => Hub::publish(&mut hub, &room, &offer, q.shard),
+        SessionKind::Whep => Hub::subscribe(&mut hub, &room, &offer, q.shard),
+    };
+    let prefix = match kind {
+        SessionKind::Whip => "whip",
+        SessionKind::Whep => "whep",
+    };
+    Ok(created(prefix, &room, res?))
+}
+
+pub async fn whip_post(
+    State(st): State<AppState>,
+    Path(room): Path<String>,
+    Query(q): Query<PostQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    post(st, SessionKind::Whip, room, q, headers, body).await
+}
+
+pub async fn whep_post(
+    State(st): State<AppState>,
+    Path(room): Path<String>,
+    Query(q): Query<PostQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    post(st, SessionKind::Whep, room, q, headers, body).await
+}
+
+fn delete(st: AppState, kind: SessionKind, room: &str, resource: &str) -> Result<StatusCode, ApiError> {
+    let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
+    hub.delete(kind, room, resource).map_err(|e| match e {
+        HubError::UnknownSession => ApiError::new(StatusCode::NOT_FOUND, format!("no session {resource} in room '{room}'")),
+        other => other.into(),
+    })?;
+    Ok(StatusCode::OK)
+}
+
+pub async fn whip_delete(State(st): State<AppState>, Path((room, resource)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+    delete(st, SessionKind::Whip, &room, &resource)
+}
+
+pub async fn whep_delete(State(st): State<AppState>, Path((room, resource)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+    delete(st, SessionKind::Whep, &room, &resource)
+}
+
+/// Trickle and ICE restart via PATCH are optional in RFC 9725; sfud is
+/// ICE-lite with all candidates in the answer, so it says so plainly.
+pub async fn patch() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "trickle ICE / ICE restart via PATCH is not supported; all candidates are in the answer",
+    )
+}
+
+pub async fn options() -> impl IntoResponse {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::HeaderName::from_static("accept-post"), "application/sdp"),
+            (header::ALLOW, "OPTIONS, POST"),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn content_type_and_body_checks() {
+        let sdp = b"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n";
+        assert_eq!(parse_offer_request(None, sdp, 1000).unwrap_err().status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(
+            parse_offer_request(Some(b"text/plain"), sdp, 1000).unwrap_err().status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(parse_offer_request(Some(b"application/sdp"), b"  ", 1000).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(parse_offer_request(Some(b"application/sdp"), sdp, 10).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(parse_offer_request(Some(b"application/sdp"), b"hello", 1000).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(parse_offer_request(Some(b"application/sdp"), &[0xff, 0xfe], 1000).unwrap_err().status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn room_names() {
+        assert!(validate_room("room-1_a.b").is_ok());
+        assert!(validate_room("").is_err());
+        assert!(validate_room("a/b").is_err());
+        assert!(validate_room(&"x".repeat(65)).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn offer_request_never_panics(ct in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+                                      body in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let _ = parse_offer_request(ct.as_deref(), &body, 1500);
+        }
+
+        #[test]
+        fn sdp_like_bodies_never_panic(lines in proptest::collection::vec("[vosctmab]=[ -~]{0,40}", 0..30)) {
+            let body = lines.join("\r\n");
+            let _ = parse_offer_request(Some(b"application/sdp; charset=utf-8"), body.as_bytes(), 65536);
+        }
+
+        #[test]
+        fn room_validation_never_panics(room in ".{0,80}") {
+            let _ = validate_room(&room);
+        }
+    }
+}

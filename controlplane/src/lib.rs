@@ -1,0 +1,12 @@
+//! sfud controlplane: rooms, participants, signaling, DTLS and configuration.
+//! It drives the dataplane through typed commands and never touches a packet
+//! on the hot path.
+
+pub mod app;
+pub mod candidates;
+pub mod cli;
+pub mod config;
+pub mod dtls;
+pub mod http;
+pub mod hub;
+pub mod sdp;

@@ -1,0 +1,186 @@
+//! WHIP: answering a publisher's offer. sfud receives one codec per section,
+//! without RTX/RED/FEC, and binds incoming SSRCs to sections by the sdes:mid
+//! header extension or the offered a=ssrc lines.
+
+use tracing::debug;
+
+use super::answer::{
+    accepted_section, answer_session, check_mids, codec_attributes, describe_offered,
+    is_secure_rtp, offered_rtpmaps, rejected_section, rejection_summary, settle_bundle, Plan,
+};
+use super::codec::{canonical_name, h264_publish_rank, kind_from_sdp, supported_feedback, Codec, MediaKind};
+use super::error::NegotiationError;
+use super::model::{Attribute, Direction, MediaDescription, RtpMap, SessionDescription};
+use super::transport::{remote_params, LocalIce, RemoteParams};
+
+pub const SDES_MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+
+/// One media section sfud accepted from a publisher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedMedia {
+    pub mid: String,
+    pub kind: MediaKind,
+    pub codec: Codec,
+    /// Primary SSRC from a=ssrc (first of the FID group when there is one).
+    pub ssrc: Option<u32>,
+    /// The FID partner of `ssrc`. sfud answers no RTX payload type, so the
+    /// publisher should not use it; it is reported so it can be recognised.
+    pub rtx_ssrc: Option<u32>,
+    /// The offered id of urn:ietf:params:rtp-hdrext:sdes:mid, echoed in the answer.
+    pub mid_ext_id: Option<u8>,
+    pub stream_id: Option<String>,
+    pub track_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishAnswer {
+    pub sdp: String,
+    pub remote: RemoteParams,
+    /// Accepted sections, in offer order.
+    pub media: Vec<PublishedMedia>,
+}
+
+/// Answers a WHIP offer. See the module docs of `sdp` for the rules.
+pub fn answer_publish(
+    offer: &SessionDescription,
+    local: &LocalIce,
+) -> Result<PublishAnswer, NegotiationError> {
+    let mut plans: Vec<Plan<PublishedMedia>> = offer.media.iter().map(|m| plan(offer, m)).collect();
+    check_mids(offer, &plans)?;
+    let bundle = settle_bundle(offer, &mut plans)?;
+
+    let Some(tagged) = offer
+        .media
+        .iter()
+        .zip(&plans)
+        .find(|(_, p)| p.accepted().is_some())
+    else {
+        return Err(NegotiationError::NoUsableMedia(format!(
+            "nothing in the offer can be published: {}",
+            rejection_summary(offer, &plans)
+        )));
+    };
+    let tagged_mid = tagged.0.mid().unwrap_or("");
+    let remote = remote_params(offer, tagged.0, tagged_mid)?;
+
+    let mut sections = Vec::with_capacity(offer.media.len());
+    let mut media = Vec::new();
+    for (i, (m, plan)) in offer.media.iter().zip(plans).enumerate() {
+        match plan {
+            Plan::Reject(reason) => {
+                debug!(section = i, %reason, "rejecting publish media section");
+                sections.push(rejected_section(m));
+            }
+            Plan::Accept(p) => {
+                let mut body = codec_attributes(&p.codec);
+                if let Some(id) = p.mid_ext_id {
+                    body.push(Attribute::with_value(
+                        "extmap",
+                        format!("{id} {SDES_MID_URI}"),
+                    ));
+                }
+                sections.push(accepted_section(
+                    m,
+                    &p.mid,
+                    local,
+                    Direction::RecvOnly,
+                    p.codec.pt,
+                    body,
+                )?);
+                media.push(p);
+            }
+        }
+    }
+    let sdp = answer_session(local, bundle, sections).to_sdp();
+    Ok(PublishAnswer { sdp, remote, media })
+}
+
+fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<PublishedMedia> {
+    if m.is_rejected() {
+        return Plan::Reject("the offer itself disabled it (port 0)".to_owned());
+    }
+    let Some(kind) = kind_from_sdp(&m.kind) else {
+        return Plan::Reject(format!("sfud does not take {} media", m.kind));
+    };
+    if !is_secure_rtp(&m.proto) {
+        return Plan::Reject(format!("transport {} is not DTLS-SRTP", m.proto));
+    }
+    let direction = m.direction(offer);
+    if !direction.sends() {
+        return Plan::Reject(format!(
+            "direction {} publishes nothing",
+            direction.as_str()
+        ));
+    }
+    let chosen = match kind {
+        MediaKind::Audio => choose_audio(m),
+        MediaKind::Video => choose_video(m),
+    };
+    let Some(rtpmap) = chosen else {
+        let needed = match kind {
+            MediaKind::Audio => "opus/48000/2",
+            MediaKind::Video => "VP8/90000, or H264/90000 with packetization-mode=1",
+        };
+        return Plan::Reject(format!(
+            "sfud needs {needed}; the offer has {}",
+            describe_offered(m)
+        ));
+    };
+    let codec = Codec {
+        pt: rtpmap.pt,
+        name: canonical_name(&rtpmap.name),
+        clock_rate: rtpmap.clock_rate,
+        channels: rtpmap.channels,
+        fmtp: m.fmtp(rtpmap.pt).map(str::to_owned),
+        rtcp_fb: supported_feedback(m, rtpmap.pt),
+    };
+    let (ssrc, rtx_ssrc) = primary_ssrcs(m);
+    let msid = m.msid();
+    Plan::Accept(PublishedMedia {
+        mid: m.mid().unwrap_or("").to_owned(),
+        kind,
+        codec,
+        ssrc,
+        rtx_ssrc,
+        mid_ext_id: m
+            .extmaps(offer)
+            .iter()
+            .find(|(_, uri)| *uri == SDES_MID_URI)
+            .map(|(id, _)| *id),
+        stream_id: msid.map(|(s, _)| s.to_owned()),
+        track_id: msid.and_then(|(_, t)| t).map(str::to_owned),
+    })
+}
+
+fn choose_audio(m: &MediaDescription) -> Option<RtpMap> {
+    offered_rtpmaps(m)
+        .into_iter()
+        .find(|r| r.name.eq_ignore_ascii_case("opus") && r.clock_rate == 48000 && r.channels == 2)
+}
+
+/// VP8 first; else the best-ranked H264, earliest in the offer among equals.
+fn choose_video(m: &MediaDescription) -> Option<RtpMap> {
+    let maps = offered_rtpmaps(m);
+    if let Some(vp8) = maps
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case("VP8") && r.clock_rate == 90000)
+    {
+        return Some(vp8.clone());
+    }
+    maps.into_iter()
+        .filter(|r| r.name.eq_ignore_ascii_case("H264") && r.clock_rate == 90000)
+        .filter_map(|r| h264_publish_rank(m.fmtp(r.pt)).map(|rank| (rank, r)))
+        .min_by_key(|(rank, _)| *rank)
+        .map(|(_, r)| r)
+}
+
+fn primary_ssrcs(m: &MediaDescription) -> (Option<u32>, Option<u32>) {
+    let fid = m
+        .ssrc_groups()
+        .into_iter()
+        .find(|g| g.semantics == "FID" && g.ssrcs.len() >= 2);
+    match fid {
+        Some(g) => (g.ssrcs.first().copied(), g.ssrcs.get(1).copied()),
+        None => (m.ssrcs().first().copied(), None),
+    }
+}

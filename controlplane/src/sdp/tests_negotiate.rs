@@ -1,0 +1,564 @@
+//! Browser-shaped offers through the parser and both answerers.
+
+use super::fixtures::{CHROME_WHEP, CHROME_WHIP, DATACHANNEL_ONLY, FIREFOX_WHIP};
+use super::*;
+
+const FP: &str = "0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9";
+
+fn local() -> LocalIce {
+    LocalIce {
+        ufrag: "sfudUfrag".into(),
+        pwd: "sfudPasswordThatIsLongEnough".into(),
+        fingerprint_sha256: FP.into(),
+        udp_candidates: vec![
+            "203.0.113.7:7882".parse().unwrap(),
+            "[2001:db8::7]:7882".parse().unwrap(),
+        ],
+        tcp_candidates: vec!["203.0.113.7:7881".parse().unwrap()],
+    }
+}
+
+fn parse(s: &str) -> SessionDescription {
+    SessionDescription::parse(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn publish(s: &str) -> Result<PublishAnswer, NegotiationError> {
+    answer_publish(&parse(s), &local())
+}
+
+fn values<'a>(m: &'a MediaDescription, key: &'a str) -> Vec<&'a str> {
+    m.attributes
+        .iter()
+        .filter(|a| a.key == key)
+        .map(|a| a.value.as_deref().unwrap_or(""))
+        .collect()
+}
+
+/// Checks everything every answer must have, and returns it parsed.
+fn check_answer_shape(sdp: &str, bundle: &str) -> SessionDescription {
+    assert!(
+        sdp.ends_with("\r\n") && !sdp.replace("\r\n", "").contains('\n'),
+        "CRLF only"
+    );
+    let answer = parse(sdp);
+    assert_eq!(SessionDescription::parse(&answer.to_sdp()).unwrap(), answer);
+    assert!(answer.is_ice_lite());
+    assert_eq!(answer.attribute("msid-semantic"), Some(" WMS *"));
+    assert_eq!(
+        answer.bundle_groups(),
+        vec![bundle.split(' ').collect::<Vec<_>>()]
+    );
+    for m in answer.media.iter().filter(|m| !m.is_rejected()) {
+        assert_eq!(m.port, 7882);
+        assert_eq!(m.connection.as_deref(), Some("IN IP4 203.0.113.7"));
+        assert_eq!(m.ice_ufrag(&answer), Some("sfudUfrag"));
+        assert_eq!(m.ice_pwd(&answer), Some("sfudPasswordThatIsLongEnough"));
+        assert_eq!(m.fingerprint(&answer), Some(("sha-256", FP)));
+        assert_eq!(m.setup(&answer), Some("passive"));
+        assert!(m.rtcp_mux());
+        assert_eq!(m.formats.len(), 1);
+        assert_eq!(
+            values(m, "candidate"),
+            vec![
+                "1 1 udp 2130706431 203.0.113.7 7882 typ host",
+                "2 1 udp 2130706175 2001:db8::7 7882 typ host",
+                "3 1 tcp 2124414975 203.0.113.7 7881 typ host tcptype passive",
+            ]
+        );
+        assert_eq!(
+            m.attributes.last(),
+            Some(&Attribute::flag("end-of-candidates"))
+        );
+    }
+    answer
+}
+
+#[test]
+fn chrome_whip_offer_parses() {
+    let offer = parse(CHROME_WHIP);
+    assert_eq!(offer.media.len(), 2);
+    assert_eq!(offer.bundle_groups(), vec![vec!["0", "1"]]);
+    let (audio, video) = (&offer.media[0], &offer.media[1]);
+    assert_eq!((audio.mid(), video.mid()), (Some("0"), Some("1")));
+    assert_eq!(audio.direction(&offer), Direction::SendOnly);
+    assert_eq!(audio.ice_ufrag(&offer), Some("Vw3Z"));
+    assert_eq!(audio.setup(&offer), Some("actpass"));
+    assert_eq!(audio.fingerprint(&offer).map(|f| f.0), Some("sha-256"));
+    assert!(audio.rtcp_mux() && !audio.is_rejected());
+    assert_eq!(
+        audio.rtpmaps()[0],
+        RtpMap {
+            pt: 111,
+            name: "opus".into(),
+            clock_rate: 48000,
+            channels: 2
+        }
+    );
+    assert_eq!(audio.rtpmaps()[2].channels, 1);
+    assert_eq!(audio.fmtp(111), Some("minptime=10;useinbandfec=1"));
+    assert_eq!(video.rtpmaps().len(), 25);
+    assert_eq!(
+        video.rtcp_fbs(96),
+        vec!["goog-remb", "transport-cc", "ccm fir", "nack", "nack pli"]
+    );
+    assert!(video.rtcp_fbs(97).is_empty());
+    assert_eq!(video.extmaps(&offer).len(), 11);
+    assert!(video.extmaps(&offer).contains(&(4, SDES_MID_URI)));
+    assert_eq!(video.ssrcs(), vec![2813049416, 1150318231]);
+    assert_eq!(
+        video.ssrc_groups(),
+        vec![SsrcGroup {
+            semantics: "FID".into(),
+            ssrcs: vec![2813049416, 1150318231]
+        }]
+    );
+    assert_eq!(
+        video.msid(),
+        Some((
+            "5fa2f3b0-5e5c-4f4e-9d38-3b3c4f5b6a70",
+            Some("7d1e2f3a-4b5c-4d6e-8f90-a1b2c3d4e5f6")
+        ))
+    );
+}
+
+#[test]
+fn firefox_offer_falls_back_to_session_level() {
+    let offer = parse(FIREFOX_WHIP);
+    let video = &offer.media[1];
+    assert_eq!(video.fingerprint(&offer).map(|f| f.1.len()), Some(95));
+    assert_eq!(
+        offer.media[0].extmaps(&offer)[1],
+        (2, "urn:ietf:params:rtp-hdrext:csrc-audio-level")
+    );
+    assert_eq!(offer.media[2].direction(&offer), Direction::SendRecv);
+    let mut no_direction = offer.clone();
+    no_direction.media[0]
+        .attributes
+        .retain(|a| a.key != "sendonly");
+    no_direction.attributes.push(Attribute::flag("inactive"));
+    assert_eq!(
+        no_direction.media[0].direction(&no_direction),
+        Direction::Inactive
+    );
+}
+
+#[test]
+fn fixtures_round_trip() {
+    for s in [CHROME_WHIP, CHROME_WHEP, FIREFOX_WHIP, DATACHANNEL_ONLY] {
+        let x = parse(s);
+        assert_eq!(parse(&x.to_sdp()), x);
+    }
+    // Verbatim for a CRLF offer in canonical order.
+    assert_eq!(parse(CHROME_WHIP).to_sdp(), CHROME_WHIP);
+}
+
+#[test]
+fn chrome_whip_answer() {
+    let a = publish(CHROME_WHIP).unwrap();
+    let answer = check_answer_shape(&a.sdp, "0 1");
+    assert_eq!(answer.media.len(), 2);
+    let (audio, video) = (&answer.media[0], &answer.media[1]);
+    for m in [audio, video] {
+        assert_eq!(m.direction(&answer), Direction::RecvOnly);
+        assert!(m.has_attribute("rtcp-rsize"));
+        assert_eq!(m.extmaps(&answer), vec![(4, SDES_MID_URI)]);
+        assert!(m.ssrcs().is_empty());
+    }
+    assert_eq!(audio.formats, vec!["111"]);
+    assert_eq!(values(audio, "rtpmap"), vec!["111 opus/48000/2"]);
+    assert_eq!(audio.fmtp(111), Some("minptime=10;useinbandfec=1"));
+    assert!(
+        audio.rtcp_fbs(111).is_empty(),
+        "transport-cc is not answered"
+    );
+    assert_eq!(video.formats, vec!["96"]);
+    assert_eq!(values(video, "rtpmap"), vec!["96 VP8/90000"]);
+    assert_eq!(
+        video.rtcp_fbs(96),
+        vec!["goog-remb", "ccm fir", "nack", "nack pli"]
+    );
+
+    assert_eq!(
+        a.remote,
+        RemoteParams {
+            ice_ufrag: "Vw3Z".into(),
+            ice_pwd: "Ys3mBzQ0aJrT9mYw3t0dK8Lq".into(),
+            fingerprint: (
+                "sha-256".into(),
+                "1F:32:5E:7A:9C:AA:01:44:53:2B:8E:90:61:CF:D3:0B:7E:2A:48:11:95:C6:3D:EF:02:A4:17:68:B9:5C:40:E1".into()
+            ),
+            setup: "actpass".into(),
+        }
+    );
+    assert_eq!(a.media.len(), 2);
+    let (pa, pv) = (&a.media[0], &a.media[1]);
+    assert_eq!(
+        (pa.mid.as_str(), pa.kind, pa.ssrc, pa.rtx_ssrc),
+        ("0", MediaKind::Audio, Some(3735928559), None)
+    );
+    assert_eq!(pa.codec.name, "opus");
+    assert_eq!((pa.codec.clock_rate, pa.codec.channels), (48000, 2));
+    assert_eq!(pa.mid_ext_id, Some(4));
+    assert_eq!(
+        pa.track_id.as_deref(),
+        Some("0c3d8f0e-8a9b-4c44-b4b0-2f5a1e7d9c10")
+    );
+    assert_eq!((pv.mid.as_str(), pv.kind), ("1", MediaKind::Video));
+    assert_eq!((pv.ssrc, pv.rtx_ssrc), (Some(2813049416), Some(1150318231)));
+    assert_eq!(
+        pv.codec,
+        Codec {
+            pt: 96,
+            name: "VP8".into(),
+            clock_rate: 90000,
+            channels: 1,
+            fmtp: None,
+            rtcp_fb: vec![
+                "goog-remb".into(),
+                "ccm fir".into(),
+                "nack".into(),
+                "nack pli".into()
+            ],
+        }
+    );
+    assert_eq!(
+        pv.stream_id.as_deref(),
+        Some("5fa2f3b0-5e5c-4f4e-9d38-3b3c4f5b6a70")
+    );
+}
+
+/// Keeps only the listed payload types on the video m-line.
+fn only_video_formats(sdp: &str, formats: &str) -> String {
+    let line = sdp.lines().find(|l| l.starts_with("m=video")).unwrap();
+    sdp.replace(line, &format!("m=video 9 UDP/TLS/RTP/SAVPF {formats}\r"))
+}
+
+#[test]
+fn h264_only_offer_picks_constrained_baseline_mode_1() {
+    let offer = only_video_formats(CHROME_WHIP, "104 105 127 125 106 107 102 103 112 113");
+    let a = publish(&offer).unwrap();
+    let v = &a.media[1];
+    assert_eq!(v.codec.name, "H264");
+    assert_eq!(
+        v.codec.pt, 106,
+        "first constrained-baseline, packetization-mode=1 in offer order"
+    );
+    let fmtp = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+    assert_eq!(v.codec.fmtp.as_deref(), Some(fmtp));
+    let answer = check_answer_shape(&a.sdp, "0 1");
+    assert_eq!(answer.media[1].formats, vec!["106"]);
+    assert_eq!(answer.media[1].fmtp(106), Some(fmtp));
+
+    // With no baseline flavour at all, any packetization-mode=1 H264 will do.
+    let a = publish(&only_video_formats(CHROME_WHIP, "104 112 39")).unwrap();
+    assert_eq!(a.media[1].codec.pt, 112);
+}
+
+#[test]
+fn unsupported_video_is_rejected_but_audio_kept() {
+    let offer = only_video_formats(CHROME_WHIP, "98 99 45 104");
+    let a = publish(&offer).unwrap();
+    let answer = check_answer_shape(&a.sdp, "0");
+    let video = &answer.media[1];
+    assert!(video.is_rejected());
+    assert_eq!(video.formats, vec!["98", "99", "45", "104"]);
+    assert_eq!(video.mid(), Some("1"));
+    assert_eq!(a.media.len(), 1);
+}
+
+#[test]
+fn firefox_whip_answer() {
+    let a = publish(FIREFOX_WHIP).unwrap();
+    let answer = check_answer_shape(&a.sdp, "0 1");
+    assert_eq!(answer.media.len(), 3);
+    assert_eq!(answer.media[0].formats, vec!["109"]);
+    assert_eq!(answer.media[1].formats, vec!["120"]);
+    let dc = &answer.media[2];
+    assert!(dc.is_rejected());
+    assert_eq!(
+        (dc.kind.as_str(), dc.proto.as_str()),
+        ("application", "UDP/DTLS/SCTP")
+    );
+    assert_eq!(dc.formats, vec!["webrtc-datachannel"]);
+    assert_eq!(dc.mid(), Some("2"));
+    assert_eq!(a.remote.fingerprint.1.get(..5), Some("5C:0E"));
+    assert_eq!(a.remote.ice_ufrag, "8c2e4f1a");
+    let v = &a.media[1];
+    assert_eq!(
+        (v.ssrc, v.rtx_ssrc, v.mid_ext_id),
+        (Some(3962342061), Some(2360540391), Some(3))
+    );
+    assert_eq!(
+        v.codec.rtcp_fb,
+        vec!["nack", "nack pli", "ccm fir", "goog-remb"]
+    );
+    assert_eq!(
+        a.media[0].codec.fmtp.as_deref(),
+        Some("maxplaybackrate=48000;stereo=1;useinbandfec=1")
+    );
+}
+
+#[test]
+fn publish_errors() {
+    let err = publish(DATACHANNEL_ONLY).unwrap_err();
+    assert!(matches!(err, NegotiationError::NoUsableMedia(_)), "{err}");
+    assert!(err.to_string().contains("application"), "{err}");
+
+    let no_fp: String = CHROME_WHIP
+        .lines()
+        .filter(|l| !l.starts_with("a=fingerprint"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        publish(&no_fp).unwrap_err(),
+        NegotiationError::MissingFingerprint { mid: "0".into() }
+    );
+
+    let sha1 = CHROME_WHIP.replace("a=fingerprint:sha-256", "a=fingerprint:sha-1");
+    assert!(matches!(
+        publish(&sha1).unwrap_err(),
+        NegotiationError::UnsupportedFingerprint { .. }
+    ));
+
+    let short = CHROME_WHIP.replace("1F:32:5E:", "");
+    assert!(matches!(
+        publish(&short).unwrap_err(),
+        NegotiationError::BadFingerprint { .. }
+    ));
+
+    let passive = CHROME_WHIP.replace("a=setup:actpass", "a=setup:passive");
+    let err = publish(&passive).unwrap_err();
+    assert_eq!(
+        err,
+        NegotiationError::BadSetup {
+            mid: "0".into(),
+            setup: "passive".into()
+        }
+    );
+    assert!(err.to_string().contains("actpass"));
+
+    let active = CHROME_WHIP.replace("a=setup:actpass", "a=setup:active");
+    assert_eq!(publish(&active).unwrap().remote.setup, "active");
+
+    let no_mux = CHROME_WHIP.replace("a=rtcp-mux\r\n", "");
+    assert!(matches!(
+        publish(&no_mux).unwrap_err(),
+        NegotiationError::RtcpMuxRequired { .. }
+    ));
+
+    let no_ice = CHROME_WHIP.replace("a=ice-pwd:", "a=x-ice-pwd:");
+    assert!(matches!(
+        publish(&no_ice).unwrap_err(),
+        NegotiationError::MissingIceCredentials { .. }
+    ));
+
+    let bad_ufrag = CHROME_WHIP.replace("a=ice-ufrag:Vw3Z", "a=ice-ufrag:Vw:3Z");
+    assert!(matches!(
+        publish(&bad_ufrag).unwrap_err(),
+        NegotiationError::BadIceCredentials { .. }
+    ));
+
+    let no_bundle = CHROME_WHIP.replace("a=group:BUNDLE 0 1\r\n", "");
+    assert_eq!(
+        publish(&no_bundle).unwrap_err(),
+        NegotiationError::BundleRequired
+    );
+
+    let recvonly = CHROME_WHIP.replace("a=sendonly", "a=recvonly");
+    let err = publish(&recvonly).unwrap_err();
+    assert!(err.to_string().contains("recvonly"), "{err}");
+
+    let dup_mid = CHROME_WHIP.replace("a=mid:1", "a=mid:0");
+    assert!(matches!(
+        publish(&dup_mid).unwrap_err(),
+        NegotiationError::InvalidOffer(_)
+    ));
+
+    let mut no_candidates = local();
+    no_candidates.udp_candidates.clear();
+    no_candidates.tcp_candidates.clear();
+    assert_eq!(
+        answer_publish(&parse(CHROME_WHIP), &no_candidates).unwrap_err(),
+        NegotiationError::NoLocalCandidates
+    );
+}
+
+#[test]
+fn publish_single_unbundled_section_and_outside_group() {
+    // One audio section and no BUNDLE at all: fine, and no group is written.
+    let audio_only: String = CHROME_WHIP
+        .split("m=video")
+        .next()
+        .unwrap()
+        .replace("a=group:BUNDLE 0 1\r\n", "");
+    let a = publish(&audio_only).unwrap();
+    let answer = parse(&a.sdp);
+    assert!(answer.bundle_groups().is_empty());
+    assert_eq!(a.media.len(), 1);
+
+    // Video left out of the group is rejected rather than given its own transport.
+    let outside = CHROME_WHIP.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0");
+    let a = publish(&outside).unwrap();
+    let answer = check_answer_shape(&a.sdp, "0");
+    assert!(answer.media[1].is_rejected());
+}
+
+fn tracks() -> Vec<OfferedTrack> {
+    vec![
+        OfferedTrack {
+            kind: MediaKind::Video,
+            codec: Codec {
+                pt: 106,
+                name: "H264".into(),
+                clock_rate: 90000,
+                channels: 1,
+                fmtp: Some(
+                    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(),
+                ),
+                rtcp_fb: vec!["nack".into()],
+            },
+            ssrc: 0x1111_2222,
+            cname: "sfud-cname".into(),
+            stream_id: "room1-alice".into(),
+            track_id: "alice-cam".into(),
+        },
+        OfferedTrack {
+            kind: MediaKind::Audio,
+            codec: Codec {
+                pt: 109,
+                name: "opus".into(),
+                clock_rate: 48000,
+                channels: 2,
+                fmtp: Some("stereo=1".into()),
+                rtcp_fb: vec![],
+            },
+            ssrc: 0x3333_4444,
+            cname: "sfud-cname".into(),
+            stream_id: "room1-alice".into(),
+            track_id: "alice-mic".into(),
+        },
+    ]
+}
+
+#[test]
+fn chrome_whep_answer() {
+    let offer = parse(CHROME_WHEP);
+    let a = answer_subscribe(&offer, &local(), &tracks()).unwrap();
+    let answer = check_answer_shape(&a.sdp, "0 1");
+    let (audio, video) = (&answer.media[0], &answer.media[1]);
+    for m in [audio, video] {
+        assert_eq!(m.direction(&answer), Direction::SendOnly);
+        assert!(m.extmaps(&answer).is_empty());
+        assert_eq!(m.msid().map(|(s, _)| s), Some("room1-alice"));
+    }
+    assert_eq!(audio.formats, vec!["111"]);
+    assert_eq!(audio.ssrcs(), vec![0x3333_4444]);
+    assert_eq!(
+        values(audio, "ssrc"),
+        vec![
+            "858997828 cname:sfud-cname",
+            "858997828 msid:room1-alice alice-mic"
+        ]
+    );
+    assert_eq!(audio.msid(), Some(("room1-alice", Some("alice-mic"))));
+    // Viewer offered 42001f (102) before 42e01f (106); the exact profile wins.
+    assert_eq!(video.formats, vec!["106"]);
+    assert_eq!(video.rtcp_fbs(106), vec!["nack", "nack pli"]);
+    assert_eq!(video.ssrcs(), vec![0x1111_2222]);
+
+    assert_eq!(a.remote.ice_ufrag, "kP0q");
+    assert_eq!(a.media.len(), 2);
+    let (sa, sv) = (&a.media[0], &a.media[1]);
+    assert_eq!(
+        (sa.mid.as_str(), sa.kind, sa.track_index, sa.ssrc),
+        ("0", MediaKind::Audio, 1, 0x3333_4444)
+    );
+    assert_eq!(sa.codec.pt, 111);
+    assert_eq!(sa.codec.fmtp.as_deref(), Some("minptime=10;useinbandfec=1"));
+    assert_eq!(
+        (sv.mid.as_str(), sv.track_index, sv.codec.pt),
+        ("1", 0, 106)
+    );
+    assert_eq!(sv.codec.name, "H264");
+}
+
+#[test]
+fn whep_sections_without_a_track_are_inactive() {
+    let offer = parse(CHROME_WHEP);
+    let audio_only = &tracks()[1..];
+    let a = answer_subscribe(&offer, &local(), audio_only).unwrap();
+    let answer = check_answer_shape(&a.sdp, "0 1");
+    let video = &answer.media[1];
+    assert!(!video.is_rejected());
+    assert_eq!(video.direction(&answer), Direction::Inactive);
+    assert_eq!(video.formats, vec!["96"]);
+    assert_eq!(values(video, "rtpmap"), vec!["96 VP8/90000"]);
+    assert!(video.ssrcs().is_empty());
+    assert_eq!(a.media.len(), 1);
+    assert_eq!(a.media[0].track_index, 0);
+}
+
+#[test]
+fn whep_two_tracks_one_section() {
+    let offer = parse(CHROME_WHEP);
+    let mut two_audio = tracks();
+    two_audio[0] = OfferedTrack {
+        ssrc: 9,
+        track_id: "bob-mic".into(),
+        ..two_audio[1].clone()
+    };
+    let a = answer_subscribe(&offer, &local(), &two_audio).unwrap();
+    assert_eq!(a.media.len(), 1);
+    assert_eq!(
+        (a.media[0].track_index, a.media[0].ssrc),
+        (0, 9),
+        "first unassigned track of the kind"
+    );
+}
+
+#[test]
+fn whep_errors() {
+    let offer = parse(CHROME_WHEP);
+    let err = answer_subscribe(&offer, &local(), &[]).unwrap_err();
+    assert!(matches!(err, NegotiationError::NoUsableMedia(_)));
+
+    // A viewer that cannot decode H264 and a stream that has only H264 video.
+    let vp8_only = parse(&only_video_formats(CHROME_WHEP, "96 97"));
+    let err = answer_subscribe(&vp8_only, &local(), &tracks()[..1]).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, NegotiationError::NoUsableMedia(_)));
+    assert!(
+        msg.contains("VP8/90000") && msg.contains("H264/90000") && msg.contains("42e01f"),
+        "{msg}"
+    );
+
+    let sendonly = parse(&CHROME_WHEP.replace("a=recvonly", "a=sendonly"));
+    let err = answer_subscribe(&sendonly, &local(), &tracks()).unwrap_err();
+    assert!(err.to_string().contains("recvonly or sendrecv"), "{err}");
+
+    let dc = parse(DATACHANNEL_ONLY);
+    assert!(matches!(
+        answer_subscribe(&dc, &local(), &tracks()),
+        Err(NegotiationError::NoUsableMedia(_))
+    ));
+
+    let no_fp = parse(&CHROME_WHEP.replace("a=fingerprint", "a=x-fingerprint"));
+    assert!(matches!(
+        answer_subscribe(&no_fp, &local(), &tracks()),
+        Err(NegotiationError::MissingFingerprint { .. })
+    ));
+}
+
+#[test]
+fn whep_ids_cannot_break_lines() {
+    let offer = parse(CHROME_WHEP);
+    let mut t = tracks();
+    t[1].stream_id = "evil\r\na=injected x".into();
+    let a = answer_subscribe(&offer, &local(), &t).unwrap();
+    assert!(!a.sdp.contains("\na=injected"));
+    let answer = parse(&a.sdp);
+    assert_eq!(
+        answer.media[0].msid(),
+        Some(("evila=injectedx", Some("alice-mic")))
+    );
+}

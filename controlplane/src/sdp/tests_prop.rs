@@ -1,0 +1,221 @@
+//! Property tests: hostile input never panics, and valid models round-trip.
+
+use proptest::prelude::*;
+
+use super::fixtures::{CHROME_WHEP, CHROME_WHIP, DATACHANNEL_ONLY, FIREFOX_WHIP};
+use super::*;
+
+fn local() -> LocalIce {
+    LocalIce {
+        ufrag: "abcd".into(),
+        pwd: "0123456789abcdefghijkl".into(),
+        fingerprint_sha256: vec!["AB"; 32].join(":"),
+        udp_candidates: vec!["192.0.2.1:7882".parse().unwrap()],
+        tcp_candidates: vec![],
+    }
+}
+
+fn tracks() -> Vec<OfferedTrack> {
+    let codec = |pt, name: &str, clock_rate, channels, fmtp: Option<&str>| Codec {
+        pt,
+        name: name.into(),
+        clock_rate,
+        channels,
+        fmtp: fmtp.map(Into::into),
+        rtcp_fb: vec![],
+    };
+    let track = |kind, codec, ssrc| OfferedTrack {
+        kind,
+        codec,
+        ssrc,
+        cname: "c".into(),
+        stream_id: "s".into(),
+        track_id: format!("t{ssrc}"),
+    };
+    vec![
+        track(MediaKind::Audio, codec(111, "opus", 48000, 2, None), 1),
+        track(MediaKind::Video, codec(96, "VP8", 90000, 1, None), 2),
+        track(
+            MediaKind::Video,
+            codec(
+                102,
+                "H264",
+                90000,
+                1,
+                Some("packetization-mode=1;profile-level-id=42e01f"),
+            ),
+            3,
+        ),
+    ]
+}
+
+/// Runs everything on the input; any outcome but a panic is fine, and every
+/// answer produced must itself parse and round-trip.
+fn exercise(s: &str) {
+    let Ok(offer) = SessionDescription::parse(s) else {
+        return;
+    };
+    assert_eq!(
+        SessionDescription::parse(&offer.to_sdp()).as_ref(),
+        Ok(&offer)
+    );
+    for m in &offer.media {
+        let _ = (
+            m.mid(),
+            m.direction(&offer),
+            m.ice_ufrag(&offer),
+            m.fingerprint(&offer),
+            m.setup(&offer),
+        );
+        let _ = (
+            m.rtpmaps(),
+            m.fmtp(96),
+            m.rtcp_fbs(96),
+            m.extmaps(&offer),
+            m.ssrcs(),
+            m.ssrc_groups(),
+            m.msid(),
+        );
+    }
+    if let Ok(a) = answer_publish(&offer, &local()) {
+        let answer = SessionDescription::parse(&a.sdp).expect("publish answer parses");
+        assert_eq!(answer.media.len(), offer.media.len());
+    }
+    if let Ok(a) = answer_subscribe(&offer, &local(), &tracks()) {
+        let answer = SessionDescription::parse(&a.sdp).expect("subscribe answer parses");
+        assert_eq!(answer.media.len(), offer.media.len());
+    }
+}
+
+fn fixture() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        CHROME_WHIP,
+        CHROME_WHEP,
+        FIREFOX_WHIP,
+        DATACHANNEL_ONLY,
+    ])
+}
+
+/// One edit to a real offer's lines.
+#[derive(Clone, Debug)]
+enum Edit {
+    Delete(usize),
+    Duplicate(usize),
+    Replace(usize, String),
+    Truncate(usize),
+    Swap(usize, usize),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    let line = "(a=|m=|c=|o=|v=|t=|s=)?[ -~]{0,40}";
+    prop_oneof![
+        any::<usize>().prop_map(Edit::Delete),
+        any::<usize>().prop_map(Edit::Duplicate),
+        (any::<usize>(), line).prop_map(|(i, s)| Edit::Replace(i, s)),
+        any::<usize>().prop_map(Edit::Truncate),
+        (any::<usize>(), any::<usize>()).prop_map(|(i, j)| Edit::Swap(i, j)),
+    ]
+}
+
+fn apply(base: &str, edits: &[Edit]) -> String {
+    let mut lines: Vec<String> = base.lines().map(str::to_owned).collect();
+    for e in edits {
+        if lines.is_empty() {
+            break;
+        }
+        let n = lines.len();
+        match e {
+            Edit::Delete(i) => {
+                lines.remove(i % n);
+            }
+            Edit::Duplicate(i) => {
+                let l = lines[i % n].clone();
+                lines.insert(i % n, l);
+            }
+            Edit::Replace(i, s) => lines[i % n] = s.clone(),
+            Edit::Truncate(i) => {
+                let l = &mut lines[i % n];
+                let mut cut = i % (l.len() + 1);
+                while !l.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                l.truncate(cut);
+            }
+            Edit::Swap(i, j) => lines.swap(i % n, j % n),
+        }
+    }
+    lines.join("\r\n")
+}
+
+fn token() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9_.+-]{1,12}"
+}
+
+fn attribute() -> impl Strategy<Value = Attribute> {
+    (token(), prop::option::of("[ -~]{0,30}")).prop_map(|(key, value)| Attribute {
+        key,
+        value: value.map(|v| v.trim().to_owned()),
+    })
+}
+
+fn media() -> impl Strategy<Value = MediaDescription> {
+    (
+        prop::sample::select(vec!["audio", "video", "application"]),
+        any::<u16>(),
+        prop::sample::select(vec!["UDP/TLS/RTP/SAVPF", "UDP/DTLS/SCTP"]),
+        prop::collection::vec(0u8..128, 1..5),
+        prop::option::of(prop::sample::select(vec!["IN IP4 0.0.0.0", "IN IP6 ::1"])),
+        prop::collection::vec(attribute(), 0..6),
+    )
+        .prop_map(
+            |(kind, port, proto, pts, connection, attributes)| MediaDescription {
+                kind: kind.into(),
+                port,
+                proto: proto.into(),
+                formats: pts.iter().map(u8::to_string).collect(),
+                connection: connection.map(Into::into),
+                attributes,
+            },
+        )
+}
+
+fn session() -> impl Strategy<Value = SessionDescription> {
+    (
+        prop::collection::vec(token(), 6),
+        token(),
+        prop::collection::vec(attribute(), 0..6),
+        prop::collection::vec(media(), 1..4),
+    )
+        .prop_map(
+            |(origin, session_name, attributes, media)| SessionDescription {
+                origin: origin.join(" "),
+                session_name,
+                connection: None,
+                timing: "0 0".into(),
+                attributes,
+                media,
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn random_text_never_panics(s in "\\PC{0,400}") {
+        exercise(&s);
+    }
+
+    #[test]
+    fn sdp_shaped_noise_never_panics(lines in prop::collection::vec("(v=0|o=- 1 2 IN IP4 1.1.1.1|m=(audio|video) [0-9]{1,6} UDP/TLS/RTP/SAVPF [0-9 ]{1,10}|a=[a-z-]{1,12}(:[ -~]{0,20})?|[ -~]{0,20})", 0..30)) {
+        exercise(&lines.join("\n"));
+    }
+
+    #[test]
+    fn mutated_offers_never_panic(base in fixture(), edits in prop::collection::vec(edit(), 1..6)) {
+        exercise(&apply(base, &edits));
+    }
+
+    #[test]
+    fn generated_models_round_trip(x in session()) {
+        prop_assert_eq!(SessionDescription::parse(&x.to_sdp()), Ok(x));
+    }
+}

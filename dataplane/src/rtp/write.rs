@@ -1,0 +1,162 @@
+//! Header writers for rewritten packets (downtracks build a fresh header and copy the payload after it).
+
+use super::{RtpError, FIXED_HEADER_LEN, ONE_BYTE_PROFILE};
+
+/// The fields a forwarded packet's header carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeaderFields {
+    pub marker: bool,
+    pub payload_type: u8,
+    pub sequence: u16,
+    pub timestamp: u32,
+    pub ssrc: u32,
+}
+
+fn need(out: &[u8], need: usize) -> Result<(), RtpError> {
+    if out.len() < need {
+        return Err(RtpError::BufferTooSmall {
+            need,
+            have: out.len(),
+        });
+    }
+    Ok(())
+}
+
+fn put_fixed(out: &mut [u8], f: &HeaderFields, has_ext: bool) {
+    out[0] = 0x80 | if has_ext { 0x10 } else { 0 };
+    out[1] = (u8::from(f.marker) << 7) | (f.payload_type & 0x7f);
+    out[2..4].copy_from_slice(&f.sequence.to_be_bytes());
+    out[4..8].copy_from_slice(&f.timestamp.to_be_bytes());
+    out[8..12].copy_from_slice(&f.ssrc.to_be_bytes());
+}
+
+/// Writes a 12-byte header: V=2, no padding, no CSRC, no extension.
+pub fn write_header(out: &mut [u8], f: &HeaderFields) -> Result<usize, RtpError> {
+    need(out, FIXED_HEADER_LEN)?;
+    put_fixed(out, f, false);
+    Ok(FIXED_HEADER_LEN)
+}
+
+/// Writes a header with a one-byte-form extension block holding the given
+/// `(id, data)` elements, zero-padded to a 32-bit boundary.
+///
+/// Ids must be 1..=14 and data 1..=16 bytes (RFC 8285 §4.2). With no elements
+/// the extension block is omitted entirely, as [`write_header`] would.
+pub fn write_header_with_extensions(
+    out: &mut [u8],
+    f: &HeaderFields,
+    exts: &[(u8, &[u8])],
+) -> Result<usize, RtpError> {
+    if exts.is_empty() {
+        return write_header(out, f);
+    }
+    let mut data_len = 0usize;
+    for &(id, data) in exts {
+        if !(1..=14).contains(&id) || !(1..=16).contains(&data.len()) {
+            return Err(RtpError::BadExtensionElement {
+                id,
+                len: data.len(),
+            });
+        }
+        data_len += 1 + data.len();
+    }
+    let padded = data_len.next_multiple_of(4);
+    // At most 14*17 bytes in practice, but the caller controls the slice length.
+    let words = u16::try_from(padded / 4).map_err(|_| RtpError::BadExtensionElement {
+        id: 0,
+        len: data_len,
+    })?;
+    let total = FIXED_HEADER_LEN + 4 + padded;
+    need(out, total)?;
+
+    put_fixed(out, f, true);
+    out[12..14].copy_from_slice(&ONE_BYTE_PROFILE.to_be_bytes());
+    out[14..16].copy_from_slice(&words.to_be_bytes());
+    let mut pos = 16;
+    for &(id, data) in exts {
+        out[pos] = (id << 4) | (data.len() as u8 - 1);
+        out[pos + 1..pos + 1 + data.len()].copy_from_slice(data);
+        pos += 1 + data.len();
+    }
+    out[pos..total].fill(0);
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtp::parse;
+
+    const F: HeaderFields = HeaderFields {
+        marker: true,
+        payload_type: 111,
+        sequence: 0xfffe,
+        timestamp: 0x11223344,
+        ssrc: 0xcafebabe,
+    };
+
+    #[test]
+    fn fixed_header_known_bytes() {
+        let mut out = [0u8; 12];
+        assert_eq!(write_header(&mut out, &F), Ok(12));
+        assert_eq!(hex::encode(out), "80effffe11223344cafebabe");
+    }
+
+    #[test]
+    fn fixed_header_round_trip() {
+        let mut out = [0u8; 12];
+        write_header(&mut out, &F).unwrap();
+        let h = parse(&out).unwrap();
+        assert_eq!(
+            HeaderFields {
+                marker: h.marker,
+                payload_type: h.payload_type,
+                sequence: h.sequence,
+                timestamp: h.timestamp,
+                ssrc: h.ssrc
+            },
+            F
+        );
+        assert_eq!(h.payload_len, 0);
+    }
+
+    #[test]
+    fn short_buffer_is_an_error() {
+        let mut out = [0u8; 11];
+        assert_eq!(
+            write_header(&mut out, &F),
+            Err(RtpError::BufferTooSmall { need: 12, have: 11 })
+        );
+        let mut out = [0u8; 19];
+        assert_eq!(
+            write_header_with_extensions(&mut out, &F, &[(1, &[1, 2, 3, 4])]),
+            Err(RtpError::BufferTooSmall { need: 24, have: 19 })
+        );
+    }
+
+    #[test]
+    fn extensions_known_bytes_and_round_trip() {
+        let mut out = [0xffu8; 64];
+        let n =
+            write_header_with_extensions(&mut out, &F, &[(1, &[0xaa]), (5, &[1, 2, 3])]).unwrap();
+        assert_eq!(n, 24);
+        assert_eq!(
+            hex::encode(&out[..n]),
+            "90effffe11223344cafebabebede000210aa520102030000"
+        );
+        let h = parse(&out[..n]).unwrap();
+        let got: Vec<_> = h.extensions(&out[..n]).collect();
+        assert_eq!(got, vec![(1, &[0xaa][..]), (5, &[1, 2, 3][..])]);
+        assert_eq!(h.header_len, n);
+    }
+
+    #[test]
+    fn invalid_elements_rejected() {
+        let mut out = [0u8; 64];
+        assert!(write_header_with_extensions(&mut out, &F, &[(0, &[1])]).is_err());
+        assert!(write_header_with_extensions(&mut out, &F, &[(15, &[1])]).is_err());
+        assert!(write_header_with_extensions(&mut out, &F, &[(3, &[])]).is_err());
+        assert!(write_header_with_extensions(&mut out, &F, &[(3, &[0; 17])]).is_err());
+        assert_eq!(write_header_with_extensions(&mut out, &F, &[]), Ok(12));
+    }
+}

@@ -1,0 +1,662 @@
+//! A shard's protocol core, sans I/O: datagrams, commands, peer messages and
+//! time go in; datagrams, peer messages and events come out through the
+//! `Outbox`. The glommio loop in `shard::run` only moves bytes.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use tracing::{debug, info, warn};
+
+use crate::demux::{classify, PacketClass};
+use crate::forward::downtrack::Rewrite;
+use crate::forward::{Downtrack, Uptrack};
+use crate::ice::IceLite;
+use crate::msg::{Command, Event, SessionId, ShardId, TrackId};
+use crate::rtcp::{self, RtcpPacket};
+use crate::shard::outbox::Outbox;
+use crate::shard::peer::{MediaBatch, MediaItem, PeerMsg};
+use crate::shard::registry::Registry;
+use crate::shard::session::Session;
+use crate::srtp::{SrtpContext, SrtpError};
+use crate::stats::{DropReason, ShardStats};
+use crate::{dtls_record, rtp, stun};
+
+/// How often RR/SR go out and consent is checked.
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Local(SessionId),
+    /// Another shard owns the session this 5-tuple belongs to.
+    Remote(ShardId),
+}
+
+pub struct ShardCore {
+    pub id: ShardId,
+    registry: Registry,
+    sessions: HashMap<SessionId, Session>,
+    routes: HashMap<SocketAddr, Route>,
+    uptracks: HashMap<TrackId, Uptrack>,
+    /// Local downtracks per source track.
+    downtracks: HashMap<TrackId, Vec<Downtrack>>,
+    pub stats: ShardStats,
+    last_report: Option<Instant>,
+    /// Scratch for building RTCP before it is protected into the outbox.
+    scratch: Vec<u8>,
+    /// Tracks whose new local downtracks need a keyframe at the next tick.
+    pending_keyframes: Vec<TrackId>,
+}
+
+impl ShardCore {
+    pub fn new(id: ShardId) -> Self {
+        ShardCore {
+            id,
+            registry: Registry::default(),
+            sessions: HashMap::new(),
+            routes: HashMap::new(),
+            uptracks: HashMap::new(),
+            downtracks: HashMap::new(),
+            stats: ShardStats { shard: id, ..Default::default() },
+            last_report: None,
+            scratch: vec![0; 1500],
+            pending_keyframes: Vec::new(),
+        }
+    }
+
+    pub fn owns(&self, session: SessionId) -> bool {
+        self.sessions.contains_key(&session)
+    }
+
+    // ---- datagrams -------------------------------------------------------
+
+    /// One datagram from the socket (or steered here by another shard).
+    /// `buf` is mutable so SRTP can decrypt in place.
+    pub fn handle_datagram(&mut self, src: SocketAddr, buf: &mut [u8], now: Instant, out: &mut Outbox) {
+        self.stats.packets_in += 1;
+        self.stats.bytes_in += buf.len() as u64;
+        match classify(buf) {
+            PacketClass::Stun => {
+                self.stats.stun_in += 1;
+                self.on_stun(src, buf, now, out)
+            }
+            PacketClass::Dtls => {
+                self.stats.dtls_in += 1;
+                match self.route(src, buf, out) {
+                    Some(sid) => self.on_dtls(sid, buf, out),
+                    None => {}
+                }
+            }
+            PacketClass::Rtp | PacketClass::Rtcp => {
+                let Some(sid) = self.route(src, buf, out) else { return };
+                if classify(buf) == PacketClass::Rtcp {
+                    self.stats.rtcp_in += 1;
+                    self.on_rtcp(sid, buf, now, out)
+                } else {
+                    self.stats.rtp_in += 1;
+                    self.on_rtp(sid, buf, now, out)
+                }
+            }
+            PacketClass::Unknown => self.stats.drop(DropReason::Malformed),
+        }
+    }
+
+    /// The local session a non-STUN datagram belongs to; steers it to its
+    /// owner or counts it dropped otherwise.
+    fn route(&mut self, src: SocketAddr, buf: &[u8], out: &mut Outbox) -> Option<SessionId> {
+        match self.routes.get(&src) {
+            Some(Route::Local(sid)) => Some(*sid),
+            Some(Route::Remote(shard)) => {
+                self.steer(*shard, src, buf, out);
+                None
+            }
+            None => {
+                self.stats.drop(DropReason::UnknownSource);
+                None
+            }
+        }
+    }
+
+    fn steer(&mut self, shard: ShardId, src: SocketAddr, buf: &[u8], out: &mut Outbox) {
+        self.stats.steered += 1;
+        out.peer.push((shard, PeerMsg::Steered { src, datagram: buf.to_vec() }));
+    }
+
+    fn on_stun(&mut self, src: SocketAddr, buf: &[u8], now: Instant, out: &mut Outbox) {
+        let Ok(msg) = stun::Message::parse(buf) else {
+            self.stats.drop(DropReason::Malformed);
+            return;
+        };
+        let Some(sid) = stun::local_ufrag(buf).and_then(|u| self.registry.by_ufrag(u)) else {
+            self.stats.drop(DropReason::UnknownUfrag);
+            return;
+        };
+        if !self.sessions.contains_key(&sid) {
+            let Some(meta) = self.registry.sessions.get(&sid) else { return };
+            let target = meta.owner.or(meta.spec.pinned_shard);
+            if let Some(shard) = target.filter(|s| *s != self.id) {
+                // Owned (or pinned) elsewhere: that shard answers, from the same port.
+                self.routes.insert(src, Route::Remote(shard));
+                self.steer(shard, src, buf, out);
+                return;
+            }
+            // Validate before claiming so a forged Binding cannot grab a session.
+            if msg.check_integrity(meta.spec.pwd.as_bytes()).is_err() {
+                self.stats.drop(DropReason::StunAuth);
+                return;
+            }
+            self.claim(sid, src, out);
+        }
+        let Some(sess) = self.sessions.get_mut(&sid) else { return };
+        let slot = out.slot();
+        match sess.ice.handle_stun(&msg, src, now, slot) {
+            Ok(reply) => {
+                if reply.len > 0 {
+                    out.commit(reply.len, src);
+                }
+                self.routes.insert(src, Route::Local(sid));
+                if let Some(selected) = sess.ice.selected() {
+                    if selected != sess.remote {
+                        debug!(session = sid.0, %selected, "ICE path selected");
+                        sess.remote = selected;
+                    }
+                }
+                sess.consent_reported = false;
+            }
+            Err(e) => {
+                debug!(session = sid.0, %src, error = %e, "STUN refused");
+                self.stats.drop(DropReason::StunAuth);
+            }
+        }
+    }
+
+    /// This shard saw the first valid Binding: it owns the session now.
+    fn claim(&mut self, sid: SessionId, src: SocketAddr, out: &mut Outbox) {
+        let Some(meta) = self.registry.sessions.get(&sid) else { return };
+        let mut ice = IceLite::new(&meta.spec.ufrag, &meta.spec.pwd);
+        if !meta.spec.remote_ufrag.is_empty() {
+            ice.set_remote_credentials(&meta.spec.remote_ufrag, "");
+        }
+        info!(shard = self.id, session = sid.0, %src, "session claimed");
+        self.sessions.insert(sid, Session::new(sid, ice, src));
+        self.registry.set_owner(sid, self.id);
+        self.instantiate_tracks(sid);
+        out.events.push(Event::Claimed { session: sid, shard: self.id, remote: src });
+        for shard in 0..out.media.len() {
+            if shard != self.id {
+                out.peer.push((shard, PeerMsg::Claimed { session: sid, shard: self.id }));
+            }
+        }
+    }
+
+    /// Create owned uptrack/downtrack state for a session this shard just got.
+    fn instantiate_tracks(&mut self, sid: SessionId) {
+        let ups: Vec<_> = self.registry.uptracks_of(sid).cloned().collect();
+        for spec in ups {
+            self.uptracks.entry(spec.track).or_insert_with(|| Uptrack::new(spec));
+        }
+        let downs: Vec<_> = self.registry.downtracks_of(sid).cloned().collect();
+        for spec in downs {
+            self.add_local_downtrack(spec);
+        }
+    }
+
+    fn add_local_downtrack(&mut self, spec: crate::msg::DowntrackSpec) {
+        let Some(sess) = self.sessions.get_mut(&spec.session) else { return };
+        if !sess.down_ssrcs.iter().any(|(s, _)| *s == spec.ssrc) {
+            sess.down_ssrcs.push((spec.ssrc, spec.track));
+        }
+        let list = self.downtracks.entry(spec.track).or_default();
+        if !list.iter().any(|d| d.spec.session == spec.session) {
+            let track = spec.track;
+            list.push(Downtrack::new(spec));
+            self.pending_keyframes.push(track);
+        }
+    }
+
+    fn on_dtls(&mut self, sid: SessionId, buf: &[u8], out: &mut Outbox) {
+        if dtls_record::validate_datagram(buf).is_err() {
+            self.stats.drop(DropReason::Malformed);
+            return;
+        }
+        out.events.push(Event::Dtls { session: sid, datagram: buf.to_vec() });
+    }
+
+    fn on_rtp(&mut self, sid: SessionId, buf: &mut [u8], now: Instant, out: &mut Outbox) {
+        let Some(sess) = self.sessions.get_mut(&sid) else { return };
+        let Some(rx) = sess.rx.as_mut() else {
+            self.stats.drop(DropReason::NoKeys);
+            return;
+        };
+        let len = match rx.unprotect_rtp(buf, buf.len()) {
+            Ok(n) => n,
+            Err(e) => {
+                self.stats.drop(srtp_drop_reason(e));
+                return;
+            }
+        };
+        let pkt = &buf[..len];
+        let Ok(hdr) = rtp::parse(pkt) else {
+            self.stats.drop(DropReason::Malformed);
+            return;
+        };
+        let Some(track) = self.bind_uptrack(sid, &hdr, pkt) else {
+            self.stats.drop(DropReason::UnknownSsrc);
+            return;
+        };
+        let epoch = self.registry.epoch;
+        let Some(up) = self.uptracks.get_mut(&track) else { return };
+        up.stats.on_packet(hdr.sequence, hdr.timestamp, now);
+        if !up.active_reported {
+            up.active_reported = true;
+            out.events.push(Event::UptrackActive { track, ssrc: hdr.ssrc });
+        }
+        let payload = hdr.payload(pkt);
+        let item = MediaItem {
+            track,
+            sequence: hdr.sequence,
+            timestamp: hdr.timestamp,
+            marker: hdr.marker,
+            keyframe: up.is_keyframe(payload),
+            start: 0,
+            len: payload.len() as u32,
+        };
+        if up.routes_epoch != epoch {
+            self.registry.remote_subscriber_shards(track, self.id, &mut up.remote_shards);
+            up.routes_epoch = epoch;
+        }
+        for &shard in &up.remote_shards {
+            out.media_for(shard).push(item, payload);
+        }
+        fanout(&mut self.downtracks, &mut self.sessions, &mut self.stats, &item, payload, now, out);
+    }
+
+    /// The uptrack an RTP packet belongs to: by SSRC, else by the MID header
+    /// extension or, for a single track of a kind, by payload type. Binds the
+    /// SSRC so later packets take the first branch.
+    fn bind_uptrack(&mut self, sid: SessionId, hdr: &rtp::RtpHeader, pkt: &[u8]) -> Option<TrackId> {
+        let mut by_pt = None;
+        let mut by_pt_count = 0;
+        for up in self.uptracks.values_mut() {
+            if up.spec.session != sid {
+                continue;
+            }
+            if up.ssrc == Some(hdr.ssrc) {
+                return Some(up.spec.track);
+            }
+            if up.ssrc.is_none() {
+                if let Some(id) = up.spec.mid_ext_id {
+                    if rtp::extension(pkt, hdr, id) == Some(up.spec.mid.as_bytes()) {
+                        up.ssrc = Some(hdr.ssrc);
+                        return Some(up.spec.track);
+                    }
+                }
+                if up.spec.payload_type == hdr.payload_type {
+                    by_pt = Some(up.spec.track);
+                    by_pt_count += 1;
+                }
+            }
+        }
+        if by_pt_count == 1 {
+            let track = by_pt?;
+            if let Some(up) = self.uptracks.get_mut(&track) {
+                up.ssrc = Some(hdr.ssrc);
+            }
+            return Some(track);
+        }
+        None
+    }
+
+    fn on_rtcp(&mut self, sid: SessionId, buf: &mut [u8], now: Instant, out: &mut Outbox) {
+        let Some(sess) = self.sessions.get_mut(&sid) else { return };
+        let Some(rx) = sess.rx.as_mut() else {
+            self.stats.drop(DropReason::NoKeys);
+            return;
+        };
+        let len = match rx.unprotect_rtcp(buf, buf.len()) {
+            Ok(n) => n,
+            Err(e) => {
+                self.stats.drop(srtp_drop_reason(e));
+                return;
+            }
+        };
+        let mut keyframe_for: [Option<TrackId>; 4] = [None; 4];
+        let mut n_kf = 0;
+        for pkt in rtcp::iter_compound(&buf[..len]) {
+            let Ok(pkt) = pkt else {
+                self.stats.drop(DropReason::Malformed);
+                break;
+            };
+            match pkt {
+                RtcpPacket::Pli { media_ssrc, .. } => {
+                    self.stats.plis_received += 1;
+                    if let Some(t) = sess.track_for_ssrc(media_ssrc) {
+                        if n_kf < keyframe_for.len() {
+                            keyframe_for[n_kf] = Some(t);
+                            n_kf += 1;
+                        }
+                    }
+                }
+                RtcpPacket::Fir { entries, .. } => {
+                    self.stats.plis_received += 1;
+                    for (ssrc, _) in entries {
+                        if let Some(t) = sess.track_for_ssrc(ssrc) {
+                            if n_kf < keyframe_for.len() {
+                                keyframe_for[n_kf] = Some(t);
+                                n_kf += 1;
+                            }
+                        }
+                    }
+                }
+                RtcpPacket::Nack { .. } => self.stats.nacks_received += 1,
+                RtcpPacket::SenderReport { ssrc, ntp, .. } => {
+                    if let Some(up) = self.uptracks.values_mut().find(|u| u.spec.session == sid && u.ssrc == Some(ssrc)) {
+                        up.stats.on_sender_report(ntp, now);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for t in keyframe_for.into_iter().flatten() {
+            self.request_keyframe(t, now, out);
+        }
+    }
+
+    // ---- keyframes and reports ------------------------------------------
+
+    pub fn request_keyframe(&mut self, track: TrackId, now: Instant, out: &mut Outbox) {
+        if let Some(up) = self.uptracks.get_mut(&track) {
+            up.pli_pending = true;
+            self.flush_pli(track, now, out);
+        } else if let Some(owner) = self.registry.track_owner(track) {
+            out.peer.push((owner, PeerMsg::KeyframeRequest(track)));
+        }
+    }
+
+    fn flush_pli(&mut self, track: TrackId, now: Instant, out: &mut Outbox) {
+        let Some(up) = self.uptracks.get_mut(&track) else { return };
+        let Some(media_ssrc) = up.ssrc else { return };
+        if !up.take_pli(now) {
+            return;
+        }
+        let Some(sess) = self.sessions.get_mut(&up.spec.session) else { return };
+        let report = up.stats.report_block(media_ssrc, now);
+        let mut n = match rtcp::write_rr(&mut self.scratch, sess.rtcp_ssrc, &[report]) {
+            Ok(n) => n,
+            Err(_) => return,
+        };
+        match rtcp::write_pli(&mut self.scratch[n..], sess.rtcp_ssrc, media_ssrc) {
+            Ok(m) => n += m,
+            Err(_) => return,
+        }
+        if send_rtcp(sess, &self.scratch[..n], out) {
+            self.stats.plis_sent += 1;
+        }
+    }
+
+    /// Periodic work: RR to publishers, SR to subscribers, consent, pending PLIs.
+    pub fn tick(&mut self, now: Instant, out: &mut Outbox) {
+        let pending: Vec<TrackId> = std::mem::take(&mut self.pending_keyframes);
+        for t in pending {
+            self.request_keyframe(t, now, out);
+        }
+        let retry: Vec<TrackId> = self.uptracks.iter().filter(|(_, u)| u.pli_pending).map(|(t, _)| *t).collect();
+        for t in retry {
+            self.flush_pli(t, now, out);
+        }
+        if self.last_report.is_some_and(|t| now.duration_since(t) < REPORT_INTERVAL) {
+            return;
+        }
+        self.last_report = Some(now);
+        self.send_receiver_reports(now, out);
+        self.send_sender_reports(now, out);
+        for sess in self.sessions.values_mut() {
+            if !sess.consent_reported && sess.ice.consent_expired(now) {
+                sess.consent_reported = true;
+                warn!(shard = self.id, session = sess.id.0, "ICE consent expired");
+                out.events.push(Event::ConsentExpired { session: sess.id });
+            }
+        }
+        self.stats.sessions = self.sessions.len() as u64;
+        self.stats.uptracks = self.uptracks.len() as u64;
+        self.stats.downtracks = self.downtracks.values().map(|v| v.len() as u64).sum();
+        out.events.push(Event::Stats(self.stats.clone()));
+    }
+
+    fn send_receiver_reports(&mut self, now: Instant, out: &mut Outbox) {
+        for up in self.uptracks.values_mut() {
+            let Some(ssrc) = up.ssrc else { continue };
+            let Some(sess) = self.sessions.get_mut(&up.spec.session) else { continue };
+            let block = up.stats.report_block(ssrc, now);
+            if let Ok(n) = rtcp::write_rr(&mut self.scratch, sess.rtcp_ssrc, &[block]) {
+                send_rtcp(sess, &self.scratch[..n], out);
+            }
+        }
+    }
+
+    fn send_sender_reports(&mut self, now: Instant, out: &mut Outbox) {
+        let ntp = rtcp::ntp_from_system_time(SystemTime::now());
+        for list in self.downtracks.values() {
+            for dt in list {
+                if !dt.has_sent() {
+                    continue;
+                }
+                let Some(sess) = self.sessions.get_mut(&dt.spec.session) else { continue };
+                let res = rtcp::write_sr(&mut self.scratch, dt.spec.ssrc, ntp, dt.rtp_time_at(now), dt.packets, dt.octets, &[]);
+                if let Ok(n) = res {
+                    send_rtcp(sess, &self.scratch[..n], out);
+                }
+            }
+        }
+    }
+
+    // ---- commands and peer messages --------------------------------------
+
+    pub fn handle_command(&mut self, cmd: Command, now: Instant, out: &mut Outbox) {
+        match cmd {
+            Command::AddSession(spec) => self.registry.add_session(spec),
+            Command::RemoveSession(sid) => self.remove_session(sid, out),
+            Command::SendDtls { session, datagrams } => match self.sessions.get(&session) {
+                Some(sess) => {
+                    for d in &datagrams {
+                        if !out.push(d, sess.remote) {
+                            self.stats.drop(DropReason::Malformed);
+                        }
+                    }
+                }
+                None => debug!(shard = self.id, session = session.0, "DTLS for a session this shard does not own"),
+            },
+            Command::SetSrtp { session, tx, rx } => {
+                let Some(sess) = self.sessions.get_mut(&session) else { return };
+                match (SrtpContext::new(&tx), SrtpContext::new(&rx)) {
+                    (Ok(tx), Ok(rx)) => {
+                        sess.tx = Some(tx);
+                        sess.rx = Some(rx);
+                        info!(shard = self.id, session = session.0, "SRTP ready");
+                        // Subscribers that just got keys need a keyframe now.
+                        let tracks: Vec<TrackId> = sess.down_ssrcs.iter().map(|(_, t)| *t).collect();
+                        for t in tracks {
+                            self.request_keyframe(t, now, out);
+                        }
+                    }
+                    _ => warn!(session = session.0, "SRTP keys rejected"),
+                }
+            }
+            Command::AddUptrack(spec) => {
+                let owned = self.sessions.contains_key(&spec.session);
+                self.registry.uptracks.insert(spec.track, spec.clone());
+                self.registry.epoch += 1;
+                if owned {
+                    self.uptracks.entry(spec.track).or_insert_with(|| Uptrack::new(spec));
+                }
+            }
+            Command::RemoveUptrack(track) => {
+                let downs = self.registry.remove_uptrack(track);
+                self.uptracks.remove(&track);
+                self.drop_downtracks(&downs, out);
+            }
+            Command::AddDowntrack(spec) => {
+                self.registry.downtracks.insert((spec.session, spec.track), spec.clone());
+                self.registry.epoch += 1;
+                self.add_local_downtrack(spec);
+            }
+            Command::RemoveDowntrack { session, track } => {
+                self.registry.downtracks.remove(&(session, track));
+                self.registry.epoch += 1;
+                self.drop_downtracks(&[(session, track)], out);
+            }
+            Command::RequestKeyframe(track) => self.request_keyframe(track, now, out),
+            Command::Snapshot => out.events.push(Event::Stats(self.stats.clone())),
+        }
+    }
+
+    fn remove_session(&mut self, sid: SessionId, out: &mut Outbox) {
+        let (tracks, downs) = self.registry.remove_session(sid);
+        for t in &tracks {
+            self.uptracks.remove(t);
+        }
+        self.drop_downtracks(&downs, out);
+        if self.sessions.remove(&sid).is_some() {
+            info!(shard = self.id, session = sid.0, "session removed");
+        }
+        self.routes.retain(|_, r| *r != Route::Local(sid));
+    }
+
+    /// Removes local downtracks and tells their subscribers with an RTCP BYE,
+    /// so players end the track instead of waiting on silence.
+    fn drop_downtracks(&mut self, keys: &[(SessionId, TrackId)], out: &mut Outbox) {
+        for (sub, track) in keys {
+            let Some(list) = self.downtracks.get_mut(track) else { continue };
+            let Some(pos) = list.iter().position(|d| d.spec.session == *sub) else { continue };
+            let dt = list.swap_remove(pos);
+            if list.is_empty() {
+                self.downtracks.remove(track);
+            }
+            if let Some(sess) = self.sessions.get_mut(sub) {
+                sess.down_ssrcs.retain(|(s, _)| *s != dt.spec.ssrc);
+                if let Ok(n) = rtcp::write_bye(&mut self.scratch, &[dt.spec.ssrc]) {
+                    send_rtcp(sess, &self.scratch[..n], out);
+                }
+            }
+        }
+    }
+
+    pub fn handle_peer(&mut self, from: ShardId, msg: PeerMsg, now: Instant, out: &mut Outbox) {
+        match msg {
+            PeerMsg::Claimed { session, shard } => self.on_remote_claim(session, shard, out),
+            PeerMsg::Steered { src, mut datagram } => {
+                self.stats.packets_in = self.stats.packets_in.wrapping_sub(1);
+                self.handle_datagram(src, &mut datagram, now, out);
+            }
+            PeerMsg::Media(batch) => {
+                self.stats.peer_batches_in += 1;
+                self.on_media_batch(&batch, now, out);
+            }
+            PeerMsg::KeyframeRequest(track) => {
+                let _ = from;
+                self.request_keyframe(track, now, out);
+            }
+        }
+    }
+
+    fn on_media_batch(&mut self, batch: &MediaBatch, now: Instant, out: &mut Outbox) {
+        for item in &batch.items {
+            let payload = batch.payload(item);
+            fanout(&mut self.downtracks, &mut self.sessions, &mut self.stats, item, payload, now, out);
+        }
+    }
+
+    fn on_remote_claim(&mut self, sid: SessionId, shard: ShardId, out: &mut Outbox) {
+        if self.sessions.contains_key(&sid) {
+            // Both claimed at once: the lower shard id wins everywhere,
+            // including in the controlplane, so no round trip is needed.
+            if shard > self.id {
+                return;
+            }
+            warn!(shard = self.id, session = sid.0, winner = shard, "claim race lost; steering to winner");
+            self.sessions.remove(&sid);
+            let (ups, downs): (Vec<TrackId>, Vec<(SessionId, TrackId)>) = (
+                self.registry.uptracks_of(sid).map(|u| u.track).collect(),
+                self.registry.downtracks_of(sid).map(|d| (d.session, d.track)).collect(),
+            );
+            for t in ups {
+                self.uptracks.remove(&t);
+            }
+            for (s, t) in downs {
+                if let Some(list) = self.downtracks.get_mut(&t) {
+                    list.retain(|d| d.spec.session != s);
+                }
+            }
+            for r in self.routes.values_mut() {
+                if *r == Route::Local(sid) {
+                    *r = Route::Remote(shard);
+                }
+            }
+        }
+        let _ = out;
+        self.registry.set_owner(sid, shard);
+    }
+}
+
+/// Rewrites and encrypts one uptrack packet for every local downtrack of its
+/// track. A free function so the caller can hold disjoint borrows.
+fn fanout(
+    downtracks: &mut HashMap<TrackId, Vec<Downtrack>>,
+    sessions: &mut HashMap<SessionId, Session>,
+    stats: &mut ShardStats,
+    item: &MediaItem,
+    payload: &[u8],
+    now: Instant,
+    out: &mut Outbox,
+) {
+    let Some(list) = downtracks.get_mut(&item.track) else { return };
+    for dt in list.iter_mut() {
+        let Some(sess) = sessions.get_mut(&dt.spec.session) else { continue };
+        let Some(tx) = sess.tx.as_mut() else { continue };
+        let slot = out.slot();
+        let hdr_len = match dt.rewrite(item, slot, now) {
+            Rewrite::Header(n) => n,
+            Rewrite::Skip => {
+                stats.drop(DropReason::WaitingKeyframe);
+                continue;
+            }
+        };
+        let end = hdr_len + payload.len();
+        if end + 16 > slot.len() {
+            stats.drop(DropReason::Malformed);
+            continue;
+        }
+        slot[hdr_len..end].copy_from_slice(payload);
+        match tx.protect_rtp(slot, end) {
+            Ok(n) => {
+                out.commit(n, sess.remote);
+                stats.rtp_forwarded += 1;
+            }
+            Err(_) => stats.drop(DropReason::Malformed),
+        }
+    }
+}
+
+fn send_rtcp(sess: &mut Session, plain: &[u8], out: &mut Outbox) -> bool {
+    let Some(tx) = sess.tx.as_mut() else { return false };
+    let slot = out.slot();
+    if plain.len() + 32 > slot.len() {
+        return false;
+    }
+    slot[..plain.len()].copy_from_slice(plain);
+    match tx.protect_rtcp(slot, plain.len()) {
+        Ok(n) => {
+            out.commit(n, sess.remote);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn srtp_drop_reason(e: SrtpError) -> DropReason {
+    match e {
+        SrtpError::AuthFailed => DropReason::SrtpAuth,
+        SrtpError::Replay => DropReason::Replay,
+        _ => DropReason::Malformed,
+    }
+}

@@ -1,0 +1,317 @@
+//! Shards: one pinned glommio executor per selected core, each with its own
+//! SO_REUSEPORT socket on the media port. This file is the thin I/O loop;
+//! the protocol work is in `core`.
+
+pub mod core;
+pub mod outbox;
+pub mod peer;
+pub mod registry;
+pub mod session;
+pub mod socket;
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use glommio::channels::channel_mesh::{MeshBuilder, Senders};
+use glommio::{LocalExecutorBuilder, Placement};
+use thiserror::Error;
+use tracing::{error, info, warn};
+
+use crate::msg::{Command, Event};
+use crate::stats::DropReason;
+use self::core::ShardCore;
+use self::outbox::Outbox;
+use self::peer::PeerMsg;
+use self::socket::{RecvBatch, SendBatch};
+
+/// Capacity of each shard-to-shard channel, in messages (batches, not packets).
+const MESH_CAPACITY: usize = 1024;
+/// Flush the send queue mid-batch past this many datagrams, bounding memory.
+const FLUSH_THRESHOLD: usize = 1024;
+/// Timer resolution for reports, keyframe retries and consent checks.
+const TICK: Duration = Duration::from_millis(50);
+
+#[derive(Clone, Debug)]
+pub struct DataplaneConfig {
+    pub media_addr: SocketAddr,
+    /// CPU per shard; `None` = unpinned.
+    pub cpus: Vec<Option<usize>>,
+    pub io_memory: usize,
+    pub recv_batch: usize,
+    pub socket_buffer: usize,
+}
+
+#[derive(Debug, Error)]
+pub enum DataplaneError {
+    #[error("binding the media socket {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("starting shard executor: {0}")]
+    Spawn(String),
+}
+
+/// The controlplane's handle: a command channel per shard and one event stream.
+pub struct Dataplane {
+    pub commands: Vec<flume::Sender<Command>>,
+    pub events: flume::Receiver<Event>,
+    pub media_addr: SocketAddr,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Dataplane {
+    pub fn shards(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// Send to one shard. Commands are never dropped: the channel is unbounded
+    /// because they are rare (per session, not per packet).
+    pub fn send(&self, shard: usize, cmd: Command) {
+        if let Some(tx) = self.commands.get(shard) {
+            let _ = tx.send(cmd);
+        }
+    }
+
+    /// Send a command to every shard (registry replication).
+    pub fn broadcast(&self, mut make: impl FnMut() -> Command) {
+        for tx in &self.commands {
+            let _ = tx.send(make());
+        }
+    }
+
+    pub fn join(self) {
+        drop(self.commands);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Binds every shard's socket (so a port conflict fails start-up, not a
+/// thread) and starts the executors.
+pub fn start(cfg: DataplaneConfig) -> Result<Dataplane, DataplaneError> {
+    let n = cfg.cpus.len().max(1);
+    let mut sockets = Vec::with_capacity(n);
+    let mut media_addr = cfg.media_addr;
+    for _ in 0..n {
+        let fd = socket::bind_media_socket(media_addr, cfg.socket_buffer)
+            .map_err(|source| DataplaneError::Bind { addr: media_addr, source })?;
+        // With port 0 the first bind picks the port and the rest join it.
+        media_addr = socket::local_addr(&fd).map_err(|source| DataplaneError::Bind { addr: media_addr, source })?;
+        sockets.push(fd);
+    }
+    let (event_tx, event_rx) = flume::unbounded();
+    let mut cmd_txs = Vec::with_capacity(n);
+    let mut cmd_rxs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tx, rx) = flume::unbounded();
+        cmd_txs.push(tx);
+        cmd_rxs.push(Some(rx));
+    }
+    // Shard ids are mesh peer ids (known only after joining), so each executor
+    // picks up its command receiver by that id.
+    let cmd_rxs = Arc::new(Mutex::new(cmd_rxs));
+    let mesh = MeshBuilder::<PeerMsg, _>::full(n, MESH_CAPACITY);
+    let mut threads = Vec::with_capacity(n);
+    for (i, fd) in sockets.into_iter().enumerate() {
+        let placement = match cfg.cpus.get(i).copied().flatten() {
+            Some(cpu) => Placement::Fixed(cpu),
+            None => Placement::Unbound,
+        };
+        let mesh = mesh.clone();
+        let cmd_rxs = cmd_rxs.clone();
+        let events = event_tx.clone();
+        let io_memory = cfg.io_memory;
+        let recv_batch = cfg.recv_batch;
+        let handle = LocalExecutorBuilder::new(placement)
+            .name(&format!("sfud-shard-{i}"))
+            .io_memory(io_memory)
+            .spawn(move || async move {
+                if let Err(e) = run_shard(fd, n, mesh, cmd_rxs, events, recv_batch).await {
+                    error!(error = %e, "shard stopped");
+                }
+            })
+            .map_err(|e| DataplaneError::Spawn(e.to_string()))?;
+        threads.push(std::thread::spawn(move || {
+            let _ = handle.join();
+        }));
+    }
+    Ok(Dataplane { commands: cmd_txs, events: event_rx, media_addr, threads })
+}
+
+struct ShardIo {
+    core: RefCell<ShardCore>,
+    out: RefCell<Outbox>,
+    send: RefCell<SendBatch>,
+    socket: glommio::net::UdpSocket,
+    mesh: Senders<PeerMsg>,
+    events: flume::Sender<Event>,
+}
+
+impl ShardIo {
+    /// Moves everything the core produced to the wire, the mesh and the
+    /// controlplane. Called after each batch of input.
+    fn flush(&self) {
+        let mut out = self.out.borrow_mut();
+        if !out.is_empty() {
+            let res = self.send.borrow_mut().flush(&self.socket, &mut out);
+            let mut core = self.core.borrow_mut();
+            core.stats.packets_out += res.sent as u64;
+            core.stats.bytes_out += res.bytes as u64;
+            core.stats.send_batches += res.syscalls as u64;
+            for _ in 0..res.dropped {
+                core.stats.drop(DropReason::QueueFull);
+            }
+        }
+        if out.has_messages() {
+            let mut core = self.core.borrow_mut();
+            for shard in 0..out.media.len() {
+                if let Some(batch) = out.media[shard].take() {
+                    core.stats.peer_batches_out += 1;
+                    if self.mesh.try_send_to(shard, PeerMsg::Media(batch)).is_err() {
+                        core.stats.drop(DropReason::QueueFull);
+                    }
+                }
+            }
+            for (shard, msg) in out.peer.drain(..) {
+                if self.mesh.try_send_to(shard, msg).is_err() {
+                    core.stats.drop(DropReason::QueueFull);
+                }
+            }
+        }
+        for ev in out.events.drain(..) {
+            let _ = self.events.send(ev);
+        }
+    }
+
+    fn with_core(&self, f: impl FnOnce(&mut ShardCore, &mut Outbox)) {
+        let started = Instant::now();
+        {
+            let mut core = self.core.borrow_mut();
+            let mut out = self.out.borrow_mut();
+            f(&mut core, &mut out);
+        }
+        self.flush();
+        self.core.borrow_mut().stats.busy_ns += started.elapsed().as_nanos() as u64;
+    }
+}
+
+async fn run_shard(
+    fd: OwnedFd,
+    nshards: usize,
+    mesh: MeshBuilder<PeerMsg, glommio::channels::channel_mesh::Full>,
+    cmd_rxs: Arc<Mutex<Vec<Option<flume::Receiver<Command>>>>>,
+    events: flume::Sender<Event>,
+    recv_batch: usize,
+) -> io::Result<()> {
+    let (senders, mut receivers) = mesh
+        .join()
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::Other, "channel mesh join failed"))?;
+    let id = senders.peer_id();
+    let cmd_rx = cmd_rxs
+        .lock()
+        .ok()
+        .and_then(|mut v| v.get_mut(id).and_then(Option::take))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::Other, "no command channel for shard"))?;
+    let raw = fd.into_raw_fd();
+    // SAFETY: we own this fd and hand it to glommio, which closes it on drop.
+    let socket = unsafe { <glommio::net::UdpSocket as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    info!(shard = id, "shard started");
+    let io = Rc::new(ShardIo {
+        core: RefCell::new(ShardCore::new(id)),
+        out: RefCell::new(Outbox::new(nshards)),
+        send: RefCell::new(SendBatch::default()),
+        socket,
+        mesh: senders,
+        events,
+    });
+
+    // Commands from the controlplane.
+    {
+        let io = io.clone();
+        glommio::spawn_local(async move {
+            while let Ok(cmd) = cmd_rx.recv_async().await {
+                let now = Instant::now();
+                io.with_core(|core, out| core.handle_command(cmd, now, out));
+            }
+        })
+        .detach();
+    }
+    // Batches and control from the other shards.
+    for (peer, rx) in receivers.streams() {
+        let io = io.clone();
+        glommio::spawn_local(async move {
+            while let Some(msg) = rx.recv().await {
+                let now = Instant::now();
+                io.with_core(|core, out| core.handle_peer(peer, msg, now, out));
+            }
+        })
+        .detach();
+    }
+    // Reports, keyframe retries, consent.
+    {
+        let io = io.clone();
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(TICK).await;
+                let now = Instant::now();
+                io.with_core(|core, out| core.tick(now, out));
+            }
+        })
+        .detach();
+    }
+
+    // The receive loop: drain with recvmmsg, then wait in io_uring for more.
+    let mut batch = RecvBatch::new(recv_batch);
+    let mut peek = [0u8; 1];
+    loop {
+        let n = match batch.recv(raw) {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(shard = id, error = %e, "recvmmsg failed");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if n == 0 {
+            // Wakes when a datagram is queued, without consuming it.
+            if let Err(e) = io.socket.peek_from(&mut peek).await {
+                warn!(shard = id, error = %e, "waiting for the media socket failed");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+            continue;
+        }
+        let started = Instant::now();
+        {
+            let mut core = io.core.borrow_mut();
+            let mut out = io.out.borrow_mut();
+            for i in 0..n {
+                match batch.get(i) {
+                    Some((src, data)) => core.handle_datagram(src, data, started, &mut out),
+                    None => core.stats.drop(DropReason::Malformed),
+                }
+                if out.len() >= FLUSH_THRESHOLD {
+                    drop(out);
+                    drop(core);
+                    io.flush();
+                    core = io.core.borrow_mut();
+                    out = io.out.borrow_mut();
+                }
+            }
+        }
+        io.flush();
+        io.core.borrow_mut().stats.busy_ns += started.elapsed().as_nanos() as u64;
+        // Let commands, peer batches and the timer in between receive batches.
+        glommio::executor().yield_now().await;
+    }
+}
+
+impl AsRawFd for ShardIo {
+    fn as_raw_fd(&self) -> i32 {
+        self.socket.as_raw_fd()
+    }
+}

@@ -1,0 +1,95 @@
+//! Per-shard counters. Plain integers owned by one shard (no shared atomics on
+//! the packet path); the shard ships a copy to the controlplane periodically.
+
+/// Why a datagram was dropped. Every drop is counted under exactly one reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Not STUN, DTLS or RTP/RTCP (RFC 7983), or a parser refused it.
+    Malformed,
+    /// STUN whose USERNAME names no session we know.
+    UnknownUfrag,
+    /// Non-STUN from a 5-tuple that no session has claimed.
+    UnknownSource,
+    /// STUN that failed MESSAGE-INTEGRITY/FINGERPRINT or ICE checks.
+    StunAuth,
+    /// SRTP/SRTCP authentication tag mismatch.
+    SrtpAuth,
+    /// SRTP/SRTCP replay or too old.
+    Replay,
+    /// Media before DTLS finished (no keys yet).
+    NoKeys,
+    /// RTP with an SSRC no uptrack claims.
+    UnknownSsrc,
+    /// A send or cross-shard queue was full.
+    QueueFull,
+    /// Video dropped at a downtrack until its first keyframe.
+    WaitingKeyframe,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 10] = [
+        DropReason::Malformed,
+        DropReason::UnknownUfrag,
+        DropReason::UnknownSource,
+        DropReason::StunAuth,
+        DropReason::SrtpAuth,
+        DropReason::Replay,
+        DropReason::NoKeys,
+        DropReason::UnknownSsrc,
+        DropReason::QueueFull,
+        DropReason::WaitingKeyframe,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::UnknownUfrag => "unknown_ufrag",
+            DropReason::UnknownSource => "unknown_source",
+            DropReason::StunAuth => "stun_auth",
+            DropReason::SrtpAuth => "srtp_auth",
+            DropReason::Replay => "replay",
+            DropReason::NoKeys => "no_keys",
+            DropReason::UnknownSsrc => "unknown_ssrc",
+            DropReason::QueueFull => "queue_full",
+            DropReason::WaitingKeyframe => "waiting_keyframe",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShardStats {
+    pub shard: usize,
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    pub rtp_in: u64,
+    pub rtp_forwarded: u64,
+    pub rtcp_in: u64,
+    pub stun_in: u64,
+    pub dtls_in: u64,
+    pub steered: u64,
+    pub plis_sent: u64,
+    pub plis_received: u64,
+    pub nacks_received: u64,
+    pub peer_batches_out: u64,
+    pub peer_batches_in: u64,
+    pub send_batches: u64,
+    pub drops: [u64; 10],
+    pub sessions: u64,
+    pub uptracks: u64,
+    pub downtracks: u64,
+    /// Nanoseconds spent handling I/O and messages (not waiting).
+    pub busy_ns: u64,
+}
+
+impl ShardStats {
+    #[inline]
+    pub fn drop(&mut self, reason: DropReason) {
+        self.drops[reason as usize] += 1;
+    }
+
+    pub fn drops_for(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize]
+    }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end tests need: Chromium, nftables, iproute2,
+# util-linux (unshare) from Debian, and playwright-core from npm.
+# Idempotent and quick when everything is already present, so CI can call it
+# on every run. Never downloads a browser build: only Debian's chromium.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export DEBIAN_FRONTEND=noninteractive
+
+# package:command pairs; a command on PATH means the package is usable.
+# The machine images ship node and npm; nodejs/npm are here for bare ones.
+wanted=(chromium:chromium nftables:nft iproute2:ip util-linux:unshare nodejs:node npm:npm)
+missing=()
+for pair in "${wanted[@]}"; do
+  pkg="${pair%%:*}" cmd="${pair#*:}"
+  if command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/bin/$cmd" ]; then
+    continue
+  fi
+  if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    continue
+  fi
+  missing+=("$pkg")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-test-deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "install-test-deps: installing ${missing[*]}"
+  # An empty list dir means apt-get update never ran on this machine.
+  if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e '^lock$' -e '^partial$' || true)" ] \
+     || ! apt-get install -y --no-install-recommends "${missing[@]}"; then
+    apt-get update -qq
+    apt-get install -y --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+cd "$repo/e2e"
+# Skip npm when node_modules already matches the lockfile (npm writes this copy).
+if [ -f package-lock.json ] && [ -f node_modules/.package-lock.json ] \
+   && [ -d node_modules/playwright-core ] \
+   && ! [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  exit 0
+fi
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+if [ -f package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  npm install --no-audit --no-fund --loglevel=error
+fi

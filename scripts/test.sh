@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the tests need, then runs every test: unit, property and RFC
+# vector tests (cargo), then the end-to-end browser tests in a private network
+# namespace. This is the README's test command and what .ci/run calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test dependencies"
+bash scripts/install-test-deps.sh
+
+# One profile for everything: the e2e tests need an optimised sfud, and
+# sharing it with the unit tests avoids a second full build on small CI boxes.
+step "building (release)"
+cargo build --release --workspace --all-targets --locked
+
+step "unit, property and RFC vector tests"
+cargo test --release --workspace --locked
+
+step "end-to-end tests (headless Chromium, private network namespace)"
+export SFUD_BIN="$PWD/target/release/sfud"
+bash scripts/in-netns.sh node --test --test-concurrency=1 e2e/
