@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::de::{self, DeserializeOwned, Visitor};
 
 use super::{
-    Config, ConfigError, DataplaneConfig, DtlsConfig, HttpConfig, LogConfig, MetricsConfig, Origin,
+    Config, ConfigError, DataplaneConfig, AuthConfig, WebhookConfig, NodeConfig, DtlsConfig, HttpConfig, LogConfig, MetricsConfig, Origin,
     RoomConfig, RtcConfig, TurnConfig, DEFAULT_CONFIG_PATH, ENV_PREFIX, ENV_SEPARATOR,
 };
 
@@ -96,6 +96,9 @@ const SECTIONS: &[Section] = &[
     section!("metrics", MetricsConfig),
     section!("room", RoomConfig),
     section!("log", LogConfig),
+    section!("auth", AuthConfig),
+    section!("webhook", WebhookConfig),
+    section!("node", NodeConfig),
 ];
 
 fn find_section(name: &str) -> Option<&'static Section> {

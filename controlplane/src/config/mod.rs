@@ -17,6 +17,7 @@
 //! - `load.rs`: file and environment layering with per-key error reporting;
 //! - `validate.rs`: rules across keys, and derived values.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -48,6 +49,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub room: RoomConfig,
     pub log: LogConfig,
+    pub auth: AuthConfig,
+    pub webhook: WebhookConfig,
+    pub node: NodeConfig,
 }
 
 /// HTTP/WebSocket signaling: WHIP, WHEP, JSON-RPC rooms, admin API.
@@ -108,11 +112,34 @@ impl Default for RtcConfig {
 pub struct TurnConfig {
     pub enabled: bool,
     pub udp_port: u16,
+    /// TURN over TCP; usually the same number as `udp_port`.
+    pub tcp_port: u16,
+    /// TURN over TLS; 0 disables it. Needs `tls_cert_file` and `tls_key_file`.
+    pub tls_port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<PathBuf>,
     pub realm: String,
     /// First UDP port handed out for relay allocations.
     pub relay_port_min: u16,
     /// Last UDP port handed out for relay allocations (inclusive).
     pub relay_port_max: u16,
+    /// Address relays bind and announce; unset = the first announced media address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_address: Option<IpAddr>,
+    /// Long-term credentials: username -> password.
+    pub static_users: BTreeMap<String, String>,
+    /// TURN REST API shared secret (coturn's `use-auth-secret`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_secret: Option<String>,
+    /// Lifetime of the credentials signaling hands out.
+    pub credential_ttl_secs: u64,
+    pub max_allocations_per_user: u32,
+    /// Relay bandwidth cap per allocation, bits per second; 0 = no cap.
+    pub max_relay_bps: u64,
+    /// Test-only: allow relaying to loopback/private/link-local peers.
+    pub allow_private_peers: bool,
 }
 
 impl Default for TurnConfig {
@@ -120,9 +147,20 @@ impl Default for TurnConfig {
         Self {
             enabled: false,
             udp_port: 3478,
+            tcp_port: 3478,
+            tls_port: 0,
+            tls_cert_file: None,
+            tls_key_file: None,
             realm: "sfud".to_string(),
             relay_port_min: 30000,
             relay_port_max: 40000,
+            relay_address: None,
+            static_users: BTreeMap::new(),
+            shared_secret: None,
+            credential_ttl_secs: 86400,
+            max_allocations_per_user: 10,
+            max_relay_bps: 10_000_000,
+            allow_private_peers: false,
         }
     }
 }
@@ -227,6 +265,52 @@ impl Default for LogConfig {
             level: "info".to_string(),
             format: "text".to_string(),
         }
+    }
+}
+
+/// Access tokens (JWT HS256), as LiveKit issues them. With no keys sfud
+/// runs open and says so once at start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// API key -> secret.
+    pub keys: BTreeMap<String, String>,
+}
+
+/// Webhooks: room and participant events POSTed as signed JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub urls: Vec<String>,
+    /// Which `auth.keys` entry signs the requests; unset = the first key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    pub timeout_ms: u64,
+    pub max_attempts: u32,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            urls: Vec::new(),
+            api_key: None,
+            timeout_ms: 5000,
+            max_attempts: 5,
+        }
+    }
+}
+
+/// This node's lifecycle.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// On SIGTERM, how long live sessions may continue before sfud exits.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self { drain_timeout_secs: 30 }
     }
 }
 
