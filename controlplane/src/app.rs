@@ -60,6 +60,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         io_memory: cfg.dataplane.io_memory,
         recv_batch: cfg.dataplane.recv_batch,
         socket_buffer: cfg.dataplane.socket_buffer,
+        busy_poll: cfg.dataplane.busy_poll,
     })
     .context("starting the dataplane")?;
     let events = dp.events.clone();

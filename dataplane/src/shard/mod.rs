@@ -8,6 +8,8 @@ pub mod peer;
 pub mod registry;
 pub mod session;
 pub mod socket;
+#[cfg(test)]
+mod tests;
 
 use std::cell::RefCell;
 use std::io;
@@ -44,6 +46,8 @@ pub struct DataplaneConfig {
     pub io_memory: usize,
     pub recv_batch: usize,
     pub socket_buffer: usize,
+    /// Spin on the socket instead of sleeping in io_uring when idle.
+    pub busy_poll: bool,
 }
 
 #[derive(Debug, Error)]
@@ -126,11 +130,12 @@ pub fn start(cfg: DataplaneConfig) -> Result<Dataplane, DataplaneError> {
         let events = event_tx.clone();
         let io_memory = cfg.io_memory;
         let recv_batch = cfg.recv_batch;
+        let busy_poll = cfg.busy_poll;
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("sfud-shard-{i}"))
             .io_memory(io_memory)
             .spawn(move || async move {
-                if let Err(e) = run_shard(fd, n, mesh, cmd_rxs, events, recv_batch).await {
+                if let Err(e) = run_shard(fd, n, mesh, cmd_rxs, events, recv_batch, busy_poll).await {
                     error!(error = %e, "shard stopped");
                 }
             })
@@ -206,6 +211,7 @@ async fn run_shard(
     cmd_rxs: Arc<Mutex<Vec<Option<flume::Receiver<Command>>>>>,
     events: flume::Sender<Event>,
     recv_batch: usize,
+    busy_poll: bool,
 ) -> io::Result<()> {
     let (senders, mut receivers) = mesh
         .join()
@@ -277,6 +283,12 @@ async fn run_shard(
                 continue;
             }
         };
+        if n == 0 && busy_poll {
+            // Lowest latency at the price of a full core: poll again after
+            // letting the other tasks run.
+            glommio::executor().yield_now().await;
+            continue;
+        }
         if n == 0 {
             // Wakes when a datagram is queued, without consuming it.
             if let Err(e) = io.socket.peek_from(&mut peek).await {

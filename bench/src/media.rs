@@ -1,0 +1,283 @@
+//! Synthetic media: what a publisher's encoder would emit (Opus every 20 ms,
+//! VP8-shaped frames at 30 fps with a keyframe every 2 s), the trailer that
+//! lets a viewer measure one-way delay, and the delay histogram.
+
+use std::time::{Duration, Instant};
+
+use dataplane::rtp::{write_header, HeaderFields, FIXED_HEADER_LEN};
+
+use crate::sdp::{Kind, PT_OPUS, PT_VP8};
+
+/// Bytes at the end of every payload: magic, stream counter, send time.
+pub const TRAILER_LEN: usize = 16;
+const MAGIC: [u8; 4] = *b"SFB1";
+
+/// Monotonic nanoseconds, comparable across processes on one machine.
+pub fn mono_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The send time a payload carries, if it is one of ours.
+pub fn read_trailer(payload: &[u8]) -> Option<u64> {
+    let t = payload.len().checked_sub(TRAILER_LEN).and_then(|at| payload.get(at..))?;
+    if t[..4] != MAGIC {
+        return None;
+    }
+    Some(u64::from_be_bytes(t[8..16].try_into().ok()?))
+}
+
+#[derive(Clone, Debug)]
+pub struct MediaConfig {
+    pub video_bps: u64,
+    pub fps: u32,
+    pub keyframe_interval: Duration,
+    pub audio_bytes: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self { video_bps: 1_500_000, fps: 30, keyframe_interval: Duration::from_secs(2), audio_bytes: 100 }
+    }
+}
+
+/// One outgoing track's generator state.
+pub struct TrackGen {
+    pub kind: Kind,
+    pub ssrc: u32,
+    pub pt: u8,
+    seq: u16,
+    ts: u32,
+    counter: u32,
+    pub next_at: Instant,
+    frame_no: u64,
+    last_key: Option<Instant>,
+    pub force_key: bool,
+}
+
+/// Largest plaintext packet we build (RTP header + payload); leaves room
+/// for the SRTP tag inside a 1500-byte slot.
+pub const MAX_PACKET: usize = 1200;
+const VIDEO_PAYLOAD_MAX: usize = 1160;
+
+impl TrackGen {
+    pub fn new(kind: Kind, ssrc: u32, start: Instant) -> Self {
+        let pt = match kind {
+            Kind::Audio => PT_OPUS,
+            Kind::Video => PT_VP8,
+        };
+        Self {
+            kind,
+            ssrc,
+            pt,
+            seq: rand::random(),
+            ts: rand::random(),
+            counter: 0,
+            next_at: start,
+            frame_no: 0,
+            last_key: None,
+            force_key: true,
+        }
+    }
+
+    pub fn interval(&self, cfg: &MediaConfig) -> Duration {
+        match self.kind {
+            Kind::Audio => Duration::from_millis(20),
+            Kind::Video => Duration::from_nanos(1_000_000_000 / u64::from(cfg.fps.max(1))),
+        }
+    }
+
+    /// Builds the packets of the frame due now, calling `emit` with each
+    /// plaintext packet. Returns how many packets were built.
+    pub fn frame(&mut self, now: Instant, cfg: &MediaConfig, scratch: &mut [u8; MAX_PACKET], mut emit: impl FnMut(&[u8], u16)) -> usize {
+        let iv = self.interval(cfg);
+        // Never burst to catch up after a stall: a real encoder drops frames.
+        self.next_at = if now.saturating_duration_since(self.next_at) > Duration::from_millis(100) { now + iv } else { self.next_at + iv };
+        let sizes: (usize, usize, bool) = match self.kind {
+            Kind::Audio => (cfg.audio_bytes.max(TRAILER_LEN + 1), 1, false),
+            Kind::Video => {
+                let key = self.force_key || self.last_key.map_or(true, |k| now.duration_since(k) >= cfg.keyframe_interval);
+                let fps = u64::from(cfg.fps.max(1));
+                let avg = (cfg.video_bps / 8 / fps) as usize;
+                let per_key = (cfg.keyframe_interval.as_secs_f64() * fps as f64).max(2.0);
+                // Keyframes are 4x an average frame; deltas shrink so the mean holds.
+                let bytes = if key { avg * 4 } else { ((avg as f64 * (per_key - 4.0) / (per_key - 1.0)).max(200.0)) as usize };
+                let n = bytes.div_ceil(VIDEO_PAYLOAD_MAX).max(1);
+                if key {
+                    self.force_key = false;
+                    self.last_key = Some(now);
+                }
+                (bytes.div_ceil(n).max(TRAILER_LEN + 11), n, key)
+            }
+        };
+        let (payload_len, count, key) = sizes;
+        let ts_step = match self.kind {
+            Kind::Audio => 960,
+            Kind::Video => 90_000 / cfg.fps.max(1),
+        };
+        let now_ns = mono_ns();
+        for i in 0..count {
+            let h = HeaderFields {
+                marker: self.kind == Kind::Video && i + 1 == count,
+                payload_type: self.pt,
+                sequence: self.seq,
+                timestamp: self.ts,
+                ssrc: self.ssrc,
+            };
+            let Ok(hl) = write_header(&mut scratch[..], &h) else { return i };
+            let end = (hl + payload_len).min(MAX_PACKET);
+            let p = &mut scratch[hl..end];
+            p.fill(0x5a);
+            if self.kind == Kind::Video {
+                write_vp8_prefix(p, i == 0, key);
+            }
+            let tl = p.len() - TRAILER_LEN;
+            p[tl..tl + 4].copy_from_slice(&MAGIC);
+            p[tl + 4..tl + 8].copy_from_slice(&self.counter.to_be_bytes());
+            p[tl + 8..].copy_from_slice(&now_ns.to_be_bytes());
+            emit(&scratch[..end], self.seq);
+            self.seq = self.seq.wrapping_add(1);
+            self.counter = self.counter.wrapping_add(1);
+        }
+        self.ts = self.ts.wrapping_add(ts_step);
+        self.frame_no += 1;
+        count
+    }
+}
+
+/// VP8 payload descriptor (RFC 7741 §4.2, no extensions) and, at the start
+/// of a frame, the 3-byte frame tag; keyframes also get the start code and
+/// a 640x480 size so keyframe detectors (and decoders' sniffers) agree.
+fn write_vp8_prefix(p: &mut [u8], first: bool, key: bool) {
+    if p.len() < 11 {
+        return;
+    }
+    p[0] = if first { 0x10 } else { 0x00 };
+    if !first {
+        return;
+    }
+    // Frame tag: bit0 = !keyframe, version 0, show_frame = 1, partition size.
+    let size: u32 = 100;
+    let tag: u32 = u32::from(!key) | (1 << 4) | (size << 5);
+    p[1..4].copy_from_slice(&tag.to_le_bytes()[..3]);
+    if key {
+        p[4..7].copy_from_slice(&[0x9d, 0x01, 0x2a]);
+        p[7..9].copy_from_slice(&640u16.to_le_bytes());
+        p[9..11].copy_from_slice(&480u16.to_le_bytes());
+    }
+}
+
+/// A plaintext copy of the last packets sent, to answer NACKs.
+pub struct RtxCache {
+    slots: Vec<(u16, u16, [u8; MAX_PACKET])>,
+}
+
+impl RtxCache {
+    const N: usize = 512;
+    pub fn new() -> Self {
+        Self { slots: vec![(0, 0, [0u8; MAX_PACKET]); Self::N] }
+    }
+    pub fn put(&mut self, seq: u16, pkt: &[u8]) {
+        let slot = &mut self.slots[seq as usize % Self::N];
+        let n = pkt.len().min(MAX_PACKET);
+        slot.0 = seq;
+        slot.1 = n as u16;
+        slot.2[..n].copy_from_slice(&pkt[..n]);
+    }
+    pub fn get(&self, seq: u16) -> Option<&[u8]> {
+        let slot = &self.slots[seq as usize % Self::N];
+        (slot.0 == seq && slot.1 > 0).then(|| &slot.2[..slot.1 as usize])
+    }
+}
+
+/// One-way delay histogram in 10 us buckets up to 500 ms.
+pub struct Histogram {
+    buckets: Vec<u64>,
+    over: u64,
+    count: u64,
+}
+
+impl Histogram {
+    const RES_NS: u64 = 10_000;
+    const N: usize = 50_000;
+    pub fn new() -> Self {
+        Self { buckets: vec![0; Self::N], over: 0, count: 0 }
+    }
+    pub fn record(&mut self, ns: u64) {
+        self.count += 1;
+        match self.buckets.get_mut((ns / Self::RES_NS) as usize) {
+            Some(b) => *b += 1,
+            None => self.over += 1,
+        }
+    }
+    pub fn reset(&mut self) {
+        self.buckets.fill(0);
+        self.over = 0;
+        self.count = 0;
+    }
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+    /// Quantile in milliseconds (bucket upper bound); None when empty.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        let target = ((self.count as f64) * q).ceil().max(1.0) as u64;
+        let mut acc = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            acc += b;
+            if acc >= target {
+                return Some(((i as u64 + 1) * Self::RES_NS) as f64 / 1e6);
+            }
+        }
+        Some((Self::N as u64 * Self::RES_NS) as f64 / 1e6)
+    }
+}
+
+/// Bytes of RTP header our packets carry (no CSRC, no extensions).
+pub const HEADER: usize = FIXED_HEADER_LEN;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::rtp::codec::vp8_is_keyframe;
+
+    #[test]
+    fn keyframes_are_detected_and_sizes_average_out() {
+        let cfg = MediaConfig::default();
+        let t0 = Instant::now();
+        let mut g = TrackGen::new(Kind::Video, 5, t0);
+        let mut scratch = [0u8; MAX_PACKET];
+        let mut bytes = 0usize;
+        let mut keys = 0;
+        let mut now = t0;
+        for _ in 0..60 {
+            g.frame(now, &cfg, &mut scratch, |p, _| {
+                bytes += p.len();
+                let h = dataplane::rtp::parse(p).unwrap();
+                if vp8_is_keyframe(h.payload(p)) {
+                    keys += 1;
+                }
+                assert!(read_trailer(h.payload(p)).is_some());
+                assert!(p.len() <= MAX_PACKET);
+            });
+            now += Duration::from_millis(33);
+        }
+        assert_eq!(keys, 1);
+        let bps = bytes as f64 * 8.0 / 2.0;
+        assert!((1_300_000.0..1_700_000.0).contains(&bps), "{bps}");
+    }
+
+    #[test]
+    fn histogram_quantiles() {
+        let mut h = Histogram::new();
+        for i in 0..100 {
+            h.record(i * 100_000);
+        }
+        assert!((h.quantile_ms(0.5).unwrap() - 5.0).abs() < 0.2);
+        assert!(h.quantile_ms(0.99).unwrap() <= 10.0);
+    }
+}

@@ -1,0 +1,280 @@
+//! Scenarios named after LiveKit's benchmarks, grown step by step against
+//! one running target, with the target's CPU and memory measured over a
+//! fixed window at each step.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::engine::Engine;
+use crate::procstat;
+use crate::sdp::Kind;
+use crate::session::State;
+use crate::target::Target;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// 1 video publisher -> N viewers.
+    Livestream,
+    /// 10 audio publishers -> N listeners (each listener: 10 sessions, one per publisher's room).
+    AudioRoom,
+    /// N participants, each publishing audio+video and viewing the other N-1
+    /// (N rooms of 1 publisher + N-1 viewers).
+    Meeting,
+}
+
+pub const AUDIO_ROOM_PUBLISHERS: usize = 10;
+
+#[derive(Serialize, Default, Clone, Debug)]
+pub struct Step {
+    /// Viewers (livestream), listeners (audio-room) or participants (meeting).
+    pub n: usize,
+    pub sessions: usize,
+    pub publishers: usize,
+    pub failed_sessions: usize,
+    pub viewers_without_media: usize,
+    pub setup_s: f64,
+    pub window_s: f64,
+    pub target_cpu_pct: f64,
+    pub gen_cpu_pct: f64,
+    pub fwd_pps: f64,
+    pub fwd_mbps: f64,
+    pub cpu_us_per_pkt: f64,
+    pub target_fwd_pkts: Option<u64>,
+    pub expected: u64,
+    pub received: u64,
+    pub loss_pct: f64,
+    pub delay_p50_ms: Option<f64>,
+    pub delay_p99_ms: Option<f64>,
+    pub auth_fail: u64,
+    pub replay: u64,
+    pub rss_kib: u64,
+    pub rss_base_kib: u64,
+    pub rss_per_session_kib: f64,
+    pub pub_pps: f64,
+    pub plis: u64,
+    pub nacks: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub scenario: Scenario,
+    pub steps: Vec<usize>,
+    pub warmup: Duration,
+    pub window: Duration,
+    /// Stop growing once a step loses more than this (percent).
+    pub stop_loss_pct: f64,
+    pub setup_timeout: Duration,
+}
+
+fn pump(eng: &mut Engine, d: Duration) {
+    eng.run_until(Instant::now() + d);
+}
+
+/// Adds sessions, keeping media flowing between signaling calls.
+fn add<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, room: &str, kinds: &[Kind], publish: bool, added: &mut usize) {
+    let r = if publish { t.publish(eng, room, kinds) } else { t.subscribe(eng, room, kinds) };
+    match r {
+        Ok(_) => {}
+        Err(e) => eprintln!("{} {room}: {e:#}", if publish { "publish" } else { "subscribe" }),
+    }
+    *added += 1;
+    if *added % 8 == 0 {
+        pump(eng, Duration::from_millis(2));
+    }
+}
+
+/// Waits until the given sessions finished ICE/DTLS, bounded.
+fn settle(eng: &mut Engine, timeout: Duration, need_media: bool) {
+    let t0 = Instant::now();
+    while t0.elapsed() < timeout {
+        pump(eng, Duration::from_millis(50));
+        let pending = eng
+            .sessions
+            .iter()
+            .filter(|s| matches!(s.state, State::Ice | State::Dtls | State::FloorJoin))
+            .count();
+        let no_media = eng
+            .sessions
+            .iter()
+            .filter(|s| s.state == State::Media && !s.is_publisher() && s.media_at.is_none())
+            .count();
+        if pending == 0 && (!need_media || no_media == 0) {
+            return;
+        }
+    }
+}
+
+fn grow<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, from: usize, to: usize) {
+    let mut added = 0;
+    match plan.scenario {
+        Scenario::Livestream => {
+            if from == 0 {
+                add(t, eng, "live", &[Kind::Video], true, &mut added);
+                settle(eng, plan.setup_timeout, false);
+            }
+            for _ in from..to {
+                add(t, eng, "live", &[Kind::Video], false, &mut added);
+            }
+        }
+        Scenario::AudioRoom => {
+            if from == 0 {
+                for p in 0..AUDIO_ROOM_PUBLISHERS {
+                    add(t, eng, &format!("ar{p}"), &[Kind::Audio], true, &mut added);
+                }
+                settle(eng, plan.setup_timeout, false);
+            }
+            for _ in from..to {
+                for p in 0..AUDIO_ROOM_PUBLISHERS {
+                    add(t, eng, &format!("ar{p}"), &[Kind::Audio], false, &mut added);
+                }
+            }
+        }
+        Scenario::Meeting => {
+            let av = [Kind::Audio, Kind::Video];
+            for k in from..to {
+                add(t, eng, &format!("m{k}"), &av, true, &mut added);
+                settle(eng, plan.setup_timeout, false);
+                for j in 0..k {
+                    // k views j, and j views k.
+                    add(t, eng, &format!("m{j}"), &av, false, &mut added);
+                    add(t, eng, &format!("m{k}"), &av, false, &mut added);
+                }
+            }
+        }
+    }
+}
+
+struct Snap {
+    at: Instant,
+    cpu: u64,
+    gen_cpu: u64,
+    exp: u64,
+    rcv: u64,
+    rx: u64,
+    bytes: u64,
+    auth: u64,
+    replay: u64,
+    tx: u64,
+    plis: u64,
+    nacks: u64,
+    fwd: Option<u64>,
+}
+
+fn snap<T: Target + ?Sized>(t: &T, eng: &Engine) -> Snap {
+    let (exp, rcv) = eng.loss_totals();
+    Snap {
+        at: Instant::now(),
+        cpu: procstat::cpu_ticks(t.pid()).unwrap_or(0),
+        gen_cpu: procstat::cpu_ticks(std::process::id() as i32).unwrap_or(0),
+        exp,
+        rcv,
+        rx: eng.c.rtp_rx,
+        bytes: eng.c.bytes_rx,
+        auth: eng.c.auth_fail,
+        replay: eng.c.replay,
+        tx: eng.c.rtp_tx,
+        plis: eng.c.plis,
+        nacks: eng.c.nacks,
+        fwd: t.forwarded_packets(),
+    }
+}
+
+/// Runs every step of the plan against `t`; returns the steps measured.
+pub fn run<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, quiet: bool) -> Result<Vec<Step>> {
+    let rss_base = procstat::rss_kib(t.pid()).unwrap_or(0);
+    let tps = procstat::ticks_per_sec();
+    let mut out = Vec::new();
+    let mut have = 0;
+    for &n in &plan.steps {
+        let t0 = Instant::now();
+        grow(t, eng, plan, have, n);
+        have = n;
+        settle(eng, plan.setup_timeout, true);
+        let setup_s = t0.elapsed().as_secs_f64();
+        pump(eng, plan.warmup);
+        let a = snap(t, eng);
+        eng.c.delay.reset();
+        pump(eng, plan.window);
+        let b = snap(t, eng);
+        let secs = b.at.duration_since(a.at).as_secs_f64();
+        let rx = b.rx - a.rx;
+        let expected = b.exp - a.exp;
+        let received = b.rcv - a.rcv;
+        let lost = expected.saturating_sub(received);
+        let cpu_s = (b.cpu - a.cpu) as f64 / tps;
+        let sessions = eng.sessions.len();
+        let rss = procstat::rss_kib(t.pid()).unwrap_or(0);
+        let step = Step {
+            n,
+            sessions,
+            publishers: eng.sessions.iter().filter(|s| s.is_publisher()).count(),
+            failed_sessions: eng.count(State::Failed),
+            viewers_without_media: eng
+                .sessions
+                .iter()
+                .filter(|s| !s.is_publisher() && s.media_at.is_none())
+                .count(),
+            setup_s,
+            window_s: secs,
+            target_cpu_pct: 100.0 * cpu_s / secs,
+            gen_cpu_pct: 100.0 * (b.gen_cpu - a.gen_cpu) as f64 / tps / secs,
+            fwd_pps: rx as f64 / secs,
+            fwd_mbps: (b.bytes - a.bytes) as f64 * 8.0 / secs / 1e6,
+            cpu_us_per_pkt: if rx > 0 { cpu_s * 1e6 / rx as f64 } else { 0.0 },
+            target_fwd_pkts: match (a.fwd, b.fwd) {
+                (Some(x), Some(y)) => Some(y.saturating_sub(x)),
+                _ => None,
+            },
+            expected,
+            received,
+            loss_pct: if expected > 0 { 100.0 * lost as f64 / expected as f64 } else { 0.0 },
+            delay_p50_ms: eng.c.delay.quantile_ms(0.5),
+            delay_p99_ms: eng.c.delay.quantile_ms(0.99),
+            auth_fail: b.auth - a.auth,
+            replay: b.replay - a.replay,
+            rss_kib: rss,
+            rss_base_kib: rss_base,
+            rss_per_session_kib: if sessions > 0 { rss.saturating_sub(rss_base) as f64 / sessions as f64 } else { 0.0 },
+            pub_pps: (b.tx - a.tx) as f64 / secs,
+            plis: b.plis - a.plis,
+            nacks: b.nacks - a.nacks,
+        };
+        if !quiet {
+            eprintln!(
+                "[{}] n={} sessions={} failed={} nomedia={} cpu={:.1}% gen={:.1}% fwd={:.0} pps {:.1} Mb/s {:.2} us/pkt loss={:.3}% p50={:?} p99={:?} rss/session={:.1} KiB",
+                t.name(),
+                step.n,
+                step.sessions,
+                step.failed_sessions,
+                step.viewers_without_media,
+                step.target_cpu_pct,
+                step.gen_cpu_pct,
+                step.fwd_pps,
+                step.fwd_mbps,
+                step.cpu_us_per_pkt,
+                step.loss_pct,
+                step.delay_p50_ms,
+                step.delay_p99_ms,
+                step.rss_per_session_kib
+            );
+        }
+        let stop = step.loss_pct > plan.stop_loss_pct || step.target_cpu_pct > 98.0;
+        out.push(step);
+        if stop {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// sfud (or any target) with no sessions: CPU over `secs`.
+pub fn idle_cpu_pct(pid: i32, d: Duration) -> f64 {
+    let a = procstat::cpu_ticks(pid).unwrap_or(0);
+    let t0 = Instant::now();
+    std::thread::sleep(d);
+    let b = procstat::cpu_ticks(pid).unwrap_or(0);
+    100.0 * (b - a) as f64 / procstat::ticks_per_sec() / t0.elapsed().as_secs_f64()
+}

@@ -1,0 +1,207 @@
+//! The SDP this client writes (its own offers and answers) and the little it
+//! reads back from the other side: ICE credentials, a host candidate, the
+//! DTLS fingerprint/role and the SSRCs announced.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use anyhow::{anyhow, Result};
+
+pub const PT_OPUS: u8 = 111;
+pub const PT_VP8: u8 = 96;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Audio,
+    Video,
+}
+
+/// One m= section we offer or answer.
+#[derive(Clone, Debug)]
+pub struct Section {
+    pub kind: Kind,
+    pub mid: String,
+    /// "sendonly" for publishers, "recvonly" for viewers.
+    pub direction: &'static str,
+    /// Our sending SSRC for this section (announced with a=ssrc).
+    pub ssrc: u32,
+    /// Payload type to use (ours when offering; the offerer's when answering).
+    pub pt: u8,
+}
+
+pub struct LocalParams<'a> {
+    pub ufrag: &'a str,
+    pub pwd: &'a str,
+    pub fingerprint: &'a str,
+    /// "active" when we want to be the DTLS client.
+    pub setup: &'a str,
+    pub cname: &'a str,
+}
+
+/// A browser-like offer/answer body: BUNDLE, rtcp-mux, opus and VP8 with
+/// the feedback sfud (and Janus) negotiate, no header extensions.
+pub fn write(local: &LocalParams, sections: &[Section]) -> String {
+    let mut s = String::with_capacity(1024);
+    let sid: u64 = rand::random::<u64>() >> 2;
+    let mids: Vec<&str> = sections.iter().map(|m| m.mid.as_str()).collect();
+    let _ = write!(
+        s,
+        "v=0\r\no=- {sid} 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE {}\r\na=msid-semantic: WMS bench\r\n",
+        mids.join(" ")
+    );
+    for m in sections {
+        let (media, pt) = match m.kind {
+            Kind::Audio => ("audio", m.pt),
+            Kind::Video => ("video", m.pt),
+        };
+        let _ = write!(
+            s,
+            "m={media} 9 UDP/TLS/RTP/SAVPF {pt}\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+             a=ice-ufrag:{}\r\na=ice-pwd:{}\r\na=fingerprint:sha-256 {}\r\na=setup:{}\r\na=mid:{}\r\na={}\r\na=rtcp-mux\r\n",
+            local.ufrag, local.pwd, local.fingerprint, local.setup, m.mid, m.direction
+        );
+        match m.kind {
+            Kind::Audio => {
+                let _ = write!(s, "a=rtpmap:{pt} opus/48000/2\r\na=fmtp:{pt} minptime=10;useinbandfec=1\r\n");
+            }
+            Kind::Video => {
+                let _ = write!(
+                    s,
+                    "a=rtpmap:{pt} VP8/90000\r\na=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\na=rtcp-fb:{pt} ccm fir\r\n"
+                );
+            }
+        }
+        if m.direction == "sendonly" {
+            let _ = write!(
+                s,
+                "a=msid:bench {media}{0}\r\na=ssrc:{0} cname:{1}\r\na=ssrc:{0} msid:bench {media}{0}\r\n",
+                m.ssrc, local.cname
+            );
+        }
+    }
+    s
+}
+
+/// What we need from the remote description.
+#[derive(Clone, Debug, Default)]
+pub struct Remote {
+    pub ufrag: String,
+    pub pwd: String,
+    pub fingerprint: String,
+    pub setup: String,
+    /// UDP host candidates, IPv4 first as they appear.
+    pub candidates: Vec<SocketAddr>,
+    pub media: Vec<RemoteMedia>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RemoteMedia {
+    pub kind: Option<Kind>,
+    pub mid: String,
+    pub port: u16,
+    pub direction: String,
+    /// First payload type of the m= line.
+    pub pt: Option<u8>,
+    pub ssrcs: Vec<u32>,
+}
+
+pub fn parse(sdp: &str) -> Result<Remote> {
+    let mut r = Remote::default();
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(rest) = line.strip_prefix("m=") {
+            let mut f = rest.split_whitespace();
+            let kind = match f.next() {
+                Some("audio") => Some(Kind::Audio),
+                Some("video") => Some(Kind::Video),
+                _ => None,
+            };
+            let port = f.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            let pt = f.nth(1).and_then(|p| p.parse().ok());
+            r.media.push(RemoteMedia { kind, mid: String::new(), port, direction: "sendrecv".into(), pt, ssrcs: vec![] });
+            continue;
+        }
+        let Some(a) = line.strip_prefix("a=") else { continue };
+        let (key, val) = a.split_once(':').unwrap_or((a, ""));
+        match key {
+            "ice-ufrag" if r.ufrag.is_empty() => r.ufrag = val.to_owned(),
+            "ice-pwd" if r.pwd.is_empty() => r.pwd = val.to_owned(),
+            "fingerprint" if r.fingerprint.is_empty() => r.fingerprint = val.to_owned(),
+            "setup" if r.setup.is_empty() => r.setup = val.to_owned(),
+            "candidate" => {
+                // foundation component transport priority addr port typ host
+                let f: Vec<&str> = val.split_whitespace().collect();
+                if f.len() >= 8 && f[1] == "1" && f[2].eq_ignore_ascii_case("udp") && f[7] == "host" {
+                    if let Ok(sa) = format!("{}:{}", f[4], f[5]).parse::<SocketAddr>() {
+                        if !r.candidates.contains(&sa) {
+                            r.candidates.push(sa);
+                        }
+                    }
+                }
+            }
+            "mid" => {
+                if let Some(m) = r.media.last_mut() {
+                    m.mid = val.to_owned();
+                }
+            }
+            "sendonly" | "recvonly" | "sendrecv" | "inactive" => {
+                if let Some(m) = r.media.last_mut() {
+                    m.direction = key.to_owned();
+                }
+            }
+            "ssrc" => {
+                if let (Some(m), Some(ssrc)) = (r.media.last_mut(), val.split_whitespace().next().and_then(|s| s.parse().ok())) {
+                    if !m.ssrcs.contains(&ssrc) {
+                        m.ssrcs.push(ssrc);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if r.ufrag.is_empty() || r.pwd.is_empty() {
+        return Err(anyhow!("remote SDP has no ICE credentials"));
+    }
+    Ok(r)
+}
+
+/// The candidate to use: 127.0.0.1 when offered (benchmarks run on
+/// loopback), else the first IPv4 one.
+pub fn pick_candidate(r: &Remote) -> Option<SocketAddr> {
+    let v4 = r.candidates.iter().filter(|c| c.is_ipv4());
+    v4.clone()
+        .find(|c| c.ip().is_loopback())
+        .or_else(|| v4.clone().next())
+        .copied()
+}
+
+pub fn random_token(n: usize) -> String {
+    use rand::Rng;
+    const CH: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..n).map(|_| CH[rng.gen_range(0..CH.len())] as char).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_own_offer() {
+        let lp = LocalParams { ufrag: "abcd", pwd: "p".repeat(24).leak(), fingerprint: "AA:BB", setup: "active", cname: "c" };
+        let offer = write(
+            &lp,
+            &[
+                Section { kind: Kind::Audio, mid: "0".into(), direction: "sendonly", ssrc: 11, pt: PT_OPUS },
+                Section { kind: Kind::Video, mid: "1".into(), direction: "sendonly", ssrc: 22, pt: PT_VP8 },
+            ],
+        );
+        let with_cand = format!("{offer}a=candidate:1 1 udp 2130706431 127.0.0.1 7882 typ host\r\n");
+        let r = parse(&with_cand).unwrap();
+        assert_eq!(r.ufrag, "abcd");
+        assert_eq!(r.media.len(), 2);
+        assert_eq!(r.media[1].ssrcs, vec![22]);
+        assert_eq!(r.media[1].pt, Some(PT_VP8));
+        assert_eq!(pick_candidate(&r), Some("127.0.0.1:7882".parse().unwrap()));
+        assert!(parse("v=0\r\n").is_err());
+    }
+}

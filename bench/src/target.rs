@@ -1,0 +1,249 @@
+//! The systems under test, each started pinned to its core and driven
+//! through its own signaling: sfud (WHIP/WHEP), the floor forwarder
+//! (static registration), Janus VideoRoom (REST API, in janus.rs).
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use dataplane::srtp::{MasterKey, SrtpContext, SrtpProfile};
+
+use crate::engine::{session_socket, Engine};
+use crate::http;
+use crate::media::TrackGen;
+use crate::media::RtxCache;
+use crate::sdp::{self, Kind, LocalParams, Section};
+use crate::session::{Ice, Role, Session};
+
+pub trait Target {
+    fn name(&self) -> &'static str;
+    fn pid(&self) -> i32;
+    fn publish(&mut self, eng: &mut Engine, room: &str, kinds: &[Kind]) -> Result<usize>;
+    fn subscribe(&mut self, eng: &mut Engine, room: &str, kinds: &[Kind]) -> Result<usize>;
+    /// Target-side forwarded packet counter, when it has one.
+    fn forwarded_packets(&self) -> Option<u64> {
+        None
+    }
+    fn stop(&mut self);
+}
+
+pub struct Spawn {
+    pub core: Option<usize>,
+    pub log: PathBuf,
+}
+
+/// Starts `bin args` under `taskset -c core` (taskset execs, so the pid is
+/// the target's own).
+pub fn spawn(sp: &Spawn, bin: &str, args: &[&str], env: &[(&str, String)], preload: Option<&str>) -> Result<Child> {
+    let log = File::create(&sp.log).with_context(|| format!("create {}", sp.log.display()))?;
+    let mut cmd = match sp.core {
+        Some(c) => {
+            let mut k = Command::new("taskset");
+            k.arg("-c").arg(c.to_string()).arg(bin);
+            k
+        }
+        None => Command::new(bin),
+    };
+    cmd.args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    if let Some(p) = preload {
+        cmd.env("LD_PRELOAD", p);
+    }
+    cmd.spawn().with_context(|| format!("spawn {bin}"))
+}
+
+pub fn kill(child: &mut Child) {
+    // SAFETY: signalling our own child by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn publisher_role(kinds: &[Kind], now: Instant) -> (Role, Vec<Section>) {
+    let mut tracks = Vec::new();
+    let mut sections = Vec::new();
+    for (i, k) in kinds.iter().enumerate() {
+        let ssrc: u32 = rand::random::<u32>() | 1;
+        let g = TrackGen::new(*k, ssrc, now);
+        sections.push(Section { kind: *k, mid: i.to_string(), direction: "sendonly", ssrc, pt: g.pt });
+        tracks.push(g);
+    }
+    let rtx = kinds.contains(&Kind::Video).then(RtxCache::new);
+    (Role::Publisher { tracks, rtx }, sections)
+}
+
+fn viewer_sections(kinds: &[Kind]) -> Vec<Section> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Section {
+            kind: *k,
+            mid: i.to_string(),
+            direction: "recvonly",
+            ssrc: rand::random(),
+            pt: if *k == Kind::Audio { sdp::PT_OPUS } else { sdp::PT_VP8 },
+        })
+        .collect()
+}
+
+pub struct Sfud {
+    child: Child,
+    http: SocketAddr,
+    fingerprint: String,
+    pub resources: Vec<String>,
+}
+
+impl Sfud {
+    pub fn start(bin: &str, sp: &Spawn, http: SocketAddr, fingerprint: String) -> Result<Self> {
+        let env = vec![
+            ("SFUD_DATAPLANE__SHARDS", "1".to_owned()),
+            ("SFUD_DATAPLANE__CORES", format!("[{}]", sp.core.unwrap_or(0))),
+            ("SFUD_HTTP__LISTEN", http.to_string()),
+            ("SFUD_RTC__BIND_ADDRESS", "127.0.0.1".to_owned()),
+            ("SFUD_ROOM__MAX_PARTICIPANTS", "100000".to_owned()),
+            ("SFUD_METRICS__ENABLED", "false".to_owned()),
+            ("SFUD_LOG__LEVEL", "warn".to_owned()),
+        ];
+        let child = spawn(sp, bin, &["run"], &env, None)?;
+        let mut me = Self { child, http, fingerprint, resources: Vec::new() };
+        let t0 = Instant::now();
+        loop {
+            if let Ok(r) = http::request(http, "GET", "/healthz", None, b"", Duration::from_secs(1)) {
+                if r.status == 200 {
+                    break;
+                }
+            }
+            if let Ok(Some(st)) = me.child.try_wait() {
+                bail!("sfud exited at start: {st} (log {})", sp.log.display());
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                me.stop();
+                bail!("sfud did not answer /healthz in 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(me)
+    }
+
+    fn session(&mut self, eng: &mut Engine, path: &str, sections: &[Section], role: Role) -> Result<usize> {
+        let (lu, lp) = (sdp::random_token(8), sdp::random_token(24));
+        let local = LocalParams { ufrag: &lu, pwd: &lp, fingerprint: &self.fingerprint, setup: "active", cname: "bench" };
+        let offer = sdp::write(&local, sections);
+        let r = http::request(self.http, "POST", path, Some("application/sdp"), offer.as_bytes(), Duration::from_secs(10))?;
+        if r.status != 201 {
+            bail!("POST {path}: {} {}", r.status, r.text().trim());
+        }
+        if let Some(loc) = r.header("location") {
+            self.resources.push(loc.to_owned());
+        }
+        let ans = sdp::parse(&r.text())?;
+        let cand = sdp::pick_candidate(&ans).ok_or_else(|| anyhow!("answer has no usable candidate"))?;
+        let sock = session_socket(cand)?;
+        let now = Instant::now();
+        let ice = Ice::new(lu, lp, ans.ufrag.clone(), ans.pwd.clone(), true);
+        let label = path.to_owned();
+        eng.add(sock, move |fd| {
+            let mut s = Session::new_webrtc(fd, cand, ice, role, now);
+            s.label = label;
+            s
+        })
+    }
+
+    /// sfud's own count of datagrams sent, summed over shards.
+    pub fn packets_out(&self) -> Option<u64> {
+        let r = http::request(self.http, "GET", "/api/v1/stats", None, b"", Duration::from_secs(2)).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+        let shards = v.get("shards").and_then(|s| s.as_array()).cloned().or_else(|| v.as_array().cloned())?;
+        Some(shards.iter().filter_map(|s| s.get("rtp_forwarded").and_then(|x| x.as_u64())).sum())
+    }
+}
+
+impl Target for Sfud {
+    fn name(&self) -> &'static str {
+        "sfud"
+    }
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+    fn publish(&mut self, eng: &mut Engine, room: &str, kinds: &[Kind]) -> Result<usize> {
+        let (role, sections) = publisher_role(kinds, Instant::now());
+        self.session(eng, &format!("/whip/{room}"), &sections, role)
+    }
+    fn subscribe(&mut self, eng: &mut Engine, room: &str, kinds: &[Kind]) -> Result<usize> {
+        let sections = viewer_sections(kinds);
+        self.session(eng, &format!("/whep/{room}"), &sections, Role::Subscriber { streams: vec![], first_media: None })
+    }
+    fn forwarded_packets(&self) -> Option<u64> {
+        self.packets_out()
+    }
+    fn stop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+/// The floor forwarder (`sfu-bench floor-server`), same pinning.
+pub struct Floor {
+    child: Child,
+    addr: SocketAddr,
+}
+
+/// The pre-shared key of floor mode (a benchmark constant, not a secret).
+pub fn floor_key() -> MasterKey {
+    MasterKey { profile: SrtpProfile::AeadAes128Gcm, key: [7; 16], salt: [9; 14] }
+}
+
+pub fn room_id(room: &str) -> u32 {
+    // FNV-1a: stable, and rooms only need telling apart.
+    room.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
+impl Floor {
+    pub fn start(self_exe: &str, sp: &Spawn, addr: SocketAddr) -> Result<Self> {
+        let a = addr.to_string();
+        let child = spawn(sp, self_exe, &["floor-server", "--listen", &a], &[], None)?;
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(Self { child, addr })
+    }
+}
+
+impl Target for Floor {
+    fn name(&self) -> &'static str {
+        "floor"
+    }
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+    fn publish(&mut self, eng: &mut Engine, room: &str, kinds: &[Kind]) -> Result<usize> {
+        let (role, _) = publisher_role(kinds, Instant::now());
+        let mut hello = b"PUBL".to_vec();
+        hello.extend_from_slice(&room_id(room).to_be_bytes());
+        let sock = session_socket(self.addr)?;
+        let addr = self.addr;
+        eng.add(sock, move |fd| Session::new_floor(fd, addr, hello, None, role, Instant::now()))
+    }
+    fn subscribe(&mut self, eng: &mut Engine, room: &str, _kinds: &[Kind]) -> Result<usize> {
+        let mut hello = b"JOIN".to_vec();
+        hello.extend_from_slice(&room_id(room).to_be_bytes());
+        let sock = session_socket(self.addr)?;
+        let addr = self.addr;
+        let rx = SrtpContext::new(&floor_key())?;
+        eng.add(sock, move |fd| {
+            Session::new_floor(fd, addr, hello, Some(rx), Role::Subscriber { streams: vec![], first_media: None }, Instant::now())
+        })
+    }
+    fn stop(&mut self) {
+        kill(&mut self.child);
+    }
+}
