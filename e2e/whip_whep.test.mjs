@@ -87,3 +87,10 @@ test('5 viewers of one publisher all decode', { timeout: CASE_TIMEOUT_MS }, asyn
     assert.equal(whep.length, VIEWERS, `whep sessions: ${JSON.stringify(sessions)}`);
   });
 });
+
+test('H.264 publisher (offered alone) plays through 2 shards', { timeout: CASE_TIMEOUT_MS }, async (t) => {
+  const server = await startSfud({ name: 'h264', env: { SFUD_DATAPLANE__SHARDS: '2' } });
+  await withHarness(t, { name: 'h264', server }, async (ctx) => {
+    await publishWatchStop(t, ctx, { room: 'room-h264', pubOpts: { videoCodec: 'H264' } });
+  });
+});

@@ -232,7 +232,8 @@ impl Hub {
         let r = self.rooms.entry(room.to_string()).or_default();
         r.publisher = Some(id);
         r.tracks = tracks;
-        info!(session = id.0, room, "publisher joined");
+        let codecs: Vec<&str> = r.tracks.iter().map(|t| t.codec.name.as_str()).collect();
+        info!(session = id.0, room, ?codecs, "publisher joined");
         Ok(Created { resource, answer: answer.sdp })
     }
 

@@ -65,7 +65,14 @@
     try {
       // Audio first, then video: a stable m-line order keeps server logs readable.
       for (const track of [...stream.getAudioTracks(), ...stream.getVideoTracks()]) {
-        pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+        const tr = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+        // opts.videoCodec ('H264', 'VP8') offers only that codec, to exercise it.
+        if (track.kind === 'video' && opts.videoCodec && tr.setCodecPreferences) {
+          const want = `video/${opts.videoCodec}`.toLowerCase();
+          const caps = RTCRtpSender.getCapabilities('video').codecs.filter((c) => c.mimeType.toLowerCase() === want);
+          if (!caps.length) throw new Error(`this browser cannot send ${opts.videoCodec}`);
+          tr.setCodecPreferences(caps);
+        }
       }
       await pc.setLocalDescription(await pc.createOffer());
       // The server is ICE-lite and puts all its candidates in the answer, so
