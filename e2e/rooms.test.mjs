@@ -8,8 +8,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startSfud, getSessions } from './lib/sfud.mjs';
 import { withHarness } from './lib/scenario.mjs';
-import { meeting, churn, wsUrlOf, expectNothingLeft } from './lib/rooms.mjs';
-import { connectRpc, DATA_ONLY_OFFER } from './lib/jsonrpc.mjs';
+import { meeting, churn, demoPageMeeting, wsUrlOf, expectNothingLeft } from './lib/rooms.mjs';
+import { connectRpc, brief, DATA_ONLY_OFFER } from './lib/jsonrpc.mjs';
 import { pollUntil } from './lib/util.mjs';
 
 // Inner waits are bounded well below these, so a case fails on its own
@@ -58,6 +58,12 @@ test('10 participants join and leave concurrently, twice, and nothing leaks', { 
   await withHarness(t, { name, server }, (ctx) => dumping(ctx, () => churn(t, ctx, { room: 'busy', n: 10 })));
 });
 
+test('demo page meeting mode: two people see each other, one leaves', { timeout: CHURN_TIMEOUT_MS }, async (t) => {
+  const name = 'rooms-demo-page';
+  const server = await startServer({ name, env: roomEnv(1) });
+  await withHarness(t, { name, server }, (ctx) => demoPageMeeting(t, ctx));
+});
+
 // ---- JSON-RPC without a browser ----
 
 async function withRpcServer(t, name, env, body) {
@@ -68,7 +74,7 @@ async function withRpcServer(t, name, env, body) {
     await body({ server, open });
   } catch (e) {
     const lines = [`--- ${name} failed: ${e.message}`];
-    sockets.forEach((s, i) => lines.push(`--- socket ${i} received:`, JSON.stringify(s.received)));
+    sockets.forEach((s, i) => lines.push(`--- socket ${i} received:`, brief(s.received)));
     if (server.logTail) lines.push(`--- server log (tail of ${server.logPath}):`, server.logTail(80));
     console.error(lines.join('\n'));
     throw e;
@@ -79,8 +85,8 @@ async function withRpcServer(t, name, env, body) {
 }
 
 function assertError(resp, code, what) {
-  assert.ok(resp.error, `${what}: expected an error, got ${JSON.stringify(resp)}`);
-  assert.equal(resp.error.code, code, `${what}: ${JSON.stringify(resp)}`);
+  assert.ok(resp.error, `${what}: expected an error, got ${brief(resp)}`);
+  assert.equal(resp.error.code, code, `${what}: ${brief(resp)}`);
   assert.equal(typeof resp.error.message, 'string', `${what}: error.message`);
   assert.ok(resp.error.message.length > 0, `${what}: empty error.message`);
   assert.equal(resp.jsonrpc, '2.0', `${what}: responses carry jsonrpc "2.0"`);
@@ -101,11 +107,11 @@ test('JSON-RPC: errors, the join exchange, one join per socket, cleanup on drop'
     assertError(await s.call('join', { sid: 'rpc1', uid: 'x', offer: { type: 'offer' } }), -32602, 'join with an offer without sdp');
     assertError(await s.call('join', 'rpc1'), -32602, 'join with params not an object');
     const early = await s.call('offer', { desc: DATA_ONLY_OFFER });
-    assert.ok(early.error, `offer before join must be refused: ${JSON.stringify(early)}`);
+    assert.ok(early.error, `offer before join must be refused: ${brief(early)}`);
 
     // A join exactly as ion-sdk-js sends it: uuid id, no "jsonrpc" member.
     const joined = await s.call('join', { sid: 'rpc1', uid: 'alice', offer: DATA_ONLY_OFFER }, { timeoutMs: 10000 });
-    assert.ok(joined.result, `join: ${JSON.stringify(joined)}`);
+    assert.ok(joined.result, `join: ${brief(joined)}`);
     assert.equal(joined.result.type, 'answer');
     assert.match(joined.result.sdp, /^v=0\r\n/);
     assert.match(joined.result.sdp, /\r\nm=application /, 'the answer keeps the offer\'s m=application line (accepted or port 0)');
@@ -113,12 +119,12 @@ test('JSON-RPC: errors, the join exchange, one join per socket, cleanup on drop'
     // The subscriber PC: an offer notification whose params are a bare
     // description, carrying the data channel ion-sdk-js waits for.
     const subOffer = await s.next((m) => m.method === 'offer' && !('id' in m && m.id !== null), 5000, 'a subscriber offer notification');
-    assert.equal(subOffer.params.type, 'offer', JSON.stringify(subOffer));
+    assert.equal(subOffer.params.type, 'offer', brief(subOffer));
     assert.match(subOffer.params.sdp, /\r\nm=application [1-9]\d* UDP\/DTLS\/SCTP webrtc-datachannel\r\n/, 'subscriber offer has a data channel m-line');
 
     const again = await s.call('join', { sid: 'rpc1', uid: 'alice2', offer: DATA_ONLY_OFFER });
-    assert.ok(again.error, `second join on one socket must be refused: ${JSON.stringify(again)}`);
-    assert.ok(typeof again.error.code === 'number' && again.error.message, JSON.stringify(again));
+    assert.ok(again.error, `second join on one socket must be refused: ${brief(again)}`);
+    assert.ok(typeof again.error.code === 'number' && again.error.message, brief(again));
 
     let seen = null;
     await pollUntil(async () => {
@@ -136,14 +142,14 @@ test('JSON-RPC: room.max_participants refuses the next join with a clear error',
   await withRpcServer(t, 'rooms-limit', roomEnv(1, { SFUD_ROOM__MAX_PARTICIPANTS: '1' }), async ({ server, open }) => {
     const a = await open();
     const ok = await a.call('join', { sid: 'small', uid: 'a', offer: DATA_ONLY_OFFER }, { timeoutMs: 10000 });
-    assert.ok(ok.result, JSON.stringify(ok));
+    assert.ok(ok.result, brief(ok));
     const b = await open();
     const full = await b.call('join', { sid: 'small', uid: 'b', offer: DATA_ONLY_OFFER }, { timeoutMs: 10000 });
-    assert.ok(full.error, `join into a full room: ${JSON.stringify(full)}`);
-    assert.match(full.error.message, /full|max|limit|participants/i, JSON.stringify(full));
+    assert.ok(full.error, `join into a full room: ${brief(full)}`);
+    assert.match(full.error.message, /full|max|limit|participants/i, brief(full));
     // Another room is not affected.
     const other = await b.call('join', { sid: 'other', uid: 'b', offer: DATA_ONLY_OFFER }, { timeoutMs: 10000 });
-    assert.ok(other.result, `a refused join leaves the socket usable: ${JSON.stringify(other)}`);
+    assert.ok(other.result, `a refused join leaves the socket usable: ${brief(other)}`);
     await a.close();
     await b.close();
     await expectNothingLeft(t, server.url, { timeoutMs: 5000 });

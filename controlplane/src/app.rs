@@ -66,7 +66,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     let events = dp.events.clone();
     let candidates = crate::candidates::host_candidates(&cfg.rtc, dp.media_addr.port());
     info!(shards = cpus.len(), ?cpus, media = %dp.media_addr, ?candidates, "dataplane up");
-    let hub = Arc::new(Mutex::new(Hub::new(dp, dtls, fingerprint, candidates, cfg.dataplane.allow_placement_hint)));
+    let hub = Arc::new(Mutex::new(Hub::new(dp, dtls, fingerprint, candidates, cfg.dataplane.allow_placement_hint, cfg.room.clone())));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

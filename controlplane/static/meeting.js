@@ -66,7 +66,7 @@
       const cap = document.createElement('figcaption');
       cap.textContent = label;
       fig.append(video, cap);
-      grid().appendChild(fig);
+      if (self) grid().prepend(fig); else grid().appendChild(fig);
       m.tiles.set(stream.id, fig);
     }
     const video = fig.querySelector('video');

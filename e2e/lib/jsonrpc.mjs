@@ -31,6 +31,9 @@ export const DATA_ONLY_OFFER = {
   ].join('\r\n'),
 };
 
+/** JSON for failure messages, with SDP bodies cut short. */
+export const brief = (x) => JSON.stringify(x, (k, v) => (k === 'sdp' && typeof v === 'string' && v.length > 120 ? `${v.slice(0, 120)}…` : v));
+
 /**
  * Opens `url` and returns { send(text), call(method, params, opts), next(pred, ms),
  * received, close(), closed }. `call` sends like ion-sdk-js does (a uuid
@@ -69,7 +72,7 @@ export async function connectRpc(url, { openTimeoutMs = 5000 } = {}) {
     if (closeInfo) return Promise.reject(new Error(`socket closed (${closeInfo.code}) before ${what}`));
     return new Promise((resolve, reject) => {
       const w = { pred, what };
-      const timer = setTimeout(() => w.fail(new Error(`no ${what} within ${ms} ms; received: ${JSON.stringify(received)}`)), ms);
+      const timer = setTimeout(() => w.fail(new Error(`no ${what} within ${ms} ms; received: ${brief(received)}`)), ms);
       w.done = (m) => { clearTimeout(timer); waiters.delete(w); resolve(m); };
       w.fail = (e) => { clearTimeout(timer); waiters.delete(w); reject(e); };
       waiters.add(w);

@@ -190,8 +190,9 @@ export async function churn(t, ctx, { room = 'busy', n = 10, pagesCount = 2, rou
         let seen = null;
         return pollUntil(async () => {
           const [st, stats] = await Promise.all([roomState(page, uid), roomStats(page, uid)]);
-          seen = { live: liveRemoteIds(st), stats };
-          return want.every((sid) => seen.live.includes(sid) && (stats[sid]?.audio.packetsReceived ?? 0) > 0);
+          const missing = who.filter((w) => w.uid !== uid && !(st && liveRemoteIds(st).includes(streams[w.uid]) && (stats[streams[w.uid]]?.audio.packetsReceived ?? 0) > 0));
+          seen = { missing: missing.map((w) => `${w.uid} (${streams[w.uid]})`), stats, log: st && st.log };
+          return missing.length === 0 && want.length === n - 1;
         }, {
           timeoutMs,
           intervalMs: 500,
@@ -211,4 +212,38 @@ export async function churn(t, ctx, { room = 'busy', n = 10, pagesCount = 2, rou
     }
     await expectNothingLeft(t, ctx.server.url, { timeoutMs: 5000 });
   }
+}
+
+/**
+ * The demo page's meeting mode, with ion-sdk-js as sfud serves it
+ * (/meeting.js, /ion-sdk.min.js, /json-rpc.min.js): two pages join `room`
+ * through window.sfudMeeting and each shows the other's video playing;
+ * one leaves and its tile goes from the other's grid.
+ */
+export async function demoPageMeeting(t, ctx, { room = 'demo-page', timeoutMs = 20000 } = {}) {
+  const pages = [];
+  for (const uid of ['pat', 'sam']) {
+    const page = await ctx.browser.newPage(`${ctx.server.url}/?mode=meeting&room=${room}&name=${uid}`);
+    await page.evaluate(({ room, uid }) => window.sfudMeeting.join(room, uid, { resolution: 'qvga' }).then(() => undefined), { room, uid });
+    pages.push(page);
+  }
+  const tiles = (page) => page.evaluate(() => [...document.querySelectorAll('#meeting-grid figure')].map((f) => {
+    const v = f.querySelector('video');
+    return { self: f.classList.contains('self'), stream: f.dataset.stream, width: v.videoWidth, time: v.currentTime };
+  }));
+  for (const page of pages) {
+    let seen = null;
+    await pollUntil(async () => {
+      seen = await tiles(page);
+      return seen.length === 2 && seen.every((x) => x.width > 0 && x.time > 1);
+    }, { timeoutMs, signal: t.signal, what: 'the meeting grid shows both participants playing', describe: () => JSON.stringify(seen) });
+  }
+  await pages[1].evaluate(() => window.sfudMeeting.leave());
+  let seen = null;
+  await pollUntil(async () => {
+    seen = await tiles(pages[0]);
+    return seen.length === 1 && seen[0].self;
+  }, { timeoutMs: 10000, signal: t.signal, what: 'the departed participant\'s tile goes', describe: () => JSON.stringify(seen) });
+  await pages[0].evaluate(() => window.sfudMeeting.leave());
+  await expectNothingLeft(t, ctx.server.url);
 }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use sctp_proto::{
     Association, AssociationHandle, DatagramEvent, Endpoint, EndpointConfig, EndpointEvent, Event,
     Payload, PayloadProtocolIdentifier as Ppi, ReliabilityType, ServerConfig, StreamEvent,
-    TransportConfig, Transmit,
+    Transmit, TransportConfig,
 };
 
 use super::dcep::{self, ChannelType, Reliability};
@@ -58,6 +58,10 @@ struct Assoc {
     handle: AssociationHandle,
     inner: Association,
     established: bool,
+    /// It reported AssociationLost or HandshakeFailed. (sctp-proto's
+    /// `is_closed` is no use here: a server association sits in CLOSED
+    /// until the COOKIE ECHO arrives.)
+    lost: bool,
     /// The endpoint already forgot it (it emitted Drained), so it must not
     /// be told again.
     drained: bool,
@@ -128,7 +132,7 @@ impl DataChannels {
                 _ => tracing::debug!("SCTP packet for a forgotten association"),
             },
             DatagramEvent::NewAssociation(inner) => {
-                if self.assoc.as_ref().is_some_and(|a| !a.inner.is_closed()) {
+                if self.assoc.as_ref().is_some_and(|a| !a.lost) {
                     // One DTLS session carries one association (RFC 8261 §3).
                     tracing::debug!("ignoring INIT for a second SCTP association");
                     let _ = self.endpoint.handle_event(handle, EndpointEvent::drained());
@@ -138,6 +142,7 @@ impl DataChannels {
                         handle,
                         inner,
                         established: false,
+                        lost: false,
                         drained: false,
                     });
                 }
@@ -167,7 +172,7 @@ impl DataChannels {
     pub fn is_established(&self) -> bool {
         self.assoc
             .as_ref()
-            .is_some_and(|a| a.established && !a.inner.is_closed())
+            .is_some_and(|a| a.established && !a.lost)
     }
 
     /// Opens a reliable, ordered channel with this label and protocol "" on
@@ -215,7 +220,9 @@ impl DataChannels {
                 }
             }
         }
-        self.table.events.push_back(DataChannelEvent::Closed { id: ch });
+        self.table
+            .events
+            .push_back(DataChannelEvent::Closed { id: ch });
         self.drive();
     }
 
@@ -276,6 +283,7 @@ impl DataChannels {
                 Event::HandshakeFailed { reason } | Event::AssociationLost { reason } => {
                     tracing::debug!(%reason, "SCTP association ended");
                     assoc.established = false;
+                    assoc.lost = true;
                     self.table.close_all();
                 }
                 Event::Stream(StreamEvent::Opened { .. }) => {
@@ -290,7 +298,7 @@ impl DataChannels {
                 _ => {}
             }
         }
-        if assoc.established && !assoc.inner.is_closed() {
+        if assoc.established && !assoc.lost {
             self.table.open_pending(&mut assoc.inner);
         }
 
@@ -306,7 +314,7 @@ impl DataChannels {
         while let Some(transmit) = self.endpoint.poll_transmit() {
             queue_transmit(&mut self.transmits, transmit);
         }
-        if assoc.inner.is_closed() {
+        if assoc.lost {
             self.forget_association();
         }
     }
@@ -358,7 +366,8 @@ impl Table {
                 Err(err) => {
                     tracing::warn!(stream = id, %err, "could not open data channel");
                     self.channels.remove(&id);
-                    self.events.push_back(DataChannelEvent::Closed { id: ChannelId(id) });
+                    self.events
+                        .push_back(DataChannelEvent::Closed { id: ChannelId(id) });
                 }
             }
         }
@@ -473,13 +482,15 @@ impl Table {
 
     fn finished(&mut self, id: u16) {
         if self.channels.remove(&id).is_some() {
-            self.events.push_back(DataChannelEvent::Closed { id: ChannelId(id) });
+            self.events
+                .push_back(DataChannelEvent::Closed { id: ChannelId(id) });
         }
     }
 
     fn close_all(&mut self) {
         for id in std::mem::take(&mut self.channels).into_keys() {
-            self.events.push_back(DataChannelEvent::Closed { id: ChannelId(id) });
+            self.events
+                .push_back(DataChannelEvent::Closed { id: ChannelId(id) });
         }
     }
 }

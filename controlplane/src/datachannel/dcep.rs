@@ -91,7 +91,9 @@ impl<'a> Open<'a> {
     fn parse(buf: &'a [u8]) -> Result<Self, DataChannelError> {
         let header = buf
             .get(..OPEN_HEADER_LEN)
-            .ok_or(DataChannelError::MalformedDcep("truncated DATA_CHANNEL_OPEN"))?;
+            .ok_or(DataChannelError::MalformedDcep(
+                "truncated DATA_CHANNEL_OPEN",
+            ))?;
         let be16 = |at: usize| u16::from_be_bytes([header[at], header[at + 1]]);
         let kind = header[1];
         let priority = be16(2);
@@ -103,7 +105,9 @@ impl<'a> Open<'a> {
         // Trailing bytes past the declared lengths would mean a framing
         // disagreement with the sender; refuse rather than guess.
         if body.len() != label_len + protocol_len {
-            return Err(DataChannelError::MalformedDcep("label/protocol lengths do not match"));
+            return Err(DataChannelError::MalformedDcep(
+                "label/protocol lengths do not match",
+            ));
         }
         let (label, protocol) = body.split_at(label_len);
         let label = std::str::from_utf8(label)
@@ -121,7 +125,8 @@ impl<'a> Open<'a> {
 
     /// Appends the encoded message to `out`.
     pub fn write(&self, out: &mut Vec<u8>) -> Result<(), DataChannelError> {
-        let label_len = u16::try_from(self.label.len()).map_err(|_| DataChannelError::LabelTooLong)?;
+        let label_len =
+            u16::try_from(self.label.len()).map_err(|_| DataChannelError::LabelTooLong)?;
         let protocol_len =
             u16::try_from(self.protocol.len()).map_err(|_| DataChannelError::LabelTooLong)?;
         let (kind, param) = self.channel_type.to_wire();

@@ -74,11 +74,19 @@ pub enum MessageData {
 pub enum DataChannelEvent {
     /// A channel is usable: one we opened was acknowledged by the peer, or
     /// the peer opened one (we have already sent its DATA_CHANNEL_ACK).
-    Opened { id: ChannelId, label: String },
-    Message { id: ChannelId, data: MessageData },
+    Opened {
+        id: ChannelId,
+        label: String,
+    },
+    Message {
+        id: ChannelId,
+        data: MessageData,
+    },
     /// The channel is gone: reset by either side, failed to open, or the
     /// association was lost (then every open channel gets one).
-    Closed { id: ChannelId },
+    Closed {
+        id: ChannelId,
+    },
 }
 
 #[derive(thiserror::Error, Debug)]

@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::AppState;
-use crate::hub::SessionInfo;
+use crate::hub::{RoomInfo, SessionInfo};
 use dataplane::stats::DropReason;
 
 pub async fn healthz() -> &'static str {
@@ -15,6 +15,11 @@ pub async fn healthz() -> &'static str {
 pub async fn sessions(State(st): State<AppState>) -> Json<Vec<SessionInfo>> {
     let hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
     Json(hub.sessions())
+}
+
+pub async fn rooms(State(st): State<AppState>) -> Json<Vec<RoomInfo>> {
+    let hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
+    Json(hub.rooms())
 }
 
 pub async fn stats(State(st): State<AppState>) -> Json<Value> {

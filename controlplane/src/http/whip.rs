@@ -70,9 +70,32 @@ fn created(prefix: &str, room: &str, c: Created) -> Response {
     resp
 }
 
+/// The two media endpoints: WHIP ingest and WHEP playback.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Whip,
+    Whep,
+}
+
+impl Endpoint {
+    fn prefix(self) -> &'static str {
+        match self {
+            Endpoint::Whip => "whip",
+            Endpoint::Whep => "whep",
+        }
+    }
+
+    fn kind(self) -> SessionKind {
+        match self {
+            Endpoint::Whip => SessionKind::Whip,
+            Endpoint::Whep => SessionKind::Whep,
+        }
+    }
+}
+
 async fn post(
     st: AppState,
-    kind: SessionKind,
+    kind: Endpoint,
     room: String,
     q: PostQuery,
     headers: HeaderMap,
@@ -82,14 +105,10 @@ async fn post(
     let offer = parse_offer_request(headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()), &body, st.max_body)?;
     let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
     let res: Result<Created, HubError> = match kind {
-        SessionKind::Whip => Hub::publish(&mut hub, &room, &offer, q.shard),
-        SessionKind::Whep => Hub::subscribe(&mut hub, &room, &offer, q.shard),
+        Endpoint::Whip => Hub::publish(&mut hub, &room, &offer, q.shard),
+        Endpoint::Whep => Hub::subscribe(&mut hub, &room, &offer, q.shard),
     };
-    let prefix = match kind {
-        SessionKind::Whip => "whip",
-        SessionKind::Whep => "whep",
-    };
-    Ok(created(prefix, &room, res?))
+    Ok(created(kind.prefix(), &room, res?))
 }
 
 pub async fn whip_post(
@@ -99,7 +118,7 @@ pub async fn whip_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    post(st, SessionKind::Whip, room, q, headers, body).await
+    post(st, Endpoint::Whip, room, q, headers, body).await
 }
 
 pub async fn whep_post(
@@ -109,12 +128,12 @@ pub async fn whep_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    post(st, SessionKind::Whep, room, q, headers, body).await
+    post(st, Endpoint::Whep, room, q, headers, body).await
 }
 
-fn delete(st: AppState, kind: SessionKind, room: &str, resource: &str) -> Result<StatusCode, ApiError> {
+fn delete(st: AppState, kind: Endpoint, room: &str, resource: &str) -> Result<StatusCode, ApiError> {
     let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
-    hub.delete(kind, room, resource).map_err(|e| match e {
+    hub.delete(kind.kind(), room, resource).map_err(|e| match e {
         HubError::UnknownSession => ApiError::new(StatusCode::NOT_FOUND, format!("no session {resource} in room '{room}'")),
         other => other.into(),
     })?;
@@ -122,11 +141,11 @@ fn delete(st: AppState, kind: SessionKind, room: &str, resource: &str) -> Result
 }
 
 pub async fn whip_delete(State(st): State<AppState>, Path((room, resource)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    delete(st, SessionKind::Whip, &room, &resource)
+    delete(st, Endpoint::Whip, &room, &resource)
 }
 
 pub async fn whep_delete(State(st): State<AppState>, Path((room, resource)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    delete(st, SessionKind::Whep, &room, &resource)
+    delete(st, Endpoint::Whep, &room, &resource)
 }
 
 /// Trickle and ICE restart via PATCH are optional in RFC 9725; sfud is

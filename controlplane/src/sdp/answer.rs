@@ -149,7 +149,7 @@ pub(crate) fn rejected_section(m: &MediaDescription) -> MediaDescription {
 
 /// A stable, numeric sess-id (RFC 8866 §5.2) without needing randomness here:
 /// the local ufrag is already random and unique per session.
-fn session_id(ufrag: &str) -> u64 {
+pub(crate) fn session_id(ufrag: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in ufrag.bytes() {
         h ^= u64::from(b);
@@ -160,6 +160,17 @@ fn session_id(ufrag: &str) -> u64 {
 
 pub(crate) fn answer_session(
     local: &LocalIce,
+    bundle: Option<Vec<String>>,
+    media: Vec<MediaDescription>,
+) -> SessionDescription {
+    local_session(local, 2, bundle, media)
+}
+
+/// sfud's session level, offers and answers alike; `version` is the o= line's
+/// sess-version, which must grow with every new offer (RFC 3264 §8).
+pub(crate) fn local_session(
+    local: &LocalIce,
+    version: u64,
     bundle: Option<Vec<String>>,
     media: Vec<MediaDescription>,
 ) -> SessionDescription {
@@ -174,7 +185,10 @@ pub(crate) fn answer_session(
         attributes.push(Attribute::with_value("group", v));
     }
     SessionDescription {
-        origin: format!("sfud {} 2 IN IP4 127.0.0.1", session_id(&local.ufrag)),
+        origin: format!(
+            "sfud {} {version} IN IP4 127.0.0.1",
+            session_id(&local.ufrag)
+        ),
         session_name: "-".to_owned(),
         connection: None,
         timing: "0 0".to_owned(),
@@ -276,4 +290,78 @@ pub(crate) fn is_auxiliary(name: &str) -> bool {
     ]
     .iter()
     .any(|a| a.eq_ignore_ascii_case(name))
+}
+
+/// The SCTP port sfud's data channel endpoint listens on inside DTLS
+/// (RFC 8841 §5; browsers use 5000 too).
+pub const SCTP_PORT: u16 = 5000;
+/// The largest data channel message sfud accepts (RFC 8841 §6).
+pub const MAX_MESSAGE_SIZE: u64 = 262_144;
+/// RFC 8841 §6.1: a peer that omits a=max-message-size takes 64 KiB.
+const DEFAULT_MAX_MESSAGE_SIZE: u64 = 65_536;
+
+/// What the SCTP association needs from the other side's data channel section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataChannelParams {
+    pub mid: String,
+    /// The peer's a=sctp-port; 5000 when absent (RFC 8841 §5.2).
+    pub remote_sctp_port: u16,
+    /// The peer's a=max-message-size; 65536 when absent, 0 means no limit.
+    pub remote_max_message_size: u64,
+}
+
+/// Whether a section is the WebRTC data channel in its current form
+/// (RFC 8841): the pre-standard "DTLS/SCTP 5000" + a=sctpmap form is not.
+pub(crate) fn is_data_channel(m: &MediaDescription) -> bool {
+    m.kind == "application"
+        && (m.proto == "UDP/DTLS/SCTP" || m.proto == "TCP/DTLS/SCTP")
+        && m.formats.iter().any(|f| f == "webrtc-datachannel")
+}
+
+/// The peer's SCTP parameters, or None when a present value is malformed.
+pub(crate) fn data_channel_params(m: &MediaDescription, mid: &str) -> Option<DataChannelParams> {
+    let remote_sctp_port = match m.attribute("sctp-port") {
+        Some(v) => v.trim().parse().ok().filter(|p| *p != 0)?,
+        None => SCTP_PORT,
+    };
+    let remote_max_message_size = match m.attribute("max-message-size") {
+        Some(v) => v.trim().parse().ok()?,
+        None => DEFAULT_MAX_MESSAGE_SIZE,
+    };
+    Some(DataChannelParams {
+        mid: mid.to_owned(),
+        remote_sctp_port,
+        remote_max_message_size,
+    })
+}
+
+/// An accepted data channel section: no direction and no rtcp-mux (neither
+/// applies to SCTP), the bundle transport, sfud's SCTP parameters, candidates.
+pub(crate) fn data_channel_section(
+    proto: &str,
+    mid: &str,
+    local: &LocalIce,
+    setup: &str,
+) -> Result<MediaDescription, NegotiationError> {
+    let (connection, port) = local.connection_and_port()?;
+    Ok(MediaDescription {
+        kind: "application".to_owned(),
+        port,
+        proto: proto.to_owned(),
+        formats: vec!["webrtc-datachannel".to_owned()],
+        connection: Some(connection),
+        attributes: data_channel_attributes(mid, local, setup),
+    })
+}
+
+pub(crate) fn data_channel_attributes(mid: &str, local: &LocalIce, setup: &str) -> Vec<Attribute> {
+    let mut attributes = vec![Attribute::with_value("mid", mid)];
+    attributes.extend(local.ice_dtls_attributes(setup));
+    attributes.push(Attribute::with_value("sctp-port", SCTP_PORT.to_string()));
+    attributes.push(Attribute::with_value(
+        "max-message-size",
+        MAX_MESSAGE_SIZE.to_string(),
+    ));
+    attributes.extend(local.candidate_attributes());
+    attributes
 }

@@ -29,7 +29,7 @@ pub struct Codec {
 
 /// The RTCP feedback sfud implements. Anything else (transport-cc needs the
 /// TWCC extension we do not negotiate) is left out of answers.
-const SUPPORTED_FEEDBACK: [&str; 4] = ["nack", "nack pli", "ccm fir", "goog-remb"];
+pub(crate) const SUPPORTED_FEEDBACK: [&str; 4] = ["nack", "nack pli", "ccm fir", "goog-remb"];
 
 /// The offered feedback for a payload type that sfud supports, deduplicated,
 /// in canonical spelling and offer order.

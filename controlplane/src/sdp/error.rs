@@ -57,4 +57,8 @@ pub enum NegotiationError {
     BundleRequired,
     #[error("sfud has no local ICE candidate to answer with (server configuration)")]
     NoLocalCandidates,
+    #[error("the answer does not fit sfud's offer: {0}")]
+    InvalidAnswer(String),
+    #[error("no offer from sfud is waiting for an answer")]
+    NoOfferPending,
 }

@@ -14,12 +14,19 @@
 //!   payload type; sections left without a track are answered inactive.
 //! * Anything else (data channels, unknown media, unsupported codecs) is
 //!   rejected with port 0, as long as something is accepted.
+//!
+//! Rooms (ion-sfu's JSON-RPC protocol, docs/jsonrpc.md) give each participant
+//! two PeerConnections: the publisher one is answered by `answer_publish_with`
+//! (which can accept the client's data channel and keep removed tracks'
+//! m-lines inactive), and on the subscriber one sfud is the offerer:
+//! `SubscriberOffer` keeps its m-lines stable across renegotiations.
 
 mod answer;
 mod codec;
 mod error;
 mod lookup;
 mod model;
+mod offer;
 mod parse;
 mod publish;
 mod subscribe;
@@ -30,7 +37,12 @@ pub use codec::{Codec, MediaKind};
 pub use error::{NegotiationError, SdpError};
 pub use model::{Attribute, Direction, MediaDescription, RtpMap, SessionDescription, SsrcGroup};
 pub use parse::{MAX_MEDIA_SECTIONS, MAX_SDP_BYTES};
-pub use publish::{answer_publish, PublishAnswer, PublishedMedia, SDES_MID_URI};
+pub use answer::{DataChannelParams, MAX_MESSAGE_SIZE, SCTP_PORT};
+pub use offer::{AnswerResult, AnsweredTrack, OfferSlot, SlotKind, SubscriberOffer, SubscriberTrack};
+pub use publish::{
+    answer_publish, answer_publish_with, PublishAnswer, PublishOptions, PublishedMedia,
+    SDES_MID_URI,
+};
 pub use subscribe::{answer_subscribe, OfferedTrack, SubscribeAnswer, SubscribedMedia};
 pub use transport::{LocalIce, RemoteParams};
 
@@ -38,5 +50,7 @@ pub use transport::{LocalIce, RemoteParams};
 mod fixtures;
 #[cfg(test)]
 mod tests_negotiate;
+#[cfg(test)]
+mod tests_offer;
 #[cfg(test)]
 mod tests_prop;

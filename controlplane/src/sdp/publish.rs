@@ -1,14 +1,19 @@
 //! WHIP: answering a publisher's offer. sfud receives one codec per section,
 //! without RTX/RED/FEC, and binds incoming SSRCs to sections by the sdes:mid
-//! header extension or the offered a=ssrc lines.
+//! header extension or the offered a=ssrc lines. Rooms answer their
+//! publisher PeerConnections with `answer_publish_with`, which can also keep
+//! the client's data channel and answer removed tracks inactive.
 
 use tracing::debug;
 
 use super::answer::{
-    accepted_section, answer_session, check_mids, codec_attributes, describe_offered,
-    is_secure_rtp, offered_rtpmaps, rejected_section, rejection_summary, settle_bundle, Plan,
+    accepted_section, answer_session, check_mids, codec_attributes, data_channel_params,
+    data_channel_section, describe_offered, is_data_channel, is_secure_rtp, offered_rtpmaps,
+    rejected_section, rejection_summary, settle_bundle, DataChannelParams, Plan,
 };
-use super::codec::{canonical_name, h264_publish_rank, kind_from_sdp, supported_feedback, Codec, MediaKind};
+use super::codec::{
+    canonical_name, h264_publish_rank, kind_from_sdp, supported_feedback, Codec, MediaKind,
+};
 use super::error::NegotiationError;
 use super::model::{Attribute, Direction, MediaDescription, RtpMap, SessionDescription};
 use super::transport::{remote_params, LocalIce, RemoteParams};
@@ -38,6 +43,22 @@ pub struct PublishAnswer {
     pub remote: RemoteParams,
     /// Accepted sections, in offer order.
     pub media: Vec<PublishedMedia>,
+    /// The client's data channel section, when accepted (see `PublishOptions`).
+    pub data_channel: Option<DataChannelParams>,
+}
+
+/// What a publisher PeerConnection of a room needs beyond WHIP. The default
+/// is exactly WHIP's behaviour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// Accept the client's data channel section (ion-sdk-js always opens one,
+    /// labelled "ion-sfu", and it is the only section of its join offer).
+    /// Only set it when sfud runs an SCTP endpoint on this transport.
+    pub accept_data_channel: bool,
+    /// Answer audio/video sections that stopped sending (a removed track
+    /// comes back a=inactive, or recvonly) inactive instead of rejecting them,
+    /// so a renegotiation keeps the m-line in the bundle and reusable.
+    pub keep_inactive: bool,
 }
 
 /// Answers a WHIP offer. See the module docs of `sdp` for the rules.
@@ -45,7 +66,31 @@ pub fn answer_publish(
     offer: &SessionDescription,
     local: &LocalIce,
 ) -> Result<PublishAnswer, NegotiationError> {
-    let mut plans: Vec<Plan<PublishedMedia>> = offer.media.iter().map(|m| plan(offer, m)).collect();
+    answer_publish_with(offer, local, PublishOptions::default())
+}
+
+/// What the answer does with a section it keeps.
+enum Kept {
+    Media(PublishedMedia),
+    /// A publishing section that no longer sends; answered inactive with
+    /// the codec it would use.
+    Inactive(Codec),
+    Data(DataChannelParams),
+}
+
+/// Answers a publisher's offer, first or renegotiated: a renegotiation
+/// carries every m-line of the previous one with the same mids, so answering
+/// it from scratch gives the same answer for the sections that did not change.
+pub fn answer_publish_with(
+    offer: &SessionDescription,
+    local: &LocalIce,
+    options: PublishOptions,
+) -> Result<PublishAnswer, NegotiationError> {
+    let mut plans: Vec<Plan<Kept>> = offer
+        .media
+        .iter()
+        .map(|m| plan_with(offer, m, options))
+        .collect();
     check_mids(offer, &plans)?;
     let bundle = settle_bundle(offer, &mut plans)?;
 
@@ -62,16 +107,32 @@ pub fn answer_publish(
     };
     let tagged_mid = tagged.0.mid().unwrap_or("");
     let remote = remote_params(offer, tagged.0, tagged_mid)?;
+    // remote_params skips the rtcp-mux check for a data channel tag, so
+    // make it on the first RTP section instead.
+    if let Some((m, _)) = offer
+        .media
+        .iter()
+        .zip(&plans)
+        .find(|(_, p)| matches!(p.accepted(), Some(Kept::Media(_) | Kept::Inactive(_))))
+    {
+        if !m.rtcp_mux() {
+            return Err(NegotiationError::RtcpMuxRequired {
+                mid: m.mid().unwrap_or("").to_owned(),
+            });
+        }
+    }
 
     let mut sections = Vec::with_capacity(offer.media.len());
     let mut media = Vec::new();
+    let mut data_channel = None;
     for (i, (m, plan)) in offer.media.iter().zip(plans).enumerate() {
+        let mid = m.mid().unwrap_or("");
         match plan {
             Plan::Reject(reason) => {
                 debug!(section = i, %reason, "rejecting publish media section");
                 sections.push(rejected_section(m));
             }
-            Plan::Accept(p) => {
+            Plan::Accept(Kept::Media(p)) => {
                 let mut body = codec_attributes(&p.codec);
                 if let Some(id) = p.mid_ext_id {
                     body.push(Attribute::with_value(
@@ -89,10 +150,70 @@ pub fn answer_publish(
                 )?);
                 media.push(p);
             }
+            Plan::Accept(Kept::Inactive(codec)) => {
+                sections.push(accepted_section(
+                    m,
+                    mid,
+                    local,
+                    Direction::Inactive,
+                    codec.pt,
+                    codec_attributes(&codec),
+                )?);
+            }
+            Plan::Accept(Kept::Data(params)) => {
+                sections.push(data_channel_section(&m.proto, mid, local, "passive")?);
+                data_channel = Some(params);
+            }
         }
     }
     let sdp = answer_session(local, bundle, sections).to_sdp();
-    Ok(PublishAnswer { sdp, remote, media })
+    Ok(PublishAnswer {
+        sdp,
+        remote,
+        media,
+        data_channel,
+    })
+}
+
+fn plan_with(
+    offer: &SessionDescription,
+    m: &MediaDescription,
+    options: PublishOptions,
+) -> Plan<Kept> {
+    if options.accept_data_channel && !m.is_rejected() && is_data_channel(m) {
+        return match data_channel_params(m, m.mid().unwrap_or("")) {
+            Some(params) => Plan::Accept(Kept::Data(params)),
+            None => Plan::Reject("malformed a=sctp-port or a=max-message-size".to_owned()),
+        };
+    }
+    if options.keep_inactive && !m.is_rejected() && is_secure_rtp(&m.proto) {
+        if let Some(kind) = kind_from_sdp(&m.kind) {
+            if !m.direction(offer).sends() {
+                let chosen = match kind {
+                    MediaKind::Audio => choose_audio(m),
+                    MediaKind::Video => choose_video(m),
+                };
+                if let Some(rtpmap) = chosen {
+                    return Plan::Accept(Kept::Inactive(codec_of(m, &rtpmap)));
+                }
+            }
+        }
+    }
+    match plan(offer, m) {
+        Plan::Accept(p) => Plan::Accept(Kept::Media(p)),
+        Plan::Reject(reason) => Plan::Reject(reason),
+    }
+}
+
+fn codec_of(m: &MediaDescription, rtpmap: &RtpMap) -> Codec {
+    Codec {
+        pt: rtpmap.pt,
+        name: canonical_name(&rtpmap.name),
+        clock_rate: rtpmap.clock_rate,
+        channels: rtpmap.channels,
+        fmtp: m.fmtp(rtpmap.pt).map(str::to_owned),
+        rtcp_fb: supported_feedback(m, rtpmap.pt),
+    }
 }
 
 fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<PublishedMedia> {
@@ -126,14 +247,7 @@ fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<PublishedMedia
             describe_offered(m)
         ));
     };
-    let codec = Codec {
-        pt: rtpmap.pt,
-        name: canonical_name(&rtpmap.name),
-        clock_rate: rtpmap.clock_rate,
-        channels: rtpmap.channels,
-        fmtp: m.fmtp(rtpmap.pt).map(str::to_owned),
-        rtcp_fb: supported_feedback(m, rtpmap.pt),
-    };
+    let codec = codec_of(m, &rtpmap);
     let (ssrc, rtx_ssrc) = primary_ssrcs(m);
     let msid = m.msid();
     Plan::Accept(PublishedMedia {

@@ -191,7 +191,9 @@ fn assign(
     out
 }
 
-fn sending_attributes(codec: &Codec, track: &OfferedTrack) -> Vec<Attribute> {
+/// The codec lines, then msid and the legacy a=ssrc lines some receivers still
+/// need to bind the SSRC to its track before the first packet arrives.
+pub(crate) fn sending_attributes(codec: &Codec, track: &OfferedTrack) -> Vec<Attribute> {
     let stream = sanitize(&track.stream_id);
     let track_id = sanitize(&track.track_id);
     let cname = sanitize(&track.cname);

@@ -107,6 +107,15 @@ impl LocalIce {
 
     /// The attributes every accepted media section of an answer carries.
     pub(crate) fn transport_attributes(&self) -> Vec<Attribute> {
+        let mut out = self.ice_dtls_attributes("passive");
+        out.push(Attribute::flag("rtcp-mux"));
+        out
+    }
+
+    /// ICE credentials, fingerprint and DTLS role: what every section of the
+    /// bundle repeats, RTP or data channel alike. `setup` is "passive" in
+    /// answers and "actpass" in offers (RFC 5763 §5 requires it of offerers).
+    pub(crate) fn ice_dtls_attributes(&self, setup: &str) -> Vec<Attribute> {
         vec![
             Attribute::with_value("ice-ufrag", self.ufrag.clone()),
             Attribute::with_value("ice-pwd", self.pwd.clone()),
@@ -114,8 +123,7 @@ impl LocalIce {
                 "fingerprint",
                 format!("sha-256 {}", self.fingerprint_sha256),
             ),
-            Attribute::with_value("setup", "passive"),
-            Attribute::flag("rtcp-mux"),
+            Attribute::with_value("setup", setup),
         ]
     }
 }
@@ -190,7 +198,8 @@ pub(crate) fn remote_params(
         });
     }
 
-    if !m.rtcp_mux() {
+    // SCTP sections carry no RTCP, so only RTP ones can lack rtcp-mux.
+    if m.kind != "application" && !m.rtcp_mux() {
         return Err(NegotiationError::RtcpMuxRequired {
             mid: mid.to_owned(),
         });

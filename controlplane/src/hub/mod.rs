@@ -18,14 +18,23 @@ use serde::Serialize;
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
+use crate::datachannel::{DataChannelEvent, DataChannels};
 use crate::dtls::{DtlsContext, DtlsEvent, DtlsServer};
 use crate::sdp::{self, Codec, LocalIce, MediaKind, OfferedTrack, SessionDescription};
+
+mod rooms;
+
+pub use rooms::{ParticipantId, ParticipantInfo, RoomInfo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionKind {
     Whip,
     Whep,
+    /// A room participant's publisher PeerConnection (the client offers).
+    Publisher,
+    /// A room participant's subscriber PeerConnection (sfud offers).
+    Subscriber,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -45,24 +54,42 @@ struct SessionEntry {
     room: String,
     shard: Option<ShardId>,
     state: SessionState,
-    dtls: DtlsServer,
+    /// None until the peer's fingerprint is known (a subscriber PC learns it
+    /// from the browser's answer); DTLS that arrives earlier waits in `early_dtls`.
+    dtls: Option<DtlsServer>,
+    early_dtls: Vec<Vec<u8>>,
+    /// SCTP data channels (room sessions only).
+    dc: Option<DataChannels>,
+    participant: Option<ParticipantId>,
     remote: Option<SocketAddr>,
     tracks: Vec<TrackId>,
 }
 
-/// A track published into a room, as viewers are offered it.
+/// A track published into a room, as subscribers are offered it.
 #[derive(Clone)]
 struct RoomTrack {
     id: TrackId,
     kind: MediaKind,
     codec: Codec,
+    /// The publishing session.
+    owner: SessionId,
+    /// The publisher's media stream id (msid), shared by its tracks.
+    stream_id: String,
 }
 
 #[derive(Default)]
 struct Room {
+    /// The WHIP publisher, if any.
     publisher: Option<SessionId>,
     tracks: Vec<RoomTrack>,
     viewers: Vec<SessionId>,
+    participants: Vec<ParticipantId>,
+}
+
+impl Room {
+    fn is_empty(&self) -> bool {
+        self.publisher.is_none() && self.viewers.is_empty() && self.participants.is_empty()
+    }
 }
 
 #[derive(Debug, Error)]
@@ -101,9 +128,11 @@ pub struct Hub {
     fingerprint: String,
     candidates: Vec<SocketAddr>,
     allow_placement_hint: bool,
+    limits: crate::config::RoomConfig,
     sessions: HashMap<SessionId, SessionEntry>,
     resources: HashMap<String, SessionId>,
     rooms: HashMap<String, Room>,
+    participants: HashMap<ParticipantId, rooms::Participant>,
     next_id: u64,
     stats: Vec<ShardStats>,
 }
@@ -119,6 +148,7 @@ impl Hub {
         fingerprint: String,
         candidates: Vec<SocketAddr>,
         allow_placement_hint: bool,
+        limits: crate::config::RoomConfig,
     ) -> Self {
         let shards = dataplane.shards();
         Hub {
@@ -127,9 +157,11 @@ impl Hub {
             fingerprint,
             candidates,
             allow_placement_hint,
+            limits,
             sessions: HashMap::new(),
             resources: HashMap::new(),
             rooms: HashMap::new(),
+            participants: HashMap::new(),
             next_id: 1,
             stats: (0..shards).map(|shard| ShardStats { shard, ..Default::default() }).collect(),
         }
@@ -162,15 +194,21 @@ impl Hub {
         }
     }
 
+    /// Registers a session with every shard. `remote` is None for a
+    /// subscriber PC, whose peer is only known once it answers.
     fn new_session(
         &mut self,
         kind: SessionKind,
         room: &str,
         local: &LocalIce,
-        remote: &sdp::RemoteParams,
+        remote: Option<&sdp::RemoteParams>,
         pinned: Option<ShardId>,
     ) -> Result<(SessionId, String), HubError> {
-        let dtls = DtlsServer::new(&self.dtls, remote.fingerprint.clone()).map_err(|e| HubError::Dtls(e.to_string()))?;
+        let dtls = match remote {
+            Some(r) => Some(DtlsServer::new(&self.dtls, r.fingerprint.clone()).map_err(|e| HubError::Dtls(e.to_string()))?),
+            None => None,
+        };
+        let with_dc = matches!(kind, SessionKind::Publisher | SessionKind::Subscriber);
         let id = SessionId(self.next_id);
         self.next_id += 1;
         let resource = random_token(16);
@@ -183,6 +221,9 @@ impl Hub {
                 shard: None,
                 state: SessionState::New,
                 dtls,
+                early_dtls: Vec::new(),
+                dc: with_dc.then(|| DataChannels::new(Instant::now())),
+                participant: None,
                 remote: None,
                 tracks: Vec::new(),
             },
@@ -192,7 +233,7 @@ impl Hub {
             id,
             ufrag: local.ufrag.clone(),
             pwd: local.pwd.clone(),
-            remote_ufrag: remote.ice_ufrag.clone(),
+            remote_ufrag: remote.map(|r| r.ice_ufrag.clone()).unwrap_or_default(),
             pinned_shard: pinned,
         };
         self.dataplane.broadcast(|| Command::AddSession(spec.clone()));
@@ -207,7 +248,7 @@ impl Hub {
         }
         let local = self.local_ice();
         let answer = sdp::answer_publish(offer, &local).map_err(|e| HubError::BadOffer(e.to_string()))?;
-        let (id, resource) = self.new_session(SessionKind::Whip, room, &local, &answer.remote, pinned)?;
+        let (id, resource) = self.new_session(SessionKind::Whip, room, &local, Some(&answer.remote), pinned)?;
         let mut tracks = Vec::new();
         for m in &answer.media {
             let track = TrackId(self.next_id);
@@ -224,16 +265,23 @@ impl Hub {
                 mid_ext_id: m.mid_ext_id,
             };
             self.dataplane.broadcast(|| Command::AddUptrack(spec.clone()));
-            tracks.push(RoomTrack { id: track, kind: m.kind, codec: m.codec.clone() });
+            tracks.push(RoomTrack {
+                id: track,
+                kind: m.kind,
+                codec: m.codec.clone(),
+                owner: id,
+                stream_id: format!("sfud-{room}"),
+            });
         }
         if let Some(s) = self.sessions.get_mut(&id) {
             s.tracks = tracks.iter().map(|t| t.id).collect();
         }
         let r = self.rooms.entry(room.to_string()).or_default();
         r.publisher = Some(id);
-        r.tracks = tracks;
-        let codecs: Vec<&str> = r.tracks.iter().map(|t| t.codec.name.as_str()).collect();
+        r.tracks.extend(tracks);
+        let codecs: Vec<&str> = r.tracks.iter().filter(|t| t.owner == id).map(|t| t.codec.name.as_str()).collect();
         info!(session = id.0, room, ?codecs, "publisher joined");
+        self.refresh_room(room);
         Ok(Created { resource, answer: answer.sdp })
     }
 
@@ -241,7 +289,7 @@ impl Hub {
     pub fn subscribe(&mut self, room: &str, offer: &SessionDescription, hint: Option<usize>) -> Result<Created, HubError> {
         let pinned = self.pinned(hint)?;
         let tracks = match self.rooms.get(room) {
-            Some(r) if r.publisher.is_some() && !r.tracks.is_empty() => r.tracks.clone(),
+            Some(r) if !r.tracks.is_empty() => r.tracks.clone(),
             _ => return Err(HubError::NoPublisher(room.to_string())),
         };
         let offered: Vec<OfferedTrack> = tracks
@@ -251,14 +299,14 @@ impl Hub {
                 codec: t.codec.clone(),
                 ssrc: rand::random::<u32>() | 1,
                 cname: format!("sfud-{room}"),
-                stream_id: format!("sfud-{room}"),
-                track_id: format!("track-{}", t.id.0),
+                stream_id: t.stream_id.clone(),
+                track_id: rooms::track_label(t.id),
             })
             .collect();
         let local = self.local_ice();
         let answer =
             sdp::answer_subscribe(offer, &local, &offered).map_err(|e| HubError::BadOffer(e.to_string()))?;
-        let (id, resource) = self.new_session(SessionKind::Whep, room, &local, &answer.remote, pinned)?;
+        let (id, resource) = self.new_session(SessionKind::Whep, room, &local, Some(&answer.remote), pinned)?;
         for m in &answer.media {
             let Some(t) = tracks.get(m.track_index) else { continue };
             let spec = DowntrackSpec {
@@ -290,21 +338,39 @@ impl Hub {
         Ok(())
     }
 
+    /// Ends a session. A room session takes its whole participant with it.
     fn remove(&mut self, id: SessionId, why: &str) {
+        if let Some(pid) = self.sessions.get(&id).and_then(|s| s.participant) {
+            self.leave(pid, why);
+            return;
+        }
+        self.drop_session(id, why);
+    }
+
+    /// Forgets one session here and on every shard (which removes its
+    /// uptracks and the downtracks they fed), and prunes the room.
+    fn drop_session(&mut self, id: SessionId, why: &str) {
         let Some(entry) = self.sessions.remove(&id) else { return };
         self.resources.remove(&entry.resource);
         self.dataplane.broadcast(|| Command::RemoveSession(id));
+        let mut tracks_changed = false;
         if let Some(room) = self.rooms.get_mut(&entry.room) {
             if room.publisher == Some(id) {
                 room.publisher = None;
-                room.tracks.clear();
             }
+            let before = room.tracks.len();
+            room.tracks.retain(|t| t.owner != id);
+            tracks_changed = room.tracks.len() != before;
             room.viewers.retain(|v| *v != id);
-            if room.publisher.is_none() && room.viewers.is_empty() {
+            if room.is_empty() {
                 self.rooms.remove(&entry.room);
+                info!(room = %entry.room, "room closed");
             }
         }
         info!(session = id.0, room = %entry.room, kind = ?entry.kind, why, "session ended");
+        if tracks_changed {
+            self.refresh_room(&entry.room);
+        }
     }
 
     pub fn sessions(&self) -> Vec<SessionInfo> {
@@ -356,7 +422,14 @@ impl Hub {
     fn on_dtls(&mut self, id: SessionId, datagram: &[u8]) {
         let now = Instant::now();
         let Some(s) = self.sessions.get_mut(&id) else { return };
-        if let Err(e) = s.dtls.handle_datagram(datagram, now) {
+        let Some(dtls) = s.dtls.as_mut() else {
+            // The peer's answer (with its fingerprint) is still on its way.
+            if s.early_dtls.len() < 16 {
+                s.early_dtls.push(datagram.to_vec());
+            }
+            return;
+        };
+        if let Err(e) = dtls.handle_datagram(datagram, now) {
             warn!(session = id.0, error = %e, "DTLS failed");
             self.remove(id, "DTLS failure");
             return;
@@ -370,15 +443,26 @@ impl Hub {
         let due: Vec<SessionId> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.dtls.poll_timeout().is_some_and(|t| t <= now))
+            .filter(|(_, s)| {
+                s.dtls.as_ref().and_then(|d| d.poll_timeout()).is_some_and(|t| t <= now)
+                    || s.dc.as_ref().and_then(|d| d.poll_timeout()).is_some_and(|t| t <= now)
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in due {
             if let Some(s) = self.sessions.get_mut(&id) {
-                if let Err(e) = s.dtls.handle_timeout(now) {
-                    warn!(session = id.0, error = %e, "DTLS timeout handling failed");
-                    self.remove(id, "DTLS failure");
-                    continue;
+                if let Some(dc) = s.dc.as_mut() {
+                    if dc.poll_timeout().is_some_and(|t| t <= now) {
+                        dc.handle_timeout(now);
+                    }
+                }
+                let Some(dtls) = s.dtls.as_mut() else { continue };
+                if dtls.poll_timeout().is_some_and(|t| t <= now) {
+                    if let Err(e) = dtls.handle_timeout(now) {
+                        warn!(session = id.0, error = %e, "DTLS timeout handling failed");
+                        self.remove(id, "DTLS failure");
+                        continue;
+                    }
                 }
             }
             self.pump_dtls(id);
@@ -387,21 +471,43 @@ impl Hub {
 
     /// Moves DTLS output to the owning shard and installs keys once connected.
     fn pump_dtls(&mut self, id: SessionId) {
+        let now = Instant::now();
         let Some(s) = self.sessions.get_mut(&id) else { return };
-        let mut datagrams = Vec::new();
-        while let Some(d) = s.dtls.poll_datagram() {
-            datagrams.push(d);
-        }
-        let shard = s.shard;
+        let Some(dtls) = s.dtls.as_mut() else { return };
         let mut keys = None;
         let mut closed = false;
-        while let Some(ev) = s.dtls.poll_event() {
+        while let Some(ev) = dtls.poll_event() {
             match ev {
                 DtlsEvent::Connected { srtp_profile, keying_material } => keys = Some((srtp_profile, keying_material)),
-                DtlsEvent::ApplicationData(_) => {}
+                DtlsEvent::ApplicationData(packet) => {
+                    if let Some(dc) = s.dc.as_mut() {
+                        dc.handle_sctp(&packet, now);
+                    }
+                }
                 DtlsEvent::Closed => closed = true,
             }
         }
+        // SCTP rides on DTLS application data (RFC 8261).
+        if let Some(dc) = s.dc.as_mut() {
+            if dtls.is_connected() {
+                while let Some(packet) = dc.poll_transmit() {
+                    if let Err(e) = dtls.send_application_data(&packet) {
+                        debug!(session = id.0, error = %e, "SCTP packet not sent");
+                    }
+                }
+            }
+            while let Some(ev) = dc.poll_event() {
+                match ev {
+                    DataChannelEvent::Opened { label, .. } => info!(session = id.0, %label, "data channel open"),
+                    other => debug!(session = id.0, event = ?other, "data channel event"),
+                }
+            }
+        }
+        let mut datagrams = Vec::new();
+        while let Some(d) = dtls.poll_datagram() {
+            datagrams.push(d);
+        }
+        let shard = s.shard;
         let Some(shard) = shard else { return };
         if !datagrams.is_empty() {
             self.dataplane.send(shard, Command::SendDtls { session: id, datagrams });

@@ -1,0 +1,372 @@
+//! Room participants, as ion-sfu modelled them: a publisher PeerConnection
+//! (the client offers) and a subscriber PeerConnection (sfud offers). Every
+//! participant receives every other publisher's tracks; each change is one
+//! renegotiation, serialized per subscriber PC (one offer in flight, later
+//! changes queue behind it).
+
+use std::collections::HashMap;
+
+use dataplane::msg::{CodecKind, Command, DowntrackSpec, SessionId, TrackId, UptrackSpec};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{info, warn};
+
+use super::{Hub, RoomTrack, SessionKind};
+use crate::rooms::rpc::{self, RpcError};
+use crate::sdp::{self, LocalIce, PublishOptions, SessionDescription, SubscriberOffer, SubscriberTrack};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParticipantId(pub u64);
+
+pub(super) struct Participant {
+    uid: String,
+    room: String,
+    publisher: SessionId,
+    subscriber: SessionId,
+    pub_ice: LocalIce,
+    sub_offer: SubscriberOffer,
+    /// Published tracks by the publisher PC's mid.
+    published: HashMap<String, TrackId>,
+    /// The SSRC this subscriber sees for each track, stable across offers.
+    ssrcs: HashMap<TrackId, u32>,
+    /// Downtracks installed on the subscriber session.
+    downtracks: Vec<TrackId>,
+    notify: UnboundedSender<String>,
+}
+
+/// The msid track id subscribers see for a track (and how it maps back).
+pub fn track_label(id: TrackId) -> String {
+    format!("sfud-track-{}", id.0)
+}
+
+#[derive(Serialize)]
+pub struct ParticipantInfo {
+    pub uid: String,
+    pub tracks: usize,
+}
+
+#[derive(Serialize)]
+pub struct RoomInfo {
+    pub name: String,
+    pub participants: Vec<ParticipantInfo>,
+    pub tracks: usize,
+    pub whip_publisher: bool,
+    pub whep_viewers: usize,
+}
+
+fn parse_sdp(sdp: &str) -> Result<SessionDescription, RpcError> {
+    SessionDescription::parse(sdp).map_err(|e| RpcError::params(format!("malformed SDP: {e}")))
+}
+
+impl Hub {
+    /// `join`: answers the publisher offer and sends the first subscriber offer.
+    pub fn join(
+        &mut self,
+        params: rpc::JoinParams,
+        notify: UnboundedSender<String>,
+    ) -> Result<(ParticipantId, String), RpcError> {
+        if params.offer.kind != "offer" {
+            return Err(RpcError::params("join: offer.type must be \"offer\""));
+        }
+        crate::http::validate_room(&params.sid).map_err(|e| RpcError::params(format!("join: sid: {}", e.message)))?;
+        if params.uid.is_empty() || params.uid.len() > 128 {
+            return Err(RpcError::params("join: uid must be 1-128 characters"));
+        }
+        let offer = parse_sdp(&params.offer.sdp)?;
+        let room = params.sid.clone();
+        let count = self.rooms.get(&room).map_or(0, |r| r.participants.len());
+        if count >= self.limits.max_participants {
+            return Err(RpcError::new(
+                rpc::ROOM_FULL,
+                format!("room '{room}' is full ({} participants, room.max_participants)", self.limits.max_participants),
+            ));
+        }
+        let pub_ice = self.local_ice();
+        let answer = sdp::answer_publish_with(&offer, &pub_ice, room_publish_options())
+            .map_err(|e| RpcError::new(rpc::REFUSED, format!("offer refused: {e}")))?;
+        self.check_track_limit(answer.media.len())?;
+
+        let (publisher, _) = self
+            .new_session(SessionKind::Publisher, &room, &pub_ice, Some(&answer.remote), None)
+            .map_err(|e| RpcError::new(rpc::INTERNAL_ERROR, e.to_string()))?;
+        let sub_ice = self.local_ice();
+        let (subscriber, _) = self
+            .new_session(SessionKind::Subscriber, &room, &sub_ice, None, None)
+            .map_err(|e| RpcError::new(rpc::INTERNAL_ERROR, e.to_string()))?;
+        let pid = ParticipantId(self.next_id);
+        self.next_id += 1;
+        for sid in [publisher, subscriber] {
+            if let Some(s) = self.sessions.get_mut(&sid) {
+                s.participant = Some(pid);
+            }
+        }
+        // ion-sdk-js's join() resolves when this channel opens on the subscriber PC.
+        if let Some(dc) = self.sessions.get_mut(&subscriber).and_then(|s| s.dc.as_mut()) {
+            dc.open("ion-sfu");
+        }
+        self.participants.insert(
+            pid,
+            Participant {
+                uid: params.uid.clone(),
+                room: room.clone(),
+                publisher,
+                subscriber,
+                pub_ice,
+                sub_offer: SubscriberOffer::new(sub_ice, true),
+                published: HashMap::new(),
+                ssrcs: HashMap::new(),
+                downtracks: Vec::new(),
+                notify,
+            },
+        );
+        self.rooms.entry(room.clone()).or_default().participants.push(pid);
+        info!(participant = pid.0, uid = %params.uid, room = %room, "participant joined");
+        self.apply_published(pid, &answer.media);
+        self.refresh_room(&room);
+        Ok((pid, answer.sdp))
+    }
+
+    fn check_track_limit(&self, n: usize) -> Result<(), RpcError> {
+        if n > self.limits.max_tracks_per_participant {
+            return Err(RpcError::new(
+                rpc::REFUSED,
+                format!("{n} tracks offered; the limit is {} (room.max_tracks_per_participant)", self.limits.max_tracks_per_participant),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `offer`: a publisher renegotiation (tracks added or removed).
+    pub fn publisher_offer(&mut self, pid: ParticipantId, desc: rpc::Description) -> Result<String, RpcError> {
+        if desc.kind != "offer" {
+            return Err(RpcError::params("offer: desc.type must be \"offer\""));
+        }
+        let offer = parse_sdp(&desc.sdp)?;
+        let p = self.participants.get(&pid).ok_or_else(|| RpcError::new(rpc::NOT_JOINED, "join first"))?;
+        let answer = sdp::answer_publish_with(&offer, &p.pub_ice, room_publish_options())
+            .map_err(|e| RpcError::new(rpc::REFUSED, format!("offer refused: {e}")))?;
+        self.check_track_limit(answer.media.len())?;
+        let room = p.room.clone();
+        self.apply_published(pid, &answer.media);
+        self.refresh_room(&room);
+        Ok(answer.sdp)
+    }
+
+    /// Diffs what the publisher PC now sends against what it sent, and
+    /// tells every shard.
+    fn apply_published(&mut self, pid: ParticipantId, media: &[sdp::PublishedMedia]) {
+        let Some(p) = self.participants.get(&pid) else { return };
+        let (publisher, room, uid) = (p.publisher, p.room.clone(), p.uid.clone());
+        let old = p.published.clone();
+        let mut now_published = HashMap::new();
+        for m in media {
+            if let Some(&t) = old.get(&m.mid) {
+                now_published.insert(m.mid.clone(), t);
+                continue;
+            }
+            let track = TrackId(self.next_id);
+            self.next_id += 1;
+            let spec = UptrackSpec {
+                track,
+                session: publisher,
+                kind: m.kind,
+                codec: CodecKind::from_name(&m.codec.name),
+                payload_type: m.codec.pt,
+                clock_rate: m.codec.clock_rate,
+                ssrc: m.ssrc,
+                mid: m.mid.clone(),
+                mid_ext_id: m.mid_ext_id,
+            };
+            self.dataplane.broadcast(|| Command::AddUptrack(spec.clone()));
+            let stream_id = m.stream_id.clone().unwrap_or_else(|| uid.clone());
+            if let Some(r) = self.rooms.get_mut(&room) {
+                r.tracks.push(RoomTrack { id: track, kind: m.kind, codec: m.codec.clone(), owner: publisher, stream_id });
+            }
+            info!(participant = pid.0, track = track.0, kind = m.kind.as_str(), codec = %m.codec.name, "track published");
+            now_published.insert(m.mid.clone(), track);
+        }
+        for (mid, track) in &old {
+            if !now_published.contains_key(mid) {
+                self.dataplane.broadcast(|| Command::RemoveUptrack(*track));
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.tracks.retain(|t| t.id != *track);
+                }
+                info!(participant = pid.0, track = track.0, "track unpublished");
+            }
+        }
+        if let Some(s) = self.sessions.get_mut(&publisher) {
+            s.tracks = now_published.values().copied().collect();
+        }
+        if let Some(p) = self.participants.get_mut(&pid) {
+            p.published = now_published;
+        }
+    }
+
+    /// `answer`: the subscriber PC's answer to our last offer.
+    pub fn subscriber_answer(&mut self, pid: ParticipantId, desc: rpc::Description) -> Result<(), RpcError> {
+        if desc.kind != "answer" {
+            return Err(RpcError::params("answer: desc.type must be \"answer\""));
+        }
+        let answer = parse_sdp(&desc.sdp)?;
+        let p = self.participants.get_mut(&pid).ok_or_else(|| RpcError::new(rpc::NOT_JOINED, "join first"))?;
+        let result = p
+            .sub_offer
+            .apply_answer(&answer)
+            .map_err(|e| RpcError::new(rpc::REFUSED, format!("answer refused: {e}")))?;
+        let subscriber = p.subscriber;
+        if let Some(remote) = &result.remote {
+            self.start_subscriber_dtls(subscriber, remote);
+        }
+        // Downtracks for what the browser agreed to receive.
+        let p = self.participants.get_mut(&pid).ok_or_else(|| RpcError::new(rpc::NOT_JOINED, "join first"))?;
+        let mut add = Vec::new();
+        for t in &result.tracks {
+            let Some(track) = parse_track_label(&t.track.track_id) else { continue };
+            if !p.downtracks.contains(&track) {
+                p.downtracks.push(track);
+                add.push(DowntrackSpec {
+                    session: subscriber,
+                    track,
+                    kind: t.track.kind,
+                    ssrc: t.track.ssrc,
+                    payload_type: t.pt,
+                    clock_rate: t.track.codec.clock_rate,
+                });
+            }
+        }
+        for spec in add {
+            self.dataplane.broadcast(|| Command::AddDowntrack(spec.clone()));
+        }
+        self.maybe_offer(pid);
+        Ok(())
+    }
+
+    /// The subscriber PC's peer is known now: start its DTLS endpoint and
+    /// feed it whatever arrived before the answer did.
+    fn start_subscriber_dtls(&mut self, session: SessionId, remote: &sdp::RemoteParams) {
+        let Some(s) = self.sessions.get_mut(&session) else { return };
+        if s.dtls.is_some() {
+            return;
+        }
+        match crate::dtls::DtlsServer::new(&self.dtls, remote.fingerprint.clone()) {
+            Ok(d) => s.dtls = Some(d),
+            Err(e) => {
+                warn!(session = session.0, error = %e, "subscriber DTLS setup failed");
+                return;
+            }
+        }
+        let early = std::mem::take(&mut s.early_dtls);
+        for d in early {
+            self.on_dtls(session, &d);
+        }
+    }
+
+    /// Recomputes every room session's subscriptions after a track change.
+    pub(super) fn refresh_room(&mut self, room: &str) {
+        let Some(r) = self.rooms.get(room) else { return };
+        let tracks = r.tracks.clone();
+        let pids = r.participants.clone();
+        for pid in pids {
+            self.refresh_participant(pid, &tracks);
+        }
+    }
+
+    fn refresh_participant(&mut self, pid: ParticipantId, tracks: &[RoomTrack]) {
+        let Some(p) = self.participants.get_mut(&pid) else { return };
+        let wanted: Vec<&RoomTrack> = tracks.iter().filter(|t| t.owner != p.publisher).collect();
+        // Stop forwarding what is gone at once; the offer that tells the
+        // browser follows (possibly queued behind one in flight).
+        let gone: Vec<TrackId> = p.downtracks.iter().copied().filter(|d| !wanted.iter().any(|t| t.id == *d)).collect();
+        p.downtracks.retain(|d| !gone.contains(d));
+        for t in &gone {
+            p.ssrcs.remove(t);
+        }
+        let subscriber = p.subscriber;
+        let list: Vec<SubscriberTrack> = wanted
+            .iter()
+            .map(|t| SubscriberTrack {
+                kind: t.kind,
+                codec: t.codec.clone(),
+                ssrc: *p.ssrcs.entry(t.id).or_insert_with(|| rand::random::<u32>() | 1),
+                cname: t.stream_id.clone(),
+                stream_id: t.stream_id.clone(),
+                track_id: track_label(t.id),
+            })
+            .collect();
+        p.sub_offer.set_tracks(&list);
+        for t in gone {
+            self.dataplane.broadcast(|| Command::RemoveDowntrack { session: subscriber, track: t });
+        }
+        self.maybe_offer(pid);
+    }
+
+    /// Sends the next subscriber offer unless one is in flight.
+    fn maybe_offer(&mut self, pid: ParticipantId) {
+        let Some(p) = self.participants.get_mut(&pid) else { return };
+        if p.sub_offer.awaiting_answer() || !p.sub_offer.needs_offer() {
+            return;
+        }
+        let sdp = p.sub_offer.create_offer();
+        let msg = rpc::notification("offer", json!({ "type": "offer", "sdp": sdp }));
+        let _ = p.notify.send(msg);
+    }
+
+    /// A participant is gone (leave, socket closed, ICE consent or DTLS failure).
+    pub fn leave(&mut self, pid: ParticipantId, why: &str) {
+        let Some(p) = self.participants.remove(&pid) else { return };
+        if let Some(r) = self.rooms.get_mut(&p.room) {
+            r.participants.retain(|x| *x != pid);
+        }
+        info!(participant = pid.0, uid = %p.uid, room = %p.room, why, "participant left");
+        // Dropping the notify sender closes the participant's socket if it
+        // is still open.
+        self.drop_session(p.subscriber, why);
+        self.drop_session(p.publisher, why);
+    }
+
+    pub fn rooms(&self) -> Vec<RoomInfo> {
+        let mut v: Vec<RoomInfo> = self
+            .rooms
+            .iter()
+            .map(|(name, r)| RoomInfo {
+                name: name.clone(),
+                participants: r
+                    .participants
+                    .iter()
+                    .filter_map(|pid| self.participants.get(pid))
+                    .map(|p| ParticipantInfo { uid: p.uid.clone(), tracks: p.published.len() })
+                    .collect(),
+                tracks: r.tracks.len(),
+                whip_publisher: r.publisher.is_some(),
+                whep_viewers: r.viewers.len(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    pub fn participant_count(&self) -> usize {
+        self.participants.len()
+    }
+}
+
+fn room_publish_options() -> PublishOptions {
+    PublishOptions { accept_data_channel: true, keep_inactive: true }
+}
+
+fn parse_track_label(label: &str) -> Option<TrackId> {
+    label.strip_prefix("sfud-track-")?.parse().ok().map(TrackId)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn track_labels_round_trip() {
+        assert_eq!(parse_track_label(&track_label(TrackId(42))), Some(TrackId(42)));
+        assert_eq!(parse_track_label("other"), None);
+    }
+
+}

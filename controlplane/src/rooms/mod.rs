@@ -1,0 +1,7 @@
+//! Rooms over WebSocket JSON-RPC, compatible with ion-sfu and ion-sdk-js
+//! (docs/jsonrpc.md). The room logic itself lives in `hub::rooms`.
+
+pub mod rpc;
+mod ws;
+
+pub use ws::ws_handler;

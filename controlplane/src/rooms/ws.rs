@@ -1,0 +1,124 @@
+//! One WebSocket = at most one participant. Requests are handled in order;
+//! notifications from the hub are queued on a channel and interleaved.
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use super::rpc::{self, Incoming, RpcError};
+use crate::http::AppState;
+use crate::hub::ParticipantId;
+
+pub async fn ws_handler(ws: WebSocketUpgrade, State(st): State<AppState>) -> Response {
+    let limit = st.max_body * 4;
+    ws.max_message_size(limit).on_upgrade(move |socket| connection(socket, st))
+}
+
+struct Conn {
+    participant: Option<ParticipantId>,
+    /// Handed to the hub at join; the hub dropping it closes the socket.
+    notify: Option<mpsc::UnboundedSender<String>>,
+}
+
+async fn connection(mut socket: WebSocket, st: AppState) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let mut conn = Conn { participant: None, notify: Some(tx) };
+    loop {
+        tokio::select! {
+            msg = socket.recv() => {
+                let text = match msg {
+                    Some(Ok(Message::Text(t))) => t.to_string(),
+                    Some(Ok(Message::Binary(_))) => {
+                        let e = RpcError::new(rpc::PARSE_ERROR, "binary frames are not JSON-RPC; send text");
+                        if socket.send(Message::Text(rpc::error(&Value::Null, &e).into())).await.is_err() { break }
+                        continue;
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue,
+                };
+                if let Some(reply) = handle(&st, &mut conn, &text) {
+                    if socket.send(Message::Text(reply.into())).await.is_err() { break }
+                }
+            }
+            out = rx.recv() => match out {
+                Some(text) => if socket.send(Message::Text(text.into())).await.is_err() { break },
+                // The hub let go of the participant (consent lost, DTLS failure).
+                None => break,
+            },
+        }
+    }
+    if let Some(pid) = conn.participant {
+        st.hub.lock().unwrap_or_else(|p| p.into_inner()).leave(pid, "signaling connection closed");
+    }
+    debug!("websocket closed");
+}
+
+/// Handles one frame; returns the response for calls (none for notifications).
+fn handle(st: &AppState, conn: &mut Conn, text: &str) -> Option<String> {
+    let req = match rpc::parse(text) {
+        Ok(r) => r,
+        Err((id, e)) => return Some(rpc::error(&id, &e)),
+    };
+    let Incoming { id, method, params } = req;
+    let outcome = dispatch(st, conn, &method, params);
+    crate::http::record_request(&method, if outcome.is_ok() { 200 } else { 400 });
+    match (id, outcome) {
+        (Some(id), Ok(v)) => Some(rpc::result(&id, v)),
+        (Some(id), Err(e)) => Some(rpc::error(&id, &e)),
+        // Notifications get no response, even on error (JSON-RPC 2.0 §4.1).
+        (None, Err(e)) => {
+            debug!(method, error = %e.message, "notification refused");
+            None
+        }
+        (None, Ok(_)) => None,
+    }
+}
+
+fn dispatch(st: &AppState, conn: &mut Conn, method: &str, params: Value) -> Result<Value, RpcError> {
+    match method {
+        "join" => {
+            let p: rpc::JoinParams = rpc::params("join", params)?;
+            if conn.participant.is_some() {
+                return Err(RpcError::new(rpc::ALREADY_JOINED, "this connection already joined a room; open another to join again"));
+            }
+            st.authorize_join(&p.sid, p.token.as_deref())?;
+            let notify = conn.notify.clone().ok_or_else(|| RpcError::new(rpc::INTERNAL_ERROR, "connection closing"))?;
+            let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
+            let (pid, answer) = hub.join(p, notify)?;
+            conn.participant = Some(pid);
+            Ok(json!({ "type": "answer", "sdp": answer }))
+        }
+        "offer" => {
+            let p: rpc::DescParams = rpc::params("offer", params)?;
+            let pid = conn.participant.ok_or_else(|| RpcError::new(rpc::NOT_JOINED, "offer before join"))?;
+            let answer = st.hub.lock().unwrap_or_else(|p| p.into_inner()).publisher_offer(pid, p.desc)?;
+            Ok(json!({ "type": "answer", "sdp": answer }))
+        }
+        "answer" => {
+            let p: rpc::DescParams = rpc::params("answer", params)?;
+            let pid = conn.participant.ok_or_else(|| RpcError::new(rpc::NOT_JOINED, "answer before join"))?;
+            st.hub.lock().unwrap_or_else(|p| p.into_inner()).subscriber_answer(pid, p.desc)?;
+            Ok(Value::Null)
+        }
+        "trickle" => {
+            // sfud is ICE-lite: it learns the client's addresses from its
+            // STUN checks, so client candidates need no handling.
+            let p: rpc::TrickleParams = rpc::params("trickle", params)?;
+            if p.target > 1 {
+                return Err(RpcError::params("trickle: target must be 0 (publisher) or 1 (subscriber)"));
+            }
+            Ok(Value::Null)
+        }
+        "leave" => {
+            if let Some(pid) = conn.participant.take() {
+                st.hub.lock().unwrap_or_else(|p| p.into_inner()).leave(pid, "left");
+            }
+            conn.notify = None;
+            Ok(Value::Null)
+        }
+        other => Err(RpcError::new(rpc::METHOD_NOT_FOUND, format!("method not found: {other}"))),
+    }
+}
