@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the end-to-end tests need: Chromium, nftables, iproute2,
-# util-linux (unshare) from Debian, and playwright-core from npm.
+# Installs what the tests need: Chromium, nftables, iproute2, util-linux
+# (unshare), Prometheus (promtool and the server), coturn's test clients and
+# systemd-analyze from Debian, and playwright-core + ion-sdk-js from npm.
 # Idempotent and quick when everything is already present, so CI can call it
 # on every run. Never downloads a browser build: only Debian's chromium.
 set -euo pipefail
@@ -10,7 +11,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 # package:command pairs; a command on PATH means the package is usable.
 # The machine images ship node and npm; nodejs/npm are here for bare ones.
-wanted=(chromium:chromium nftables:nft iproute2:ip util-linux:unshare nodejs:node npm:npm)
+wanted=(chromium:chromium nftables:nft iproute2:ip util-linux:unshare nodejs:node npm:npm
+        prometheus:promtool coturn:turnutils_uclient systemd:systemd-analyze curl:curl)
 missing=()
 for pair in "${wanted[@]}"; do
   pkg="${pair%%:*}" cmd="${pair#*:}"
@@ -29,6 +31,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
   fi
   echo "install-test-deps: installing ${missing[*]}"
+  # Debian's postinst scripts would start prometheus/coturn daemons on the
+  # host; tests start their own inside network namespaces.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   # An empty list dir means apt-get update never ran on this machine.
   if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e '^lock$' -e '^partial$' || true)" ] \
      || ! apt-get install -y --no-install-recommends "${missing[@]}"; then

@@ -1,15 +1,24 @@
 //! Start-up: config in, both planes running, HTTP served until a signal.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use dataplane::shard::{self, DataplaneConfig};
 use dataplane::topology::{memlock_limit, memlock_needed, Topology};
 use tracing::{info, warn};
 
-use crate::config::Config;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::auth::Authenticator;
+use crate::config::{self, Config};
+use crate::metrics::Metrics;
+use crate::sdnotify;
+use crate::webhook::Webhooks;
 use crate::dtls::{Certificate, DtlsContext};
 use crate::http::{router, AppState};
 use crate::hub::Hub;
@@ -38,7 +47,7 @@ fn check_memlock(shards: usize, io_memory: usize) {
     }
 }
 
-pub fn run(cfg: Config) -> anyhow::Result<()> {
+pub fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
     let cpus = plan_cpus(&cfg)?;
     check_memlock(cpus.len(), cfg.dataplane.io_memory);
     let cert = match (&cfg.dtls.cert_file, &cfg.dtls.key_file) {
@@ -74,50 +83,199 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the controlplane runtime")?;
-    rt.block_on(async move {
-        {
-            let hub = hub.clone();
-            tokio::spawn(async move {
-                while let Ok(ev) = events.recv_async().await {
-                    hub.lock().unwrap_or_else(|p| p.into_inner()).on_event(ev);
-                }
-            });
-        }
-        {
-            let hub = hub.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_millis(50));
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    hub.lock().unwrap_or_else(|p| p.into_inner()).on_timer();
-                }
-            });
-        }
-        let listener = tokio::net::TcpListener::bind(cfg.http.listen)
-            .await
-            .with_context(|| format!("binding http.listen {}", cfg.http.listen))?;
-        info!(url = %format!("http://{}/", cfg.http.listen), "HTTP signaling and demo page up");
-        let app = router(AppState { hub, max_body: cfg.http.max_body_bytes });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("HTTP server")?;
-        info!("shutting down");
-        Ok(())
-    })
+    rt.block_on(serve(cfg, hub, events, reload))
 }
 
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// What SIGHUP needs to re-read the configuration and apply what can change live.
+pub struct Reload {
+    pub config_path: Option<PathBuf>,
+    pub set_log_level: Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>,
+}
+
+fn start_webhooks(cfg: &Config, auth: &Authenticator) -> Webhooks {
+    if cfg.webhook.urls.is_empty() {
+        return Webhooks::default();
+    }
+    let signer = match auth.signer(cfg.webhook.api_key.as_deref()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!(error = %e, "webhooks go out unsigned: configure [auth] keys (and webhook.api_key)");
+            None
         }
     };
+    Webhooks::start(&cfg.webhook, signer)
+}
+
+fn open_mode_warning(auth: &Authenticator) {
+    if auth.is_open() {
+        warn!("no [auth] keys configured: WHIP, WHEP, rooms and the admin API are open to anyone who can reach sfud");
+    }
+}
+
+async fn serve(cfg: Config, hub: Arc<Mutex<Hub>>, events: flume::Receiver<dataplane::msg::Event>, reload: Reload) -> anyhow::Result<()> {
+    let auth = Authenticator::new(&cfg.auth);
+    open_mode_warning(&auth);
+    hub.lock().unwrap_or_else(|p| p.into_inner()).set_webhooks(start_webhooks(&cfg, &auth));
+    let state = AppState {
+        hub: hub.clone(),
+        max_body: cfg.http.max_body_bytes,
+        auth: Arc::new(RwLock::new(auth)),
+        draining: Arc::new(AtomicBool::new(false)),
+        ready: Arc::new(AtomicBool::new(false)),
+    };
+    {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            while let Ok(ev) = events.recv_async().await {
+                hub.lock().unwrap_or_else(|p| p.into_inner()).on_event(ev);
+            }
+        });
+    }
+    {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                hub.lock().unwrap_or_else(|p| p.into_inner()).on_timer();
+            }
+        });
+    }
+    if cfg.metrics.enabled {
+        let metrics = Metrics::install().context("installing the Prometheus recorder")?;
+        let listener = tokio::net::TcpListener::bind(cfg.metrics.listen)
+            .await
+            .with_context(|| format!("binding metrics.listen {}", cfg.metrics.listen))?;
+        info!(url = %format!("http://{}/metrics", cfg.metrics.listen), "Prometheus metrics up");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, metrics.router()).await {
+                warn!(error = %e, "metrics server stopped");
+            }
+        });
+    }
+    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .with_context(|| format!("binding http.listen {}", cfg.http.listen))?;
+    info!(url = %format!("http://{}/", cfg.http.listen), "HTTP signaling and demo page up");
+    state.ready.store(true, Ordering::Relaxed);
+    let _ = sdnotify::notify_ready();
+    let _ = sdnotify::notify_status(&format!("serving: {} shards", hub.lock().unwrap_or_else(|p| p.into_inner()).shards()));
+    if let Some(interval) = sdnotify::watchdog_interval() {
+        tokio::spawn(watchdog(hub.clone(), interval));
+    }
+    tokio::spawn(reload_on_sighup(state.clone(), reload));
+
+    let drain_timeout = Duration::from_secs(cfg.node.drain_timeout_secs);
+    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(drain_on_sigterm(state.clone(), drain_timeout, drained_tx));
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        let _ = drained_rx.await;
+    });
+    // Live WebSockets would hold a graceful shutdown open: once the drain is
+    // over, give connections a moment and then exit regardless.
+    let mut server = Box::pin(server.into_future());
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
+        res = &mut server => res.context("HTTP server")?,
+        _ = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if SHUTDOWN.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    break;
+                }
+            }
+        } => {}
+    }
+    info!("drained; exiting");
+    Ok(())
+}
+
+/// Set when the drain is over and the process should exit.
+static SHUTDOWN: AtomicBool = AtomicBool::new(false);
+
+/// SIGTERM (or Ctrl-C): stop taking sessions, let live ones finish (up to
+/// `timeout`), then shut down. A second signal skips the wait.
+async fn drain_on_sigterm(state: AppState, timeout: Duration, drained: tokio::sync::oneshot::Sender<()>) {
+    let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+    tokio::select! {
         _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+    state.draining.store(true, Ordering::Relaxed);
+    let _ = sdnotify::notify_stopping();
+    let live = state.hub.lock().unwrap_or_else(|p| p.into_inner()).session_count();
+    info!(live_sessions = live, timeout_secs = timeout.as_secs(), "SIGTERM: draining");
+    if timeout > Duration::from_secs(80) {
+        let _ = sdnotify::notify_extend_timeout(timeout + Duration::from_secs(10));
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = usize::MAX;
+    loop {
+        let live = state.hub.lock().unwrap_or_else(|p| p.into_inner()).session_count();
+        if live == 0 {
+            info!("all sessions ended");
+            break;
+        }
+        if live != last {
+            let _ = sdnotify::notify_status(&format!("draining: {live} sessions"));
+            last = live;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            warn!(live_sessions = live, "drain timeout reached; exiting with sessions still live");
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {},
+            _ = term.recv() => { warn!("second SIGTERM: skipping the rest of the drain"); break; }
+            _ = tokio::signal::ctrl_c() => { warn!("second interrupt: skipping the rest of the drain"); break; }
+        }
+    }
+    let hooks = state.hub.lock().unwrap_or_else(|p| p.into_inner()).webhooks();
+    hooks.flush(Duration::from_secs(2)).await;
+    let _ = drained.send(());
+    SHUTDOWN.store(true, Ordering::Relaxed);
+}
+
+/// SIGHUP re-reads the config and applies what can change live: log level,
+/// auth keys and webhooks. An invalid config is rejected and nothing changes.
+async fn reload_on_sighup(state: AppState, reload: Reload) {
+    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    while hup.recv().await.is_some() {
+        let _ = sdnotify::notify_reloading();
+        let loaded = config::load(reload.config_path.as_deref(), config::env_vars()).and_then(|c| c.validate().map(|_| c));
+        match loaded {
+            Ok(cfg) => {
+                if let Err(e) = (reload.set_log_level)(&cfg.log.level) {
+                    warn!(error = %e, "reload: log.level not applied");
+                }
+                let auth = Authenticator::new(&cfg.auth);
+                open_mode_warning(&auth);
+                let hooks = start_webhooks(&cfg, &auth);
+                *state.auth.write().unwrap_or_else(|p| p.into_inner()) = auth;
+                state.hub.lock().unwrap_or_else(|p| p.into_inner()).set_webhooks(hooks);
+                info!("configuration reloaded (log level, auth keys, webhooks; other keys need a restart)");
+            }
+            Err(e) => warn!(error = %e, "reload refused: invalid configuration; keeping the running one"),
+        }
+        let _ = sdnotify::notify_ready();
+    }
+}
+
+/// Pets systemd's watchdog only when both planes answer: the controlplane
+/// runs this task and takes the hub lock, and every shard must have sent a
+/// stats snapshot since the probe went out.
+async fn watchdog(hub: Arc<Mutex<Hub>>, interval: Duration) {
+    let period = interval / 2;
+    loop {
+        let probe = Instant::now();
+        hub.lock().unwrap_or_else(|p| p.into_inner()).request_snapshots();
+        tokio::time::sleep(period / 2).await;
+        if hub.lock().unwrap_or_else(|p| p.into_inner()).all_shards_reported_since(probe) {
+            let _ = sdnotify::notify_watchdog();
+        } else {
+            warn!("watchdog: a shard did not answer in time; not notifying systemd");
+        }
+        tokio::time::sleep(period / 2).await;
     }
 }

@@ -77,6 +77,43 @@ pub enum Command {
     /// Check or print the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Access tokens (JWT HS256 signed with a key from [auth] keys)
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print a core plan for this host: shard CPUs, controlplane CPUs, NIC IRQs, sysctls
+    Tune {
+        /// The NIC that carries media (its NUMA node and IRQs); default: all non-loopback
+        #[arg(long, value_name = "IF")]
+        interface: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum TokenCommand {
+    /// Print a token for one identity in one room
+    Create {
+        /// Room the token is for
+        #[arg(long)]
+        room: String,
+        /// Participant identity (JWT `sub`)
+        #[arg(long)]
+        identity: String,
+        /// Grant canPublish (WHIP, publishing in rooms)
+        #[arg(long)]
+        publish: bool,
+        /// Grant canSubscribe (WHEP, subscribing in rooms)
+        #[arg(long)]
+        subscribe: bool,
+        /// Grant roomAdmin for the room (admin API)
+        #[arg(long)]
+        admin: bool,
+        /// Lifetime in seconds
+        #[arg(long, default_value_t = 21600)]
+        ttl_secs: u64,
+        /// Which [auth] keys entry signs it; default: the first
+        #[arg(long)]
+        api_key: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]

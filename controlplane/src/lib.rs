@@ -3,6 +3,7 @@
 //! on the hot path.
 
 pub mod app;
+pub mod auth;
 pub mod candidates;
 pub mod cli;
 pub mod config;
@@ -10,5 +11,9 @@ pub mod datachannel;
 pub mod dtls;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod rooms;
 pub mod sdp;
+pub mod sdnotify;
+pub mod tune;
+pub mod webhook;

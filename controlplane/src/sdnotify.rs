@@ -73,7 +73,9 @@ impl Notifier {
         let bad = || NotifyError::BadSocketName(shown.clone());
         let addr = match bytes.first() {
             Some(b'@') => abstract_addr(bytes.get(1..).unwrap_or_default()).map_err(|_| bad())?,
-            Some(b'/') => SocketAddr::from_pathname(std::path::Path::new(name)).map_err(|_| bad())?,
+            Some(b'/') => {
+                SocketAddr::from_pathname(std::path::Path::new(name)).map_err(|_| bad())?
+            }
             _ => return Err(bad()),
         };
         Ok(Notifier { addr, name: shown })
@@ -89,7 +91,8 @@ impl Notifier {
         // watchdog's is every few seconds), and nothing is kept open that a
         // fork or a reload would have to care about.
         let sock = UnixDatagram::unbound().map_err(io_err)?;
-        sock.send_to_addr(state.as_bytes(), &self.addr).map_err(io_err)?;
+        sock.send_to_addr(state.as_bytes(), &self.addr)
+            .map_err(io_err)?;
         Ok(())
     }
 }
@@ -128,6 +131,12 @@ pub fn notify_ready() -> Result<bool, NotifyError> {
 /// Shutdown (the drain) has begun.
 pub fn notify_stopping() -> Result<bool, NotifyError> {
     notify("STOPPING=1")
+}
+
+/// Asks systemd to wait `extra` longer for the current start or stop: a
+/// drain longer than `TimeoutStopSec=` can say so instead of being killed.
+pub fn notify_extend_timeout(extra: Duration) -> Result<bool, NotifyError> {
+    notify(&format!("EXTEND_TIMEOUT_USEC={}", extra.as_micros()))
 }
 
 /// A reload (SIGHUP) has begun; send `notify_ready` when it is done.

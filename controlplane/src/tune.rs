@@ -107,21 +107,24 @@ pub struct TunePlan {
 /// Plans for this host: reads the NIC (the first of `rtc.interfaces`, else
 /// the first interface backed by a device) and RAM from /sys and /proc.
 pub fn plan(topo: &Topology, cfg: &Config) -> TunePlan {
-    plan_with(topo, cfg, &HostInfo::read(cfg))
+    plan_interface(topo, cfg, None)
+}
+
+/// As `plan`, for the NIC `iface` when given (`sfud tune --interface IF`).
+pub fn plan_interface(topo: &Topology, cfg: &Config, iface: Option<&str>) -> TunePlan {
+    plan_with(topo, cfg, &HostInfo::read(cfg, iface))
 }
 
 impl HostInfo {
-    pub fn read(cfg: &Config) -> HostInfo {
-        HostInfo::read_from(Path::new("/sys"), Path::new("/proc"), cfg)
+    pub fn read(cfg: &Config, iface: Option<&str>) -> HostInfo {
+        HostInfo::read_from(Path::new("/sys"), Path::new("/proc"), cfg, iface)
     }
 
     /// As `read`, with `sys` and `proc` standing in for `/sys` and `/proc`.
-    pub fn read_from(sys: &Path, proc_: &Path, cfg: &Config) -> HostInfo {
-        let iface = cfg
-            .rtc
-            .interfaces
-            .first()
-            .cloned()
+    pub fn read_from(sys: &Path, proc_: &Path, cfg: &Config, iface: Option<&str>) -> HostInfo {
+        let iface = iface
+            .map(str::to_string)
+            .or_else(|| cfg.rtc.interfaces.first().cloned())
             .or_else(|| default_interface(sys));
         HostInfo {
             nic: iface.and_then(|i| NicInfo::read_from(sys, proc_, &i)),
@@ -157,14 +160,19 @@ impl NicInfo {
         let mut msi: BTreeSet<u32> = BTreeSet::new();
         for rel in ["device/msi_irqs", "device/../msi_irqs"] {
             if let Ok(d) = std::fs::read_dir(dir.join(rel)) {
-                msi.extend(d.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()));
+                msi.extend(
+                    d.flatten()
+                        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()),
+                );
             }
         }
         let names = read_interrupt_names(proc_);
         let mut irqs: BTreeMap<u32, String> = BTreeMap::new();
         for (&n, name) in &names {
             let mine = irq_name_matches(name, iface)
-                || device_name.as_deref().is_some_and(|d| irq_name_matches(name, d));
+                || device_name
+                    .as_deref()
+                    .is_some_and(|d| irq_name_matches(name, d));
             if mine {
                 irqs.insert(n, name.clone());
             }
@@ -203,9 +211,24 @@ pub fn plan_with(topo: &Topology, cfg: &Config, host: &HostInfo) -> TunePlan {
     };
     let interface = host.nic.as_ref().map(|n| n.name.clone());
     let nic_node = interface.as_deref().and_then(|i| topo.nic_numa_node(i));
-    // The node sfud itself prefers at start-up, so the plan matches it.
-    let prefer = topo.interfaces_numa_node(&cfg.rtc.interfaces);
     let mut notes = Vec::new();
+    // The node sfud prefers at start-up, so the plan matches it. With no
+    // `rtc.interfaces`, the plan suggests naming the NIC (below), which
+    // makes sfud prefer the NIC's node.
+    let prefer = if cfg.rtc.interfaces.is_empty() {
+        nic_node.or_else(|| topo.interfaces_numa_node(&[]))
+    } else {
+        if let Some(i) = interface
+            .as_ref()
+            .filter(|i| !cfg.rtc.interfaces.contains(i))
+        {
+            notes.push(format!(
+                "planned for {i}, but rtc.interfaces is {:?}: sfud places shards by those",
+                cfg.rtc.interfaces
+            ));
+        }
+        topo.interfaces_numa_node(&cfg.rtc.interfaces)
+    };
 
     let explicit = cfg.dataplane.shards != 0 || !cfg.dataplane.cores.is_empty();
     let (count, shard_reason) = if explicit {
@@ -269,7 +292,10 @@ pub fn plan_with(topo: &Topology, cfg: &Config, host: &HostInfo) -> TunePlan {
             "a spare CPU on the NIC's node",
         )
     } else if !rest.is_empty() {
-        (rest.clone(), "the one spare CPU, shared with the controlplane")
+        (
+            rest.clone(),
+            "the one spare CPU, shared with the controlplane",
+        )
     } else {
         let mut s: Vec<usize> = shard_set.iter().copied().filter(on_nic_node).collect();
         if s.is_empty() {
@@ -326,6 +352,7 @@ pub fn plan_with(topo: &Topology, cfg: &Config, host: &HostInfo) -> TunePlan {
     }
     if cfg.rtc.interfaces.is_empty() && nic_node.is_some() {
         if let Some(i) = &interface {
+            // It also limits the announced addresses to this NIC's.
             config.push(("rtc", format!("interfaces = [{i:?}]")));
         }
     }
@@ -426,12 +453,12 @@ fn sysctl_plan(socket_buffer: usize) -> Vec<(String, String)> {
         .collect()
 }
 
-/// udp_mem in 4 KiB pages: pressure at 1/8 of RAM, the hard cap at 1/4.
-/// The kernel's own default caps at about 3/16; an SFU is the main user of
-/// UDP memory on its host, so it may take a little more before dropping.
+/// udp_mem in 4 KiB pages: the kernel's boot-time min (3/32 of RAM) and
+/// pressure (1/8), with the hard cap raised from its 3/16 to 1/4, because
+/// an SFU is the main user of UDP memory on its host.
 fn udp_mem_for(mem_total: u64) -> [u64; 3] {
     let pages = mem_total / 4096;
-    [pages / 16, pages / 8, pages / 4]
+    [pages / 32 * 3, pages / 8, pages / 4]
 }
 
 /// Kernel cpumask syntax for sysfs: hex, 32-bit groups separated by commas,
@@ -520,7 +547,10 @@ impl fmt::Display for TunePlan {
                 format_cpulist(c.iter().copied())
             }
         };
-        writeln!(f, "# sfud tune: a core plan for this host (nothing is changed; review, then apply)")?;
+        writeln!(
+            f,
+            "# sfud tune: a core plan for this host (nothing is changed; review, then apply)"
+        )?;
         writeln!(
             f,
             "# CPUs available: {} ({} physical cores, hyperthreads: {})",
@@ -533,7 +563,8 @@ impl fmt::Display for TunePlan {
                 f,
                 "# NIC: {i}, NUMA node {}",
                 self.nic_node
-                    .map_or("unknown (single node or virtual NIC)".to_string(), |n| n.to_string())
+                    .map_or("unknown (single node or virtual NIC)".to_string(), |n| n
+                        .to_string())
             )?,
             None => writeln!(f, "# NIC: none found")?,
         }
@@ -559,7 +590,12 @@ impl fmt::Display for TunePlan {
             self.control_shared_with
                 .map_or(String::new(), |w| format!("shared with {w}"))
         )?;
-        writeln!(f, "# NIC IRQs:     {:<12} {}", list(&self.irq_cpus), self.irq_reason)?;
+        writeln!(
+            f,
+            "# NIC IRQs:     {:<12} {}",
+            list(&self.irq_cpus),
+            self.irq_reason
+        )?;
         for n in &self.notes {
             writeln!(f, "# note: {n}")?;
         }
@@ -579,13 +615,20 @@ impl fmt::Display for TunePlan {
             self.memlock_needed, UNIT_MEMLOCK_LIMIT
         )?;
 
-        writeln!(f, "#\n# == IRQ affinity (root; stop irqbalance first or it moves them back) ==")?;
+        writeln!(
+            f,
+            "#\n# == IRQ affinity (root; stop irqbalance first or it moves them back) =="
+        )?;
         if let Some(i) = &self.interface {
             if !self.irq_pins.is_empty() {
                 writeln!(f, "systemctl stop irqbalance 2>/dev/null || true")?;
             }
             for p in &self.irq_pins {
-                writeln!(f, "echo {} > /proc/irq/{}/smp_affinity_list  # {}", p.cpu, p.irq, p.name)?;
+                writeln!(
+                    f,
+                    "echo {} > /proc/irq/{}/smp_affinity_list  # {}",
+                    p.cpu, p.irq, p.name
+                )?;
             }
             writeln!(f, "#\n# == RPS/XPS for {i} ==")?;
             for (q, m) in &self.rps {
@@ -695,7 +738,10 @@ mod tests {
                  45:          5          0   PCI-MSI 6-edge      eth01-TxRx-0\n\
                  NMI:          0          0   Non-maskable interrupts\n",
             );
-            s.write("proc/meminfo", "MemTotal:       16384000 kB\nMemFree: 1 kB\n");
+            s.write(
+                "proc/meminfo",
+                "MemTotal:       16384000 kB\nMemFree: 1 kB\n",
+            );
             s
         }
         fn topo(&self, allowed: &[usize]) -> Topology {
@@ -727,7 +773,7 @@ mod tests {
         assert_eq!((nic.rx_queues, nic.tx_queues), (4, 4));
         assert_eq!(NicInfo::read_from(&s.sys(), &s.proc_(), "eth9"), None);
         assert_eq!(NicInfo::read_from(&s.sys(), &s.proc_(), "../x"), None);
-        let host = HostInfo::read_from(&s.sys(), &s.proc_(), &Config::default());
+        let host = HostInfo::read_from(&s.sys(), &s.proc_(), &Config::default(), None);
         assert_eq!(host.nic.map(|n| n.name), Some("eth0".to_string()));
         assert_eq!(host.mem_total, Some(16384000 * 1024));
     }
@@ -737,7 +783,11 @@ mod tests {
         let s = Fake::two_socket();
         let topo = s.topo(&(0..8).collect::<Vec<_>>());
         let cfg = cfg_with_iface("eth0");
-        let p = plan_with(&topo, &cfg, &HostInfo::read_from(&s.sys(), &s.proc_(), &cfg));
+        let p = plan_with(
+            &topo,
+            &cfg,
+            &HostInfo::read_from(&s.sys(), &s.proc_(), &cfg, None),
+        );
         assert_eq!(p.nic_node, Some(1));
         assert!(p.hyperthreads);
         assert_eq!(p.physical_cores, 4);
@@ -749,7 +799,10 @@ mod tests {
         assert_eq!(p.control_cpus, vec![1, 4, 5]);
         assert_eq!(p.control_shared_with, None);
         assert_eq!(
-            p.irq_pins.iter().map(|x| (x.irq, x.cpu)).collect::<Vec<_>>(),
+            p.irq_pins
+                .iter()
+                .map(|x| (x.irq, x.cpu))
+                .collect::<Vec<_>>(),
             vec![(40, 6), (41, 7), (42, 6), (43, 7), (44, 6)]
         );
         // 4 RX queues for 2 IRQ CPUs: RSS is enough, RPS off.
@@ -757,16 +810,61 @@ mod tests {
         assert_eq!(p.xps[0], ("tx-0".to_string(), "4".to_string()));
         assert_eq!(p.xps[2], ("tx-2".to_string(), "1".to_string()));
         assert_eq!(p.xps[3], ("tx-3".to_string(), "0".to_string()));
-        assert!(p.config.contains(&("dataplane", "cores = [2, 3, 0]".to_string())));
+        assert!(p
+            .config
+            .contains(&("dataplane", "cores = [2, 3, 0]".to_string())));
         assert_eq!(p.memlock_needed, memlock_needed(3, cfg.dataplane.io_memory));
         assert_eq!(p.error, None);
 
         let text = p.to_string();
-        assert!(text.contains("echo 6 > /proc/irq/40/smp_affinity_list  # eth0"), "{text}");
-        assert!(text.contains("sysctl -w net.core.rmem_max=16777216"), "{text}");
-        assert!(text.contains("echo 0 > /sys/class/net/eth0/queues/rx-0/rps_cpus"), "{text}");
+        assert!(
+            text.contains("echo 6 > /proc/irq/40/smp_affinity_list  # eth0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sysctl -w net.core.rmem_max=16777216"),
+            "{text}"
+        );
+        assert!(
+            text.contains("echo 0 > /sys/class/net/eth0/queues/rx-0/rps_cpus"),
+            "{text}"
+        );
         assert!(text.contains("# shards:       2,3,0"), "{text}");
-        assert!(text.contains("# sysctl -w net.ipv4.udp_mem=\"256000 512000 1024000\""), "{text}");
+        assert!(
+            text.contains("# sysctl -w net.ipv4.udp_mem=\"384000 512000 1024000\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unnamed_nic_is_suggested_and_preferred() {
+        let s = Fake::two_socket();
+        let topo = s.topo(&(0..8).collect::<Vec<_>>());
+        let cfg = Config::default();
+        let p = plan_with(
+            &topo,
+            &cfg,
+            &HostInfo::read_from(&s.sys(), &s.proc_(), &cfg, None),
+        );
+        assert_eq!(p.interface.as_deref(), Some("eth0"));
+        assert_eq!(p.shard_cpus, vec![2, 3, 0]);
+        assert!(p
+            .config
+            .contains(&("rtc", "interfaces = [\"eth0\"]".to_string())));
+
+        // --interface naming a NIC the config does not: said, and the
+        // config's interfaces still decide placement.
+        let mut cfg = cfg_with_iface("eth1");
+        cfg.dataplane.shards = 2;
+        let host = HostInfo::read_from(&s.sys(), &s.proc_(), &cfg, Some("eth0"));
+        let p = plan_with(&topo, &cfg, &host);
+        assert_eq!(p.interface.as_deref(), Some("eth0"));
+        assert_eq!(p.shard_cpus, topo.plan_shards(2, &[], None).unwrap());
+        assert!(
+            p.notes.iter().any(|n| n.contains("rtc.interfaces")),
+            "{:?}",
+            p.notes
+        );
     }
 
     #[test]
@@ -775,13 +873,21 @@ mod tests {
         let topo = s.topo(&(0..8).collect::<Vec<_>>());
         let mut cfg = cfg_with_iface("eth0");
         cfg.dataplane.cores = vec![3, 2];
-        let p = plan_with(&topo, &cfg, &HostInfo::read_from(&s.sys(), &s.proc_(), &cfg));
+        let p = plan_with(
+            &topo,
+            &cfg,
+            &HostInfo::read_from(&s.sys(), &s.proc_(), &cfg, None),
+        );
         assert_eq!(p.shard_cpus, vec![3, 2]);
         assert_eq!(p.irq_cpus, vec![6, 7]);
 
         cfg.dataplane.cores = vec![9];
         let p = plan_with(&topo, &cfg, &HostInfo::default());
-        assert!(p.error.as_deref().unwrap().contains("CPU 9"), "{:?}", p.error);
+        assert!(
+            p.error.as_deref().unwrap().contains("CPU 9"),
+            "{:?}",
+            p.error
+        );
         assert!(p.shard_cpus.is_empty());
         assert!(p.to_string().contains("ERROR"));
     }
@@ -865,7 +971,10 @@ mod tests {
         assert!(p
             .sysctls
             .contains(&("net.core.wmem_max".to_string(), (64u64 << 20).to_string())));
-        assert!(p.sysctls.iter().any(|(k, _)| k == "net.core.netdev_max_backlog"));
+        assert!(p
+            .sysctls
+            .iter()
+            .any(|(k, _)| k == "net.core.netdev_max_backlog"));
     }
 
     #[test]

@@ -108,6 +108,8 @@ pub enum Command {
     RemoveDowntrack { session: SessionId, track: TrackId },
     /// Ask the publisher of a track for a keyframe.
     RequestKeyframe(TrackId),
+    /// Stop (or resume) forwarding an uptrack to every subscriber.
+    SetMuted { track: TrackId, muted: bool },
     /// Reply with `Event::Snapshot` (admin/stats pull).
     Snapshot,
 }

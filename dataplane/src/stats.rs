@@ -24,10 +24,12 @@ pub enum DropReason {
     QueueFull,
     /// Video dropped at a downtrack until its first keyframe.
     WaitingKeyframe,
+    /// The uptrack is muted by an admin.
+    Muted,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::Malformed,
         DropReason::UnknownUfrag,
         DropReason::UnknownSource,
@@ -38,6 +40,7 @@ impl DropReason {
         DropReason::UnknownSsrc,
         DropReason::QueueFull,
         DropReason::WaitingKeyframe,
+        DropReason::Muted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl DropReason {
             DropReason::UnknownSsrc => "unknown_ssrc",
             DropReason::QueueFull => "queue_full",
             DropReason::WaitingKeyframe => "waiting_keyframe",
+            DropReason::Muted => "muted",
         }
     }
 }
@@ -75,7 +79,11 @@ pub struct ShardStats {
     pub peer_batches_out: u64,
     pub peer_batches_in: u64,
     pub send_batches: u64,
-    pub drops: [u64; 10],
+    /// Histogram of datagrams per send flush: buckets <=1, 2, 4, 8, 16, 32, 64, more.
+    pub send_batch_sizes: [u64; 8],
+    pub send_batch_datagrams: u64,
+    pub retransmissions: u64,
+    pub drops: [u64; DropReason::ALL.len()],
     pub sessions: u64,
     pub uptracks: u64,
     pub downtracks: u64,
@@ -84,6 +92,14 @@ pub struct ShardStats {
 }
 
 impl ShardStats {
+    /// One send flush of `n` datagrams.
+    #[inline]
+    pub fn send_batch(&mut self, n: usize) {
+        self.send_batch_datagrams += n as u64;
+        let b = if n <= 1 { 0 } else { ((usize::BITS - (n - 1).leading_zeros()) as usize).min(7) };
+        self.send_batch_sizes[b] += 1;
+    }
+
     #[inline]
     pub fn drop(&mut self, reason: DropReason) {
         self.drops[reason as usize] += 1;

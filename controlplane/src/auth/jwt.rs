@@ -59,7 +59,8 @@ impl<T> Unverified<'_, T> {
 
 /// Signs `claims` as an HS256 JWT.
 pub fn sign<T: Serialize>(claims: &T, secret: &[u8]) -> Result<String, JwtError> {
-    let payload = serde_json::to_vec(claims).map_err(|_| JwtError::Malformed("claims do not serialize"))?;
+    let payload =
+        serde_json::to_vec(claims).map_err(|_| JwtError::Malformed("claims do not serialize"))?;
     let mut token = String::with_capacity(HEADER_B64.len() + payload.len() * 4 / 3 + 48);
     token.push_str(HEADER_B64);
     token.push('.');
@@ -87,8 +88,8 @@ pub fn decode<T: DeserializeOwned>(token: &str) -> Result<Unverified<'_, T>, Jwt
     let header_json = URL_SAFE_NO_PAD
         .decode(h)
         .map_err(|_| JwtError::Malformed("header is not base64url"))?;
-    let header: Header =
-        serde_json::from_slice(&header_json).map_err(|_| JwtError::Malformed("header is not JSON"))?;
+    let header: Header = serde_json::from_slice(&header_json)
+        .map_err(|_| JwtError::Malformed("header is not JSON"))?;
     if header.alg != "HS256" {
         return Err(JwtError::Algorithm);
     }
@@ -140,10 +141,16 @@ mod tests {
         let tok = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
                    eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.\
                    SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
-        let claims = decode::<Value>(tok).unwrap().verify(b"your-256-bit-secret").unwrap();
+        let claims = decode::<Value>(tok)
+            .unwrap()
+            .verify(b"your-256-bit-secret")
+            .unwrap();
         assert_eq!(claims["name"], "John Doe");
         assert_eq!(
-            decode::<Value>(tok).unwrap().verify(b"another-secret").err(),
+            decode::<Value>(tok)
+                .unwrap()
+                .verify(b"another-secret")
+                .err(),
             Some(JwtError::Signature)
         );
     }
@@ -154,7 +161,11 @@ mod tests {
             let h = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}"}}"#));
             let p = URL_SAFE_NO_PAD.encode("{}");
             let tok = format!("{h}.{p}.");
-            assert_eq!(decode::<Value>(&tok).err(), Some(JwtError::Algorithm), "{alg}");
+            assert_eq!(
+                decode::<Value>(&tok).err(),
+                Some(JwtError::Algorithm),
+                "{alg}"
+            );
         }
     }
 

@@ -325,7 +325,11 @@ impl Authenticator {
     /// Checks `bearer` (the raw token, from `Authorization: Bearer` or
     /// `?access_token=`) against what an entry point needs. Open mode
     /// allows everything and returns `Ok(None)`.
-    pub fn authorize(&self, bearer: Option<&str>, need: Need<'_>) -> Result<Option<Claims>, AuthError> {
+    pub fn authorize(
+        &self,
+        bearer: Option<&str>,
+        need: Need<'_>,
+    ) -> Result<Option<Claims>, AuthError> {
         if self.is_open() {
             return Ok(None);
         }

@@ -11,7 +11,10 @@ const SECRET: &str = "0123456789abcdef0123456789abcdef-secret";
 fn auth() -> Authenticator {
     let mut keys = BTreeMap::new();
     keys.insert(KEY.to_string(), SECRET.to_string());
-    keys.insert("APIother".to_string(), "another-secret-another-secret-xx".to_string());
+    keys.insert(
+        "APIother".to_string(),
+        "another-secret-another-secret-xx".to_string(),
+    );
     Authenticator::new(&AuthConfig { keys })
 }
 
@@ -26,7 +29,8 @@ fn grants(room: &str) -> Grants {
 }
 
 fn token(a: &Authenticator, g: Grants) -> String {
-    a.create_token(Some(KEY), "alice", g, Duration::from_secs(600)).unwrap()
+    a.create_token(Some(KEY), "alice", g, Duration::from_secs(600))
+        .unwrap()
 }
 
 /// Signs an arbitrary payload by hand, independent of `jwt::sign`.
@@ -38,7 +42,10 @@ fn hand_signed(payload: &str, secret: &str) -> String {
     );
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
 }
 
 #[test]
@@ -50,16 +57,22 @@ fn round_trip() {
     assert_eq!(c.api_key, KEY);
     assert_eq!(c.grants, grants("r1"));
     assert!(c.expires > now_secs());
-    let c2 = a.authorize(Some(&t), Need::Publish { room: "r1" }).unwrap().unwrap();
+    let c2 = a
+        .authorize(Some(&t), Need::Publish { room: "r1" })
+        .unwrap()
+        .unwrap();
     assert_eq!(c2, c);
-    a.authorize(Some(&t), Need::Subscribe { room: "r1" }).unwrap();
+    a.authorize(Some(&t), Need::Subscribe { room: "r1" })
+        .unwrap();
     a.authorize(Some(&t), Need::Join { room: "r1" }).unwrap();
 }
 
 #[test]
 fn default_key_is_first_configured() {
     let a = auth();
-    let t = a.create_token(None, "bob", grants("r"), Duration::from_secs(60)).unwrap();
+    let t = a
+        .create_token(None, "bob", grants("r"), Duration::from_secs(60))
+        .unwrap();
     // BTreeMap order: "APIdevkey" < "APIother".
     assert_eq!(a.verify(&t).unwrap().api_key, KEY);
     assert_eq!(
@@ -77,7 +90,10 @@ fn default_key_is_first_configured() {
 fn wrong_secret_is_bad_signature() {
     let a = auth();
     let mut keys = BTreeMap::new();
-    keys.insert(KEY.to_string(), "a-different-secret-of-enough-length!".to_string());
+    keys.insert(
+        KEY.to_string(),
+        "a-different-secret-of-enough-length!".to_string(),
+    );
     let other = Authenticator::new(&AuthConfig { keys });
     let t = token(&other, grants("r1"));
     let e = a.verify(&t).unwrap_err();
@@ -102,7 +118,10 @@ fn expired_and_not_yet_valid() {
     let a = auth();
     let now = now_secs();
     let expired = hand_signed(
-        &format!(r#"{{"iss":"{KEY}","sub":"alice","exp":{},"video":{{"room":"r","roomJoin":true}}}}"#, now - 3600),
+        &format!(
+            r#"{{"iss":"{KEY}","sub":"alice","exp":{},"video":{{"room":"r","roomJoin":true}}}}"#,
+            now - 3600
+        ),
         SECRET,
     );
     let e = a.verify(&expired).unwrap_err();
@@ -110,12 +129,19 @@ fn expired_and_not_yet_valid() {
     assert_eq!(e.http_status(), 401);
     // Within the leeway it still passes.
     let just = hand_signed(
-        &format!(r#"{{"iss":"{KEY}","sub":"alice","exp":{}}}"#, now - LEEWAY_SECS / 2),
+        &format!(
+            r#"{{"iss":"{KEY}","sub":"alice","exp":{}}}"#,
+            now - LEEWAY_SECS / 2
+        ),
         SECRET,
     );
     a.verify(&just).unwrap();
     let early = hand_signed(
-        &format!(r#"{{"iss":"{KEY}","sub":"alice","exp":{},"nbf":{}}}"#, now + 7200, now + 3600),
+        &format!(
+            r#"{{"iss":"{KEY}","sub":"alice","exp":{},"nbf":{}}}"#,
+            now + 7200,
+            now + 3600
+        ),
         SECRET,
     );
     assert_eq!(a.verify(&early), Err(AuthError::NotYetValid));
@@ -123,7 +149,10 @@ fn expired_and_not_yet_valid() {
     let t = token(&a, grants("r"));
     let exp = a.verify(&t).unwrap().expires;
     assert!(a.verify_at(&t, exp + LEEWAY_SECS).is_ok());
-    assert_eq!(a.verify_at(&t, exp + LEEWAY_SECS + 1), Err(AuthError::Expired));
+    assert_eq!(
+        a.verify_at(&t, exp + LEEWAY_SECS + 1),
+        Err(AuthError::Expired)
+    );
 }
 
 #[test]
@@ -143,27 +172,42 @@ fn wrong_room_is_403() {
     let mut g = grants("x");
     g.room = None;
     let t = token(&a, g);
-    assert_eq!(a.authorize(Some(&t), Need::Join { room: "r1" }), Err(AuthError::WrongRoom));
+    assert_eq!(
+        a.authorize(Some(&t), Need::Join { room: "r1" }),
+        Err(AuthError::WrongRoom)
+    );
 }
 
 #[test]
 fn missing_grant_is_403() {
     let a = auth();
-    let sub_only = Grants { can_publish: false, ..grants("r1") };
+    let sub_only = Grants {
+        can_publish: false,
+        ..grants("r1")
+    };
     let t = token(&a, sub_only);
-    let e = a.authorize(Some(&t), Need::Publish { room: "r1" }).unwrap_err();
+    let e = a
+        .authorize(Some(&t), Need::Publish { room: "r1" })
+        .unwrap_err();
     assert_eq!(e, AuthError::MissingGrant("canPublish"));
     assert_eq!(e.http_status(), 403);
-    a.authorize(Some(&t), Need::Subscribe { room: "r1" }).unwrap();
+    a.authorize(Some(&t), Need::Subscribe { room: "r1" })
+        .unwrap();
 
-    let pub_only = Grants { can_subscribe: false, ..grants("r1") };
+    let pub_only = Grants {
+        can_subscribe: false,
+        ..grants("r1")
+    };
     let t = token(&a, pub_only);
     assert_eq!(
         a.authorize(Some(&t), Need::Subscribe { room: "r1" }),
         Err(AuthError::MissingGrant("canSubscribe"))
     );
 
-    let no_join = Grants { room_join: false, ..grants("r1") };
+    let no_join = Grants {
+        room_join: false,
+        ..grants("r1")
+    };
     let t = token(&a, no_join);
     assert_eq!(
         a.authorize(Some(&t), Need::Join { room: "r1" }),
@@ -171,7 +215,9 @@ fn missing_grant_is_403() {
     );
     // A participant token is not an admin token.
     let t = token(&a, grants("r1"));
-    let e = a.authorize(Some(&t), Need::Admin { room: Some("r1") }).unwrap_err();
+    let e = a
+        .authorize(Some(&t), Need::Admin { room: Some("r1") })
+        .unwrap_err();
     assert_eq!(e, AuthError::MissingGrant("roomAdmin"));
     assert_eq!(e.http_status(), 403);
 }
@@ -179,20 +225,46 @@ fn missing_grant_is_403() {
 #[test]
 fn admin_scopes() {
     let a = auth();
-    let node_admin = token(&a, Grants { room_admin: true, ..Grants::default() });
-    a.authorize(Some(&node_admin), Need::Admin { room: None }).unwrap();
-    a.authorize(Some(&node_admin), Need::Admin { room: Some("any") }).unwrap();
+    let node_admin = token(
+        &a,
+        Grants {
+            room_admin: true,
+            ..Grants::default()
+        },
+    );
+    a.authorize(Some(&node_admin), Need::Admin { room: None })
+        .unwrap();
+    a.authorize(Some(&node_admin), Need::Admin { room: Some("any") })
+        .unwrap();
 
-    let room_admin = token(&a, Grants { room: Some("r1".into()), room_admin: true, ..Grants::default() });
-    a.authorize(Some(&room_admin), Need::Admin { room: Some("r1") }).unwrap();
+    let room_admin = token(
+        &a,
+        Grants {
+            room: Some("r1".into()),
+            room_admin: true,
+            ..Grants::default()
+        },
+    );
+    a.authorize(Some(&room_admin), Need::Admin { room: Some("r1") })
+        .unwrap();
     assert_eq!(
         a.authorize(Some(&room_admin), Need::Admin { room: Some("r2") }),
         Err(AuthError::WrongRoom)
     );
-    assert_eq!(a.authorize(Some(&room_admin), Need::Admin { room: None }), Err(AuthError::WrongRoom));
+    assert_eq!(
+        a.authorize(Some(&room_admin), Need::Admin { room: None }),
+        Err(AuthError::WrongRoom)
+    );
 
-    let lister = token(&a, Grants { room_list: true, ..Grants::default() });
-    a.authorize(Some(&lister), Need::Admin { room: None }).unwrap();
+    let lister = token(
+        &a,
+        Grants {
+            room_list: true,
+            ..Grants::default()
+        },
+    );
+    a.authorize(Some(&lister), Need::Admin { room: None })
+        .unwrap();
     assert_eq!(
         a.authorize(Some(&lister), Need::Admin { room: Some("r1") }),
         Err(AuthError::MissingGrant("roomAdmin"))
@@ -205,12 +277,18 @@ fn missing_token_is_401_and_open_mode_allows() {
     let e = a.authorize(None, Need::Publish { room: "r" }).unwrap_err();
     assert_eq!(e, AuthError::MissingToken);
     assert_eq!(e.http_status(), 401);
-    assert_eq!(a.authorize(Some("  "), Need::Join { room: "r" }), Err(AuthError::MissingToken));
+    assert_eq!(
+        a.authorize(Some("  "), Need::Join { room: "r" }),
+        Err(AuthError::MissingToken)
+    );
 
     let open = Authenticator::new(&AuthConfig::default());
     assert!(open.is_open());
     assert_eq!(open.authorize(None, Need::Admin { room: None }), Ok(None));
-    assert_eq!(open.authorize(Some("garbage"), Need::Publish { room: "r" }), Ok(None));
+    assert_eq!(
+        open.authorize(Some("garbage"), Need::Publish { room: "r" }),
+        Ok(None)
+    );
 }
 
 #[test]
@@ -228,9 +306,15 @@ fn malformed_tokens_are_401() {
             URL_SAFE_NO_PAD.encode(format!(r#"{{"iss":"{KEY}","exp":99999999999}}"#))
         ),
         // exp as a string: must not slip past the expiry check.
-        hand_signed(&format!(r#"{{"iss":"{KEY}","sub":"a","exp":"99999999999"}}"#), SECRET),
+        hand_signed(
+            &format!(r#"{{"iss":"{KEY}","sub":"a","exp":"99999999999"}}"#),
+            SECRET,
+        ),
         // nbf as a string (GHSA-h395-gr6q-cpjc shape).
-        hand_signed(&format!(r#"{{"iss":"{KEY}","sub":"a","exp":99999999999,"nbf":"99999999999"}}"#), SECRET),
+        hand_signed(
+            &format!(r#"{{"iss":"{KEY}","sub":"a","exp":99999999999,"nbf":"99999999999"}}"#),
+            SECRET,
+        ),
         // no exp at all.
         hand_signed(&format!(r#"{{"iss":"{KEY}","sub":"a"}}"#), SECRET),
         "x".repeat(jwt::MAX_TOKEN_LEN + 1),
@@ -255,7 +339,10 @@ fn livekit_format_token_verifies() {
         now
     );
     let t = hand_signed(&payload, SECRET);
-    let c = a.authorize(Some(&t), Need::Publish { room: "my-room" }).unwrap().unwrap();
+    let c = a
+        .authorize(Some(&t), Need::Publish { room: "my-room" })
+        .unwrap()
+        .unwrap();
     assert_eq!(c.identity, "alice");
     assert_eq!(c.grants.room.as_deref(), Some("my-room"));
 
@@ -265,8 +352,10 @@ fn livekit_format_token_verifies() {
         now + 600
     );
     let t = hand_signed(&payload, SECRET);
-    a.authorize(Some(&t), Need::Publish { room: "my-room" }).unwrap();
-    a.authorize(Some(&t), Need::Subscribe { room: "my-room" }).unwrap();
+    a.authorize(Some(&t), Need::Publish { room: "my-room" })
+        .unwrap();
+    a.authorize(Some(&t), Need::Subscribe { room: "my-room" })
+        .unwrap();
 
     // And an explicit false is honoured.
     let payload = format!(
@@ -285,7 +374,8 @@ fn minted_token_has_livekit_claim_names() {
     let a = auth();
     let t = token(&a, grants("r1"));
     let payload = t.split('.').nth(1).unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     assert_eq!(v["iss"], KEY);
     assert_eq!(v["sub"], "alice");
     assert!(v["exp"].is_u64() && v["nbf"].is_u64());
@@ -298,7 +388,10 @@ fn minted_token_has_livekit_claim_names() {
 
 #[test]
 fn bearer_header_parsing() {
-    assert_eq!(bearer_from_header("Bearer abc.def.ghi"), Some("abc.def.ghi"));
+    assert_eq!(
+        bearer_from_header("Bearer abc.def.ghi"),
+        Some("abc.def.ghi")
+    );
     assert_eq!(bearer_from_header("bearer   tok  "), Some("tok"));
     assert_eq!(bearer_from_header("BEARER tok"), Some("tok"));
     assert_eq!(bearer_from_header("Bearer "), None);

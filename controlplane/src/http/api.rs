@@ -1,28 +1,103 @@
-//! Read-only views for operators and tests. (Auth arrives with the admin API.)
+//! The admin API (/api/v1, docs/api.md) and health endpoints. With auth keys
+//! configured every /api/v1 call needs a token with roomAdmin (or, for
+//! node-wide views, a room-less admin token or roomList).
 
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::AppState;
-use crate::hub::{RoomInfo, SessionInfo};
+use super::{ApiError, AppState};
+use crate::auth::Need;
+use crate::hub::{NodeInfo, ParticipantDetail, RoomInfo, SessionInfo};
 use dataplane::stats::DropReason;
+
+#[derive(Deserialize, Default)]
+pub struct TokenQuery {
+    access_token: Option<String>,
+}
+
+fn admin(st: &AppState, headers: &HeaderMap, q: &TokenQuery, room: Option<&str>) -> Result<(), ApiError> {
+    st.authorize_http(headers, q.access_token.as_deref(), Need::Admin { room }).map(|_| ())
+}
 
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-pub async fn sessions(State(st): State<AppState>) -> Json<Vec<SessionInfo>> {
-    let hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
-    Json(hub.sessions())
+/// Ready when both planes are up and not draining (load balancers stop
+/// sending new sessions here on 503).
+pub async fn readyz(State(st): State<AppState>) -> (StatusCode, &'static str) {
+    if st.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    } else if !st.ready.load(std::sync::atomic::Ordering::Relaxed) {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    } else {
+        (StatusCode::OK, "ready\n")
+    }
 }
 
-pub async fn rooms(State(st): State<AppState>) -> Json<Vec<RoomInfo>> {
-    let hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
-    Json(hub.rooms())
+pub async fn node(State(st): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Result<Json<NodeInfo>, ApiError> {
+    admin(&st, &headers, &q, None)?;
+    Ok(Json(st.hub.lock().unwrap_or_else(|p| p.into_inner()).node_info()))
 }
 
-pub async fn stats(State(st): State<AppState>) -> Json<Value> {
+pub async fn sessions(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Result<Json<Vec<SessionInfo>>, ApiError> {
+    admin(&st, &headers, &q, None)?;
+    Ok(Json(st.hub.lock().unwrap_or_else(|p| p.into_inner()).sessions()))
+}
+
+pub async fn rooms(State(st): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Result<Json<Vec<RoomInfo>>, ApiError> {
+    admin(&st, &headers, &q, None)?;
+    Ok(Json(st.hub.lock().unwrap_or_else(|p| p.into_inner()).rooms()))
+}
+
+pub async fn participants(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    Path(room): Path<String>,
+) -> Result<Json<Vec<ParticipantDetail>>, ApiError> {
+    admin(&st, &headers, &q, Some(&room))?;
+    Ok(Json(st.hub.lock().unwrap_or_else(|p| p.into_inner()).participants_of(&room)?))
+}
+
+pub async fn remove_participant(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    Path((room, identity)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    admin(&st, &headers, &q, Some(&room))?;
+    st.hub.lock().unwrap_or_else(|p| p.into_inner()).remove_participant(&room, &identity)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct MuteBody {
+    muted: bool,
+}
+
+pub async fn mute(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    Path((room, track)): Path<(String, String)>,
+    body: Result<Json<MuteBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    admin(&st, &headers, &q, Some(&room))?;
+    let Json(body) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("expected {{\"muted\": true|false}}: {e}")))?;
+    st.hub.lock().unwrap_or_else(|p| p.into_inner()).set_muted(&room, &track, body.muted)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Result<Json<Value>, ApiError> {
+    admin(&st, &headers, &q, None)?;
     let hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
     let shards: Vec<Value> = hub
         .shard_stats()
@@ -37,13 +112,14 @@ pub async fn stats(State(st): State<AppState>) -> Json<Value> {
                 "rtp_in": s.rtp_in, "rtp_forwarded": s.rtp_forwarded, "rtcp_in": s.rtcp_in,
                 "stun_in": s.stun_in, "dtls_in": s.dtls_in, "steered": s.steered,
                 "plis_sent": s.plis_sent, "plis_received": s.plis_received, "nacks_received": s.nacks_received,
+                "retransmissions": s.retransmissions,
                 "peer_batches_out": s.peer_batches_out, "peer_batches_in": s.peer_batches_in,
-                "send_batches": s.send_batches,
+                "send_batches": s.send_batches, "send_batch_sizes": s.send_batch_sizes,
                 "sessions": s.sessions, "uptracks": s.uptracks, "downtracks": s.downtracks,
                 "busy_ns": s.busy_ns,
                 "drops": drops,
             })
         })
         .collect();
-    Json(json!({ "shards": shards, "sessions": hub.sessions().len() }))
+    Ok(Json(json!({ "shards": shards, "sessions": hub.sessions().len() })))
 }

@@ -30,8 +30,11 @@ impl From<HubError> for ApiError {
         let status = match &e {
             HubError::BadOffer(_) | HubError::BadPlacement(_) => StatusCode::BAD_REQUEST,
             HubError::RoomBusy(_) | HubError::NoPublisher(_) => StatusCode::CONFLICT,
-            HubError::UnknownSession => StatusCode::NOT_FOUND,
+            HubError::UnknownSession | HubError::NoRoom(_) | HubError::NoParticipant(_) | HubError::NoTrack(_) => {
+                StatusCode::NOT_FOUND
+            }
             HubError::Dtls(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            HubError::Draining => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e.to_string())
     }

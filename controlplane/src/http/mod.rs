@@ -1,38 +1,100 @@
-//! HTTP: WHIP/WHEP, the session API, health, and the demo page.
+//! HTTP: WHIP/WHEP, JSON-RPC rooms over WebSocket, the admin API, health,
+//! and the demo page.
 
 mod api;
 mod demo;
 mod error;
 mod whip;
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
-use axum::routing::{get, post};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
 use axum::Router;
 
+use crate::auth::{bearer_from_header, AuthError, Authenticator, Claims, Need};
 use crate::hub::Hub;
+use crate::rooms::rpc::{self, RpcError};
 
 pub use error::ApiError;
 pub use whip::validate_room;
-
-use crate::rooms::rpc::RpcError;
 
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Arc<Mutex<Hub>>,
     pub max_body: usize,
+    /// Swapped on reload (SIGHUP).
+    pub auth: Arc<RwLock<Authenticator>>,
+    /// Set on SIGTERM: readiness fails and new sessions are refused.
+    pub draining: Arc<AtomicBool>,
+    /// Set once both planes are up.
+    pub ready: Arc<AtomicBool>,
 }
 
 impl AppState {
-    /// JSON-RPC `join` admission. Tokens arrive with the auth work; until
-    /// then every join is admitted.
-    pub fn authorize_join(&self, _room: &str, _token: Option<&str>) -> Result<(), RpcError> {
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    fn check(&self, token: Option<&str>, need: Need<'_>) -> Result<Option<Claims>, AuthError> {
+        self.auth.read().unwrap_or_else(|p| p.into_inner()).authorize(token, need)
+    }
+
+    /// HTTP admission: the bearer token from `Authorization` or `?access_token=`.
+    pub fn authorize_http(
+        &self,
+        headers: &HeaderMap,
+        query_token: Option<&str>,
+        need: Need<'_>,
+    ) -> Result<Option<Claims>, ApiError> {
+        let header_token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_from_header);
+        self.check(header_token.or(query_token), need).map_err(|e| {
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            ApiError::new(status, format!("{e} ({})", e.reason()))
+        })
+    }
+
+    /// JSON-RPC `join` admission: drain state, then the token.
+    pub fn authorize_join(&self, room: &str, token: Option<&str>) -> Result<Option<Claims>, RpcError> {
+        if self.is_draining() {
+            return Err(RpcError::new(rpc::REFUSED, "sfud is draining: it takes no new sessions; retry on another node"));
+        }
+        self.check(token, Need::Join { room })
+            .map_err(|e| RpcError::new(rpc::UNAUTHORIZED, format!("join refused: {e} ({})", e.reason())))
+    }
+
+    pub fn refuse_if_draining(&self) -> Result<(), ApiError> {
+        if self.is_draining() {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sfud is draining: it takes no new sessions; retry on another node",
+            ));
+        }
         Ok(())
     }
 }
 
-/// Counts a signaling request (Prometheus export arrives with the metrics work).
-pub fn record_request(_method: &str, _status: u16) {}
+/// Counts a signaling request by route (or JSON-RPC method) and status.
+pub fn record_request(method: &str, status: u16) {
+    crate::metrics::record_request(method, status);
+}
+
+/// Labels requests by their route template, never by raw input, so the
+/// label set stays bounded.
+async fn count_requests(req: Request, next: Next) -> Response {
+    let label = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| format!("{} {}", req.method(), p.as_str()))
+        .unwrap_or_else(|| "unmatched".to_string());
+    let resp = next.run(req).await;
+    record_request(&label, resp.status().as_u16());
+    resp
+}
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -42,14 +104,20 @@ pub fn router(state: AppState) -> Router {
         .route("/meeting.js", get(demo::meeting_js))
         .route("/ion-sdk.min.js", get(demo::ion_sdk_js))
         .route("/json-rpc.min.js", get(demo::json_rpc_js))
-        .route("/ws", get(crate::rooms::ws_handler))
-        .route("/api/v1/rooms", get(api::rooms))
         .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/ws", get(crate::rooms::ws_handler))
+        .route("/api/v1/node", get(api::node))
         .route("/api/v1/sessions", get(api::sessions))
         .route("/api/v1/stats", get(api::stats))
+        .route("/api/v1/rooms", get(api::rooms))
+        .route("/api/v1/rooms/{room}/participants", get(api::participants))
+        .route("/api/v1/rooms/{room}/participants/{identity}", delete(api::remove_participant))
+        .route("/api/v1/rooms/{room}/tracks/{track}/mute", post(api::mute))
         .route("/whip/{room}", post(whip::whip_post).options(whip::options))
-        .route("/whip/{room}/{resource}", axum::routing::delete(whip::whip_delete).patch(whip::patch))
+        .route("/whip/{room}/{resource}", delete(whip::whip_delete).patch(whip::patch))
         .route("/whep/{room}", post(whip::whep_post).options(whip::options))
-        .route("/whep/{room}/{resource}", axum::routing::delete(whip::whep_delete).patch(whip::patch))
+        .route("/whep/{room}/{resource}", delete(whip::whep_delete).patch(whip::patch))
+        .route_layer(middleware::from_fn(count_requests))
         .with_state(state)
 }

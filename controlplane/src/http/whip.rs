@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{ApiError, AppState};
+use crate::auth::Need;
 use crate::hub::{Created, Hub, HubError, SessionKind};
 use crate::sdp::SessionDescription;
 
@@ -15,6 +16,8 @@ use crate::sdp::SessionDescription;
 pub struct PostQuery {
     /// Test-only placement hint (needs `dataplane.allow_placement_hint`).
     shard: Option<usize>,
+    /// For clients that cannot set `Authorization` (RFC 9725 prefers the header).
+    access_token: Option<String>,
 }
 
 /// Room names appear in URLs and logs: keep them plain.
@@ -102,11 +105,18 @@ async fn post(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     validate_room(&room)?;
+    st.refuse_if_draining()?;
+    let need = match kind {
+        Endpoint::Whip => Need::Publish { room: &room },
+        Endpoint::Whep => Need::Subscribe { room: &room },
+    };
+    let claims = st.authorize_http(&headers, q.access_token.as_deref(), need)?;
+    let identity = claims.as_ref().map(|c| c.identity.as_str());
     let offer = parse_offer_request(headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()), &body, st.max_body)?;
     let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
     let res: Result<Created, HubError> = match kind {
-        Endpoint::Whip => Hub::publish(&mut hub, &room, &offer, q.shard),
-        Endpoint::Whep => Hub::subscribe(&mut hub, &room, &offer, q.shard),
+        Endpoint::Whip => Hub::publish(&mut hub, &room, &offer, q.shard, identity),
+        Endpoint::Whep => Hub::subscribe(&mut hub, &room, &offer, q.shard, identity),
     };
     Ok(created(kind.prefix(), &room, res?))
 }

@@ -22,8 +22,11 @@ use crate::datachannel::{DataChannelEvent, DataChannels};
 use crate::dtls::{DtlsContext, DtlsEvent, DtlsServer};
 use crate::sdp::{self, Codec, LocalIce, MediaKind, OfferedTrack, SessionDescription};
 
+mod admin;
+mod events;
 mod rooms;
 
+pub use admin::{NodeInfo, ParticipantDetail};
 pub use rooms::{ParticipantId, ParticipantInfo, RoomInfo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -61,6 +64,8 @@ struct SessionEntry {
     /// SCTP data channels (room sessions only).
     dc: Option<DataChannels>,
     participant: Option<ParticipantId>,
+    /// Who: the token's identity, the room participant's uid, or the resource id.
+    identity: String,
     remote: Option<SocketAddr>,
     tracks: Vec<TrackId>,
 }
@@ -106,6 +111,14 @@ pub enum HubError {
     BadPlacement(String),
     #[error("DTLS setup failed: {0}")]
     Dtls(String),
+    #[error("no room '{0}'")]
+    NoRoom(String),
+    #[error("no participant '{0}' in this room")]
+    NoParticipant(String),
+    #[error("no track '{0}' in this room")]
+    NoTrack(String),
+    #[error("sfud is draining: it takes no new sessions; retry on another node")]
+    Draining,
 }
 
 #[derive(Serialize)]
@@ -135,6 +148,11 @@ pub struct Hub {
     participants: HashMap<ParticipantId, rooms::Participant>,
     next_id: u64,
     stats: Vec<ShardStats>,
+    /// When each shard last reported (the watchdog's proof of life).
+    stats_seen: Vec<Option<Instant>>,
+    hooks: crate::webhook::Webhooks,
+    /// Tracks an admin muted.
+    muted: std::collections::HashSet<TrackId>,
 }
 
 fn random_token(len: usize) -> String {
@@ -164,6 +182,9 @@ impl Hub {
             participants: HashMap::new(),
             next_id: 1,
             stats: (0..shards).map(|shard| ShardStats { shard, ..Default::default() }).collect(),
+            stats_seen: vec![None; shards],
+            hooks: crate::webhook::Webhooks::default(),
+            muted: Default::default(),
         }
     }
 
@@ -203,6 +224,7 @@ impl Hub {
         local: &LocalIce,
         remote: Option<&sdp::RemoteParams>,
         pinned: Option<ShardId>,
+        identity: Option<&str>,
     ) -> Result<(SessionId, String), HubError> {
         let dtls = match remote {
             Some(r) => Some(DtlsServer::new(&self.dtls, r.fingerprint.clone()).map_err(|e| HubError::Dtls(e.to_string()))?),
@@ -212,6 +234,7 @@ impl Hub {
         let id = SessionId(self.next_id);
         self.next_id += 1;
         let resource = random_token(16);
+        let identity = identity.map_or_else(|| resource.clone(), str::to_string);
         self.sessions.insert(
             id,
             SessionEntry {
@@ -224,6 +247,7 @@ impl Hub {
                 early_dtls: Vec::new(),
                 dc: with_dc.then(|| DataChannels::new(Instant::now())),
                 participant: None,
+                identity,
                 remote: None,
                 tracks: Vec::new(),
             },
@@ -241,14 +265,20 @@ impl Hub {
     }
 
     /// WHIP: a publisher's offer becomes the room's uptracks.
-    pub fn publish(&mut self, room: &str, offer: &SessionDescription, hint: Option<usize>) -> Result<Created, HubError> {
+    pub fn publish(
+        &mut self,
+        room: &str,
+        offer: &SessionDescription,
+        hint: Option<usize>,
+        identity: Option<&str>,
+    ) -> Result<Created, HubError> {
         let pinned = self.pinned(hint)?;
         if self.rooms.get(room).is_some_and(|r| r.publisher.is_some()) {
             return Err(HubError::RoomBusy(room.to_string()));
         }
         let local = self.local_ice();
         let answer = sdp::answer_publish(offer, &local).map_err(|e| HubError::BadOffer(e.to_string()))?;
-        let (id, resource) = self.new_session(SessionKind::Whip, room, &local, Some(&answer.remote), pinned)?;
+        let (id, resource) = self.new_session(SessionKind::Whip, room, &local, Some(&answer.remote), pinned, identity)?;
         let mut tracks = Vec::new();
         for m in &answer.media {
             let track = TrackId(self.next_id);
@@ -276,17 +306,29 @@ impl Hub {
         if let Some(s) = self.sessions.get_mut(&id) {
             s.tracks = tracks.iter().map(|t| t.id).collect();
         }
-        let r = self.rooms.entry(room.to_string()).or_default();
+        let announced: Vec<(TrackId, MediaKind)> = tracks.iter().map(|t| (t.id, t.kind)).collect();
+        let r = self.room_entry(room);
         r.publisher = Some(id);
         r.tracks.extend(tracks);
         let codecs: Vec<&str> = r.tracks.iter().filter(|t| t.owner == id).map(|t| t.codec.name.as_str()).collect();
         info!(session = id.0, room, ?codecs, "publisher joined");
+        let who = self.sessions.get(&id).map(|s| s.identity.clone()).unwrap_or_default();
+        self.participant_joined(room, &who);
+        for (t, kind) in announced {
+            self.track_published(room, &who, t, kind);
+        }
         self.refresh_room(room);
         Ok(Created { resource, answer: answer.sdp })
     }
 
     /// WHEP: a viewer's offer gets the room's current tracks as downtracks.
-    pub fn subscribe(&mut self, room: &str, offer: &SessionDescription, hint: Option<usize>) -> Result<Created, HubError> {
+    pub fn subscribe(
+        &mut self,
+        room: &str,
+        offer: &SessionDescription,
+        hint: Option<usize>,
+        identity: Option<&str>,
+    ) -> Result<Created, HubError> {
         let pinned = self.pinned(hint)?;
         let tracks = match self.rooms.get(room) {
             Some(r) if !r.tracks.is_empty() => r.tracks.clone(),
@@ -306,7 +348,7 @@ impl Hub {
         let local = self.local_ice();
         let answer =
             sdp::answer_subscribe(offer, &local, &offered).map_err(|e| HubError::BadOffer(e.to_string()))?;
-        let (id, resource) = self.new_session(SessionKind::Whep, room, &local, Some(&answer.remote), pinned)?;
+        let (id, resource) = self.new_session(SessionKind::Whep, room, &local, Some(&answer.remote), pinned, identity)?;
         for m in &answer.media {
             let Some(t) = tracks.get(m.track_index) else { continue };
             let spec = DowntrackSpec {
@@ -323,6 +365,8 @@ impl Hub {
             r.viewers.push(id);
         }
         info!(session = id.0, room, "viewer joined");
+        let who = self.sessions.get(&id).map(|s| s.identity.clone()).unwrap_or_default();
+        self.participant_joined(room, &who);
         Ok(Created { resource, answer: answer.sdp })
     }
 
@@ -353,24 +397,26 @@ impl Hub {
         let Some(entry) = self.sessions.remove(&id) else { return };
         self.resources.remove(&entry.resource);
         self.dataplane.broadcast(|| Command::RemoveSession(id));
-        let mut tracks_changed = false;
+        let mut removed = Vec::new();
         if let Some(room) = self.rooms.get_mut(&entry.room) {
             if room.publisher == Some(id) {
                 room.publisher = None;
             }
-            let before = room.tracks.len();
+            removed = room.tracks.iter().filter(|t| t.owner == id).map(|t| (t.id, t.kind)).collect();
             room.tracks.retain(|t| t.owner != id);
-            tracks_changed = room.tracks.len() != before;
             room.viewers.retain(|v| *v != id);
-            if room.is_empty() {
-                self.rooms.remove(&entry.room);
-                info!(room = %entry.room, "room closed");
-            }
         }
         info!(session = id.0, room = %entry.room, kind = ?entry.kind, why, "session ended");
-        if tracks_changed {
+        for (t, kind) in &removed {
+            self.track_unpublished(&entry.room, &entry.identity, *t, *kind);
+        }
+        if matches!(entry.kind, SessionKind::Whip | SessionKind::Whep) {
+            self.participant_left(&entry.room, &entry.identity);
+        }
+        if !removed.is_empty() {
             self.refresh_room(&entry.room);
         }
+        self.close_room_if_empty(&entry.room);
     }
 
     pub fn sessions(&self) -> Vec<SessionInfo> {
@@ -412,6 +458,10 @@ impl Hub {
             Event::ConsentExpired { session } => self.remove(session, "ICE consent expired"),
             Event::UptrackActive { track, ssrc } => debug!(track = track.0, ssrc, "uptrack active"),
             Event::Stats(s) => {
+                crate::metrics::record_shard_stats(&s);
+                if let Some(seen) = self.stats_seen.get_mut(s.shard) {
+                    *seen = Some(Instant::now());
+                }
                 if let Some(slot) = self.stats.get_mut(s.shard) {
                     *slot = s;
                 }
@@ -431,6 +481,7 @@ impl Hub {
         };
         if let Err(e) = dtls.handle_datagram(datagram, now) {
             warn!(session = id.0, error = %e, "DTLS failed");
+            crate::metrics::record_dtls_handshake(false);
             self.remove(id, "DTLS failure");
             return;
         }
@@ -521,6 +572,7 @@ impl Hub {
             match split_keying_material(profile, &material, true) {
                 Ok((tx, rx)) => {
                     info!(session = id.0, shard, ?profile, "DTLS connected");
+                    crate::metrics::record_dtls_handshake(true);
                     self.dataplane.send(shard, Command::SetSrtp { session: id, tx, rx });
                     if let Some(s) = self.sessions.get_mut(&id) {
                         s.state = SessionState::Connected;

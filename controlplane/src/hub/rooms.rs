@@ -35,6 +35,16 @@ pub(super) struct Participant {
     notify: UnboundedSender<String>,
 }
 
+impl Participant {
+    pub(super) fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    pub(super) fn publisher(&self) -> SessionId {
+        self.publisher
+    }
+}
+
 /// The msid track id subscribers see for a track (and how it maps back).
 pub fn track_label(id: TrackId) -> String {
     format!("sfud-track-{}", id.0)
@@ -88,11 +98,11 @@ impl Hub {
         self.check_track_limit(answer.media.len())?;
 
         let (publisher, _) = self
-            .new_session(SessionKind::Publisher, &room, &pub_ice, Some(&answer.remote), None)
+            .new_session(SessionKind::Publisher, &room, &pub_ice, Some(&answer.remote), None, Some(&params.uid))
             .map_err(|e| RpcError::new(rpc::INTERNAL_ERROR, e.to_string()))?;
         let sub_ice = self.local_ice();
         let (subscriber, _) = self
-            .new_session(SessionKind::Subscriber, &room, &sub_ice, None, None)
+            .new_session(SessionKind::Subscriber, &room, &sub_ice, None, None, Some(&params.uid))
             .map_err(|e| RpcError::new(rpc::INTERNAL_ERROR, e.to_string()))?;
         let pid = ParticipantId(self.next_id);
         self.next_id += 1;
@@ -120,8 +130,9 @@ impl Hub {
                 notify,
             },
         );
-        self.rooms.entry(room.clone()).or_default().participants.push(pid);
+        self.room_entry(&room).participants.push(pid);
         info!(participant = pid.0, uid = %params.uid, room = %room, "participant joined");
+        self.participant_joined(&room, &params.uid);
         self.apply_published(pid, &answer.media);
         self.refresh_room(&room);
         Ok((pid, answer.sdp))
@@ -184,15 +195,21 @@ impl Hub {
                 r.tracks.push(RoomTrack { id: track, kind: m.kind, codec: m.codec.clone(), owner: publisher, stream_id });
             }
             info!(participant = pid.0, track = track.0, kind = m.kind.as_str(), codec = %m.codec.name, "track published");
+            self.track_published(&room, &uid, track, m.kind);
             now_published.insert(m.mid.clone(), track);
         }
         for (mid, track) in &old {
             if !now_published.contains_key(mid) {
                 self.dataplane.broadcast(|| Command::RemoveUptrack(*track));
+                let mut kind = None;
                 if let Some(r) = self.rooms.get_mut(&room) {
+                    kind = r.tracks.iter().find(|t| t.id == *track).map(|t| t.kind);
                     r.tracks.retain(|t| t.id != *track);
                 }
                 info!(participant = pid.0, track = track.0, "track unpublished");
+                if let Some(kind) = kind {
+                    self.track_unpublished(&room, &uid, *track, kind);
+                }
             }
         }
         if let Some(s) = self.sessions.get_mut(&publisher) {
@@ -319,6 +336,7 @@ impl Hub {
             r.participants.retain(|x| *x != pid);
         }
         info!(participant = pid.0, uid = %p.uid, room = %p.room, why, "participant left");
+        self.participant_left(&p.room, &p.uid);
         // Dropping the notify sender closes the participant's socket if it
         // is still open.
         self.drop_session(p.subscriber, why);

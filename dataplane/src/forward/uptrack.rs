@@ -20,6 +20,8 @@ pub struct Uptrack {
     pub last_pli: Option<Instant>,
     pub pli_pending: bool,
     pub active_reported: bool,
+    /// Admin mute: packets are counted and dropped here, before fan-out.
+    pub muted: bool,
 }
 
 impl Uptrack {
@@ -32,6 +34,7 @@ impl Uptrack {
             last_pli: None,
             pli_pending: false,
             active_reported: false,
+            muted: false,
             spec,
         }
     }

@@ -193,7 +193,8 @@ impl ShardCore {
     fn instantiate_tracks(&mut self, sid: SessionId) {
         let ups: Vec<_> = self.registry.uptracks_of(sid).cloned().collect();
         for spec in ups {
-            self.uptracks.entry(spec.track).or_insert_with(|| Uptrack::new(spec));
+            let muted = self.registry.muted.contains(&spec.track);
+            self.uptracks.entry(spec.track).or_insert_with(|| Uptrack::new(spec)).muted = muted;
         }
         let downs: Vec<_> = self.registry.downtracks_of(sid).cloned().collect();
         for spec in downs {
@@ -250,6 +251,10 @@ impl ShardCore {
         if !up.active_reported {
             up.active_reported = true;
             out.events.push(Event::UptrackActive { track, ssrc: hdr.ssrc });
+        }
+        if up.muted {
+            self.stats.drop(DropReason::Muted);
+            return;
         }
         let payload = hdr.payload(pkt);
         let item = MediaItem {
@@ -506,6 +511,20 @@ impl ShardCore {
                 self.drop_downtracks(&[(session, track)], out);
             }
             Command::RequestKeyframe(track) => self.request_keyframe(track, now, out),
+            Command::SetMuted { track, muted } => {
+                if muted {
+                    self.registry.muted.insert(track);
+                } else {
+                    self.registry.muted.remove(&track);
+                }
+                if let Some(up) = self.uptracks.get_mut(&track) {
+                    up.muted = muted;
+                }
+                // Video resumes on a keyframe, or viewers decode garbage.
+                if !muted {
+                    self.request_keyframe(track, now, out);
+                }
+            }
             Command::Snapshot => out.events.push(Event::Stats(self.stats.clone())),
         }
     }

@@ -167,6 +167,7 @@ impl ShardIo {
             core.stats.packets_out += res.sent as u64;
             core.stats.bytes_out += res.bytes as u64;
             core.stats.send_batches += res.syscalls as u64;
+            core.stats.send_batch(res.sent);
             for _ in 0..res.dropped {
                 core.stats.drop(DropReason::QueueFull);
             }

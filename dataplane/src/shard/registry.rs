@@ -20,6 +20,8 @@ pub struct Registry {
     pub uptracks: HashMap<TrackId, UptrackSpec>,
     /// Keyed by (subscriber, source track).
     pub downtracks: HashMap<(SessionId, TrackId), DowntrackSpec>,
+    /// Uptracks an admin muted; kept here so a later claim honours it.
+    pub muted: std::collections::HashSet<TrackId>,
     /// Bumped on every change that can alter fan-out targets, so uptracks can
     /// cache their remote shard list and revalidate with one compare per packet.
     pub epoch: u64,
@@ -47,6 +49,7 @@ impl Registry {
             .collect();
         for t in &tracks {
             self.uptracks.remove(t);
+            self.muted.remove(t);
         }
         let downs: Vec<(SessionId, TrackId)> = self
             .downtracks
@@ -63,6 +66,7 @@ impl Registry {
 
     pub fn remove_uptrack(&mut self, track: TrackId) -> Vec<(SessionId, TrackId)> {
         self.uptracks.remove(&track);
+        self.muted.remove(&track);
         let downs: Vec<_> = self.downtracks.keys().filter(|(_, t)| *t == track).copied().collect();
         for k in &downs {
             self.downtracks.remove(k);

@@ -1,0 +1,136 @@
+//! Prometheus metrics through the `metrics` facade and
+//! `metrics-exporter-prometheus` (built without its HTTP listener and push
+//! gateway, which would pull a TLS stack): the recorder is installed here
+//! and `/metrics` is served by our own axum router on `[metrics] listen`.
+//!
+//! The dataplane never touches a shared counter: each shard keeps plain
+//! integers and ships a cumulative `ShardStats` snapshot about once a
+//! second; `record_shard_stats` turns it into absolute counter values.
+//! Two families the facade cannot express (a float counter of busy seconds
+//! and a histogram given as bucket counts) are kept in `shard.rs` and
+//! appended to the exporter's text by `render`.
+//!
+//! - `shard.rs`: per-shard figures from `ShardStats`;
+//! - `names.rs`: every metric name with its help text.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use ::metrics::{counter, gauge};
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+mod names;
+mod shard;
+
+pub use names::*;
+pub use shard::{
+    record_send_batch_sizes, record_shard_retransmissions, record_shard_stats, send_batch_bucket,
+    SEND_BATCH_BOUNDS, SEND_BATCH_BUCKETS,
+};
+
+/// Prometheus text exposition format 0.0.4.
+pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("cannot install the Prometheus recorder: {0}")]
+    Install(#[from] metrics_exporter_prometheus::BuildError),
+}
+
+/// Set once a recorder of ours is installed, so the recording helpers skip
+/// their bookkeeping when metrics are disabled.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// The one handle per process: `metrics` has a single global recorder.
+static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
+
+fn installed() -> bool {
+    INSTALLED.load(Ordering::Relaxed)
+}
+
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+}
+
+impl Metrics {
+    /// Installs the global recorder. Idempotent: a second call returns the
+    /// same handle (tests and reloads call it more than once).
+    pub fn install() -> Result<Self, MetricsError> {
+        let mut slot = HANDLE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = slot.as_ref() {
+            return Ok(Self { handle: h.clone() });
+        }
+        let handle = PrometheusBuilder::new().install_recorder()?;
+        names::describe_all();
+        // Present from the first scrape, so rate() has a starting point.
+        counter!(DTLS_HANDSHAKES, "result" => "ok").increment(0);
+        counter!(DTLS_HANDSHAKES, "result" => "failed").increment(0);
+        gauge!(ROOMS).set(0.0);
+        gauge!(PARTICIPANTS).set(0.0);
+        *slot = Some(handle.clone());
+        INSTALLED.store(true, Ordering::Relaxed);
+        Ok(Self { handle })
+    }
+
+    /// The whole exposition: the recorder's families, then ours.
+    pub fn render(&self) -> String {
+        self.handle.run_upkeep();
+        let mut out = self.handle.render();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        shard::render_custom(&mut out);
+        out
+    }
+
+    /// `GET /metrics`, for the lead to serve on `[metrics] listen`.
+    pub fn router(&self) -> Router {
+        let m = self.clone();
+        Router::new().route(
+            "/metrics",
+            get(move || {
+                let m = m.clone();
+                async move { ([(CONTENT_TYPE, CONTENT_TYPE_TEXT)], m.render()) }
+            }),
+        )
+    }
+}
+
+/// One signaling request answered. `method` must come from a fixed set
+/// chosen by the caller (e.g. `whip_offer`, `whep_offer`, `join`,
+/// `admin_list_rooms`), never from request input: every distinct value is a
+/// new time series.
+pub fn record_request(method: &str, status: u16) {
+    if !installed() {
+        return;
+    }
+    counter!(SIGNALING_REQUESTS, "method" => method.to_string(), "status" => status.to_string())
+        .increment(1);
+}
+
+/// A DTLS handshake finished, or failed (timeout, alert, bad fingerprint).
+pub fn record_dtls_handshake(ok: bool) {
+    if !installed() {
+        return;
+    }
+    let result = if ok { "ok" } else { "failed" };
+    counter!(DTLS_HANDSHAKES, "result" => result).increment(1);
+}
+
+pub fn set_rooms(n: usize) {
+    if installed() {
+        gauge!(ROOMS).set(n as f64);
+    }
+}
+
+pub fn set_participants(n: usize) {
+    if installed() {
+        gauge!(PARTICIPANTS).set(n as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,69 @@
+//! Metric names (Prometheus conventions: `sfud_` prefix, `_total` on
+//! counters, base units) and their help text. docs should list these.
+
+use ::metrics::{describe_counter, describe_gauge};
+
+pub const PACKETS_RECEIVED: &str = "sfud_packets_received_total";
+pub const PACKETS_SENT: &str = "sfud_packets_sent_total";
+pub const BYTES_RECEIVED: &str = "sfud_bytes_received_total";
+pub const BYTES_SENT: &str = "sfud_bytes_sent_total";
+pub const RTP_FORWARDED: &str = "sfud_rtp_forwarded_total";
+pub const PACKETS_DROPPED: &str = "sfud_packets_dropped_total";
+pub const SEND_BATCHES: &str = "sfud_send_batches_total";
+pub const NACKS_RECEIVED: &str = "sfud_nacks_received_total";
+pub const PLIS_RECEIVED: &str = "sfud_plis_received_total";
+pub const PLIS_SENT: &str = "sfud_plis_sent_total";
+pub const RETRANSMISSIONS: &str = "sfud_retransmissions_total";
+pub const DTLS_HANDSHAKES: &str = "sfud_dtls_handshakes_total";
+pub const SIGNALING_REQUESTS: &str = "sfud_signaling_requests_total";
+pub const SESSIONS: &str = "sfud_sessions";
+pub const UPTRACKS: &str = "sfud_uptracks";
+pub const DOWNTRACKS: &str = "sfud_downtracks";
+pub const ROOMS: &str = "sfud_rooms";
+pub const PARTICIPANTS: &str = "sfud_participants";
+/// Rendered by `shard.rs`, not the recorder (float counter).
+pub const SHARD_BUSY_SECONDS: &str = "sfud_shard_busy_seconds_total";
+/// Rendered by `shard.rs`, not the recorder (histogram from bucket counts).
+pub const SEND_BATCH_SIZE: &str = "sfud_send_batch_size";
+
+pub(super) fn describe_all() {
+    describe_counter!(
+        PACKETS_RECEIVED,
+        "UDP datagrams received on the media port, per shard."
+    );
+    describe_counter!(
+        PACKETS_SENT,
+        "UDP datagrams sent from the media port, per shard."
+    );
+    describe_counter!(BYTES_RECEIVED, "Bytes of UDP payload received, per shard.");
+    describe_counter!(BYTES_SENT, "Bytes of UDP payload sent, per shard.");
+    describe_counter!(
+        RTP_FORWARDED,
+        "RTP packets forwarded to downtracks, per shard."
+    );
+    describe_counter!(PACKETS_DROPPED, "Datagrams dropped, per shard and reason.");
+    describe_counter!(SEND_BATCHES, "Batched send syscalls (sendmmsg), per shard.");
+    describe_counter!(
+        NACKS_RECEIVED,
+        "RTCP generic NACKs received from subscribers, per shard."
+    );
+    describe_counter!(
+        PLIS_RECEIVED,
+        "RTCP PLIs received from subscribers, per shard."
+    );
+    describe_counter!(PLIS_SENT, "RTCP PLIs sent to publishers, per shard.");
+    describe_counter!(
+        RETRANSMISSIONS,
+        "RTP packets retransmitted in answer to NACKs, per shard."
+    );
+    describe_counter!(DTLS_HANDSHAKES, "DTLS handshakes finished, by result.");
+    describe_counter!(
+        SIGNALING_REQUESTS,
+        "Signaling requests answered, by method and HTTP status."
+    );
+    describe_gauge!(SESSIONS, "Active WebRTC sessions, per shard.");
+    describe_gauge!(UPTRACKS, "Published tracks received, per shard.");
+    describe_gauge!(DOWNTRACKS, "Subscribed tracks sent, per shard.");
+    describe_gauge!(ROOMS, "Open rooms.");
+    describe_gauge!(PARTICIPANTS, "Participants in all rooms.");
+}
