@@ -18,6 +18,9 @@ cargo build --release --workspace --all-targets --locked
 step "unit, property and RFC vector tests"
 cargo test --release --workspace --locked
 
+step "systemd unit (verify, security score) and the .deb"
+bash scripts/check-packaging.sh
+
 step "end-to-end tests (headless Chromium, private network namespace)"
 export SFUD_BIN="$PWD/target/release/sfud"
 bash scripts/in-netns.sh node --test --test-concurrency=1 e2e/
