@@ -94,3 +94,21 @@ test('H.264 publisher (offered alone) plays through 2 shards', { timeout: CASE_T
     await publishWatchStop(t, ctx, { room: 'room-h264', pubOpts: { videoCodec: 'H264' } });
   });
 });
+
+test('auth on: the demo page publishes and plays with tokens from `sfud token create`', { timeout: CASE_TIMEOUT_MS }, async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { sfudBin } = await import('./lib/sfud.mjs');
+  const env = { SFUD_AUTH__KEYS: '{devkey="an-e2e-secret-of-at-least-32-characters"}' };
+  const token = (...args) => {
+    const r = spawnSync(sfudBin(), ['token', 'create', '--room', 'room-auth', ...args],
+      { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 10000 });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const pubToken = token('--identity', 'alice', '--publish');
+  const subToken = token('--identity', 'bob', '--subscribe');
+  const server = await startSfud({ name: 'auth-page', env: { SFUD_DATAPLANE__SHARDS: '1', ...env } });
+  await withHarness(t, { name: 'auth-page', server }, async (ctx) => {
+    await publishWatchStop(t, ctx, { room: 'room-auth', pubOpts: { token: pubToken }, subOpts: { token: subToken } });
+  });
+});

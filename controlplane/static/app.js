@@ -18,6 +18,17 @@
     }
   }
 
+  // An access token, when sfud runs with [auth] keys: opts.token, else the
+  // page's ?token= parameter, else the token field.
+  function accessToken(opts) {
+    if (opts && opts.token) return opts.token;
+    const fromUrl = new URLSearchParams(window.location.search).get('token');
+    if (fromUrl) return fromUrl;
+    const field = document.getElementById('token');
+    return field && field.value.trim() ? field.value.trim() : null;
+  }
+  window.sfudAccessToken = accessToken;
+
   function endpoint(kind, room, opts) {
     const url = new URL(`/${kind}/${encodeURIComponent(room)}`, window.location.origin);
     if (opts && Number.isInteger(opts.shard)) url.searchParams.set('shard', String(opts.shard));
@@ -31,12 +42,15 @@
   // POSTs the local offer and applies the answer. Returns the Location-derived
   // handle fields; throws HttpError on any other status than 201 (or 200) so callers can decide
   // to retry.
-  async function exchange(pc, url) {
+  async function exchange(pc, url, opts) {
     let res;
+    const headers = { 'Content-Type': 'application/sdp' };
+    const token = accessToken(opts);
+    if (token) headers.Authorization = `Bearer ${token}`;
     try {
       res = await fetch(url, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/sdp' },
+        headers,
         body: pc.localDescription.sdp,
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
@@ -77,7 +91,7 @@
       await pc.setLocalDescription(await pc.createOffer());
       // The server is ICE-lite and puts all its candidates in the answer, so
       // the offer goes out at once, without waiting for our gathering.
-      const { id, location } = await exchange(pc, endpoint('whip', room, opts));
+      const { id, location } = await exchange(pc, endpoint('whip', room, opts), opts);
       return { id, location, pc, stream, kind: 'whip', room };
     } catch (e) {
       pc.close();
@@ -108,7 +122,7 @@
       let delay = 200;
       for (;;) {
         try {
-          const { id, location } = await exchange(pc, url);
+          const { id, location } = await exchange(pc, url, opts);
           return { id, location, pc, video, kind: 'whep', room };
         } catch (e) {
           // 409/404: the room has no publisher yet. Anything else is final.

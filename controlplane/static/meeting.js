@@ -45,7 +45,10 @@
   const errText = (e) => (e instanceof Error ? e.message : (e && e.message) || JSON.stringify(e));
 
   function wsUrl() {
-    return `${window.location.protocol === 'https:' ? 'wss:' : 'ws:'}//${window.location.host}/ws`;
+    const base = `${window.location.protocol === 'https:' ? 'wss:' : 'ws:'}//${window.location.host}/ws`;
+    // ion-sdk-js can only pass a token in the URL.
+    const token = window.sfudAccessToken && window.sfudAccessToken();
+    return token ? `${base}?access_token=${encodeURIComponent(token)}` : base;
   }
 
   function grid() {
