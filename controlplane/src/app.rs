@@ -74,6 +74,7 @@ pub fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
     .context("starting the dataplane")?;
     let events = dp.events.clone();
     let candidates = crate::candidates::host_candidates(&cfg.rtc, dp.media_addr.port());
+    let candidates_for_turn = candidates.clone();
     info!(shards = cpus.len(), ?cpus, media = %dp.media_addr, ?candidates, "dataplane up");
     let hub = Arc::new(Mutex::new(Hub::new(dp, dtls, fingerprint, candidates, cfg.dataplane.allow_placement_hint, cfg.room.clone())));
 
@@ -83,7 +84,7 @@ pub fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the controlplane runtime")?;
-    rt.block_on(serve(cfg, hub, events, reload))
+    rt.block_on(serve(cfg, hub, events, reload, candidates_for_turn))
 }
 
 /// What SIGHUP needs to re-read the configuration and apply what can change live.
@@ -112,7 +113,34 @@ fn open_mode_warning(auth: &Authenticator) {
     }
 }
 
-async fn serve(cfg: Config, hub: Arc<Mutex<Hub>>, events: flume::Receiver<dataplane::msg::Event>, reload: Reload) -> anyhow::Result<()> {
+/// The embedded TURN server, when enabled; its counters go to Prometheus.
+async fn start_turn(cfg: &Config, media: Vec<SocketAddr>) -> anyhow::Result<()> {
+    if !cfg.turn.enabled {
+        return Ok(());
+    }
+    // sfud's own media addresses are the one private destination a relay may reach.
+    let media: Vec<SocketAddr> = media.into_iter().filter(|a| !a.ip().is_unspecified()).collect();
+    let turn = crate::turn::run(cfg.turn.clone(), media, std::future::pending::<()>())
+        .await
+        .context("starting the TURN server")?;
+    info!(udp = ?turn.udp_addr(), tcp = ?turn.tcp_addr(), tls = ?turn.tls_addr(), relay_ip = %turn.relay_ip(), "TURN/STUN server up");
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            crate::metrics::record_turn_stats(&turn.stats());
+        }
+    });
+    Ok(())
+}
+
+async fn serve(
+    cfg: Config,
+    hub: Arc<Mutex<Hub>>,
+    events: flume::Receiver<dataplane::msg::Event>,
+    reload: Reload,
+    media: Vec<SocketAddr>,
+) -> anyhow::Result<()> {
     let auth = Authenticator::new(&cfg.auth);
     open_mode_warning(&auth);
     hub.lock().unwrap_or_else(|p| p.into_inner()).set_webhooks(start_webhooks(&cfg, &auth));
@@ -122,6 +150,7 @@ async fn serve(cfg: Config, hub: Arc<Mutex<Hub>>, events: flume::Receiver<datapl
         auth: Arc::new(RwLock::new(auth)),
         draining: Arc::new(AtomicBool::new(false)),
         ready: Arc::new(AtomicBool::new(false)),
+        turn: (cfg.turn.enabled && cfg.turn.shared_secret.is_some()).then(|| Arc::new(cfg.turn.clone())),
     };
     {
         let hub = hub.clone();
@@ -154,6 +183,7 @@ async fn serve(cfg: Config, hub: Arc<Mutex<Hub>>, events: flume::Receiver<datapl
             }
         });
     }
+    start_turn(&cfg, media).await?;
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .with_context(|| format!("binding http.listen {}", cfg.http.listen))?;

@@ -16,4 +16,5 @@ pub mod rooms;
 pub mod sdp;
 pub mod sdnotify;
 pub mod tune;
+pub mod turn;
 pub mod webhook;

@@ -73,6 +73,10 @@ impl Config {
         if !t.enabled {
             return Ok(());
         }
+        let media = [std::net::SocketAddr::new(self.rtc.bind_address, self.rtc.udp_port)];
+        if let Err(e) = crate::turn::check_config(t, &media) {
+            return invalid("turn", e.to_string());
+        }
         if t.realm.is_empty() {
             return invalid("turn.realm", "must not be empty");
         }

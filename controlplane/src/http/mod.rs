@@ -33,6 +33,9 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Set once both planes are up.
     pub ready: Arc<AtomicBool>,
+    /// The TURN server clients are pointed at (only with a shared secret:
+    /// static passwords are never handed out).
+    pub turn: Option<Arc<crate::config::TurnConfig>>,
 }
 
 impl AppState {
@@ -67,6 +70,24 @@ impl AppState {
             .map_err(|e| RpcError::new(rpc::UNAUTHORIZED, format!("join refused: {e} ({})", e.reason())))
     }
 
+    /// `Link: <turn:...>; rel="ice-server"` values (RFC 9725 §4.6) with fresh
+    /// time-limited credentials, for the host the client used to reach us.
+    pub fn ice_server_links(&self, headers: &HeaderMap, identity: &str) -> Vec<String> {
+        let Some(turn) = &self.turn else { return Vec::new() };
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .and_then(host_without_port)
+            .unwrap_or("127.0.0.1");
+        match crate::turn::ice_server_entry(turn, host, identity) {
+            Ok(server) => crate::turn::link_header_values(&server),
+            Err(e) => {
+                tracing::warn!(error = %e, "no ICE server entry for the client");
+                Vec::new()
+            }
+        }
+    }
+
     pub fn refuse_if_draining(&self) -> Result<(), ApiError> {
         if self.is_draining() {
             return Err(ApiError::new(
@@ -76,6 +97,15 @@ impl AppState {
         }
         Ok(())
     }
+}
+
+/// "example.com:7880" -> "example.com", "[::1]:7880" -> "::1".
+fn host_without_port(host: &str) -> Option<&str> {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next();
+    }
+    let h = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    (!h.is_empty()).then_some(h)
 }
 
 /// Counts a signaling request by route (or JSON-RPC method) and status.

@@ -61,15 +61,24 @@ pub fn parse_offer_request(content_type: Option<&[u8]>, body: &[u8], max_body: u
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed SDP offer: {e}")))
 }
 
-fn created(prefix: &str, room: &str, c: Created) -> Response {
+fn add_links(h: &mut HeaderMap, links: Vec<String>) {
+    for l in links {
+        if let Ok(v) = HeaderValue::from_str(&l) {
+            h.append(header::LINK, v);
+        }
+    }
+}
+
+fn created(prefix: &str, room: &str, c: Created, links: Vec<String>) -> Response {
     let location = format!("/{prefix}/{room}/{}", c.resource);
     let mut resp = (StatusCode::CREATED, c.answer).into_response();
     let h = resp.headers_mut();
+    add_links(h, links);
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
     if let Ok(v) = HeaderValue::from_str(&location) {
         h.insert(header::LOCATION, v);
     }
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, Link"));
     resp
 }
 
@@ -118,7 +127,10 @@ async fn post(
         Endpoint::Whip => Hub::publish(&mut hub, &room, &offer, q.shard, identity),
         Endpoint::Whep => Hub::subscribe(&mut hub, &room, &offer, q.shard, identity),
     };
-    Ok(created(kind.prefix(), &room, res?))
+    let created_session = res?;
+    drop(hub);
+    let links = st.ice_server_links(&headers, identity.unwrap_or(&created_session.resource));
+    Ok(created(kind.prefix(), &room, created_session, links))
 }
 
 pub async fn whip_post(
@@ -167,14 +179,16 @@ pub async fn patch() -> ApiError {
     )
 }
 
-pub async fn options() -> impl IntoResponse {
-    (
-        StatusCode::NO_CONTENT,
-        [
-            (header::HeaderName::from_static("accept-post"), "application/sdp"),
-            (header::ALLOW, "OPTIONS, POST"),
-        ],
-    )
+/// Pre-flight: what the endpoint accepts, and ICE servers (RFC 9725 §4.6)
+/// so a client can configure TURN before it creates its offer.
+pub async fn options(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::HeaderName::from_static("accept-post"), HeaderValue::from_static("application/sdp"));
+    h.insert(header::ALLOW, HeaderValue::from_static("OPTIONS, POST"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Link"));
+    add_links(h, st.ice_server_links(&headers, "whip-client"));
+    resp
 }
 
 #[cfg(test)]

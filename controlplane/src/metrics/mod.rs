@@ -126,6 +126,21 @@ pub fn set_rooms(n: usize) {
     }
 }
 
+/// The embedded TURN server's counters (cumulative snapshot).
+pub fn record_turn_stats(t: &crate::turn::TurnStats) {
+    if !installed() {
+        return;
+    }
+    gauge!(names::TURN_ALLOCATIONS).set(t.allocations as f64);
+    counter!(names::TURN_ALLOCATIONS_TOTAL).absolute(t.allocations_total);
+    counter!(names::TURN_RELAYED_BYTES).absolute(t.relayed_bytes_total);
+    counter!(names::TURN_RELAYED_PACKETS).absolute(t.relayed_packets_total);
+    counter!(names::TURN_AUTH_FAILURES).absolute(t.auth_failures_total);
+    counter!(names::TURN_REFUSED_PEERS).absolute(t.refused_peers_total);
+    counter!(names::TURN_QUOTA_REJECTIONS).absolute(t.quota_rejections_total);
+    counter!(names::TURN_RATE_LIMITED).absolute(t.rate_limited_packets_total);
+}
+
 pub fn set_participants(n: usize) {
     if installed() {
         gauge!(PARTICIPANTS).set(n as f64);

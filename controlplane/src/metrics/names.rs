@@ -26,7 +26,24 @@ pub const SHARD_BUSY_SECONDS: &str = "sfud_shard_busy_seconds_total";
 /// Rendered by `shard.rs`, not the recorder (histogram from bucket counts).
 pub const SEND_BATCH_SIZE: &str = "sfud_send_batch_size";
 
+pub const TURN_ALLOCATIONS: &str = "sfud_turn_allocations";
+pub const TURN_ALLOCATIONS_TOTAL: &str = "sfud_turn_allocations_total";
+pub const TURN_RELAYED_BYTES: &str = "sfud_turn_relayed_bytes_total";
+pub const TURN_RELAYED_PACKETS: &str = "sfud_turn_relayed_packets_total";
+pub const TURN_AUTH_FAILURES: &str = "sfud_turn_auth_failures_total";
+pub const TURN_REFUSED_PEERS: &str = "sfud_turn_refused_peers_total";
+pub const TURN_QUOTA_REJECTIONS: &str = "sfud_turn_quota_rejections_total";
+pub const TURN_RATE_LIMITED: &str = "sfud_turn_rate_limited_packets_total";
+
 pub(super) fn describe_all() {
+    describe_gauge!(TURN_ALLOCATIONS, "Live TURN allocations.");
+    describe_counter!(TURN_ALLOCATIONS_TOTAL, "TURN allocations created.");
+    describe_counter!(TURN_RELAYED_BYTES, "Application bytes relayed by TURN, both directions.");
+    describe_counter!(TURN_RELAYED_PACKETS, "Packets relayed by TURN, both directions.");
+    describe_counter!(TURN_AUTH_FAILURES, "TURN requests refused for credentials.");
+    describe_counter!(TURN_REFUSED_PEERS, "TURN permissions and packets refused by the peer denylist.");
+    describe_counter!(TURN_QUOTA_REJECTIONS, "TURN allocations refused by the per-user quota.");
+    describe_counter!(TURN_RATE_LIMITED, "TURN packets dropped by the per-allocation bandwidth cap.");
     describe_counter!(
         PACKETS_RECEIVED,
         "UDP datagrams received on the media port, per shard."

@@ -219,8 +219,10 @@ fn hex_digit(n: u8) -> u8 {
     }
 }
 
-/// One `iceServers` entry (W3C RTCIceServer) with fresh credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `iceServers` entry (W3C RTCIceServer) with fresh credentials; it
+/// serializes to the JSON shape browsers take (`urls`, `username`,
+/// `credential`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct IceServer {
     pub urls: Vec<String>,
     pub username: String,
@@ -360,5 +362,9 @@ mod tests {
             )
         );
         assert_eq!(quote("a\"b\\c\n"), "a\\\"b\\\\c");
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["urls"][0], "turn:[::1]:3478?transport=udp");
+        assert_eq!(json["username"], s.username.as_str());
+        assert_eq!(json["credential"], s.credential.as_str());
     }
 }

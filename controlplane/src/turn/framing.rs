@@ -131,7 +131,7 @@ mod tests {
         #[test]
         fn framing_never_panics(buf in proptest::collection::vec(any::<u8>(), 0..300)) {
             if let Ok(Some(n)) = frame_len(&buf) {
-                prop_assert!(n <= buf.len() && n <= MAX_FRAME && n >= 4);
+                prop_assert!(n <= buf.len() && (4..=MAX_FRAME).contains(&n));
             }
             let _ = parse_channel_data(&buf);
         }

@@ -187,7 +187,7 @@ where
         None
     };
 
-    let shared = relay::Shared::new(core, udp.clone(), stats.clone());
+    let shared = relay::Shared::new(core, udp.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
     let handle = TurnHandle {

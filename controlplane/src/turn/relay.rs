@@ -16,7 +16,6 @@ use tokio::task::JoinHandle;
 use super::allocation::{ClientKey, Transport};
 use super::framing::MAX_FRAME;
 use super::server::{RelayPorts, Server};
-use super::stats::StatsCells;
 
 /// Output buffers hold the largest frame plus a Data indication's overhead.
 pub(crate) const OUT_BUF: usize = MAX_FRAME + 64;
@@ -30,12 +29,11 @@ pub(crate) struct Shared {
     udp: Option<Arc<UdpSocket>>,
     /// Writers of TCP/TLS connections, by client.
     streams: Mutex<HashMap<ClientKey, mpsc::Sender<Vec<u8>>>>,
-    pub(crate) stats: Arc<StatsCells>,
 }
 
 impl Shared {
-    pub(crate) fn new(core: Server<TokioPorts>, udp: Option<Arc<UdpSocket>>, stats: Arc<StatsCells>) -> Arc<Self> {
-        let shared = Arc::new(Self { core: Mutex::new(core), udp, streams: Mutex::new(HashMap::new()), stats });
+    pub(crate) fn new(core: Server<TokioPorts>, udp: Option<Arc<UdpSocket>>) -> Arc<Self> {
+        let shared = Arc::new(Self { core: Mutex::new(core), udp, streams: Mutex::new(HashMap::new()) });
         shared.lock().ports_mut().shared = Arc::downgrade(&shared);
         shared
     }

@@ -28,6 +28,8 @@ pub const PERMISSION_LIFETIME_MS: u64 = 300_000;
 pub const CHANNEL_LIFETIME_MS: u64 = 600_000;
 /// How long a nonce is accepted before 438 Stale Nonce.
 pub const NONCE_LIFETIME_SECS: u64 = 600;
+/// RFC 8656 §7.2: a reserved port is held about 30 seconds.
+pub const RESERVATION_LIFETIME_MS: u64 = 30_000;
 /// Failed binds tolerated per Allocate before 508: ports another process
 /// holds are skipped, but a scan of the whole range is not done per request.
 const MAX_BIND_ATTEMPTS: usize = 64;
@@ -112,6 +114,9 @@ pub struct Server<P: RelayPorts> {
     allocations: HashMap<ClientKey, Allocation>,
     by_relay: HashMap<SocketAddr, ClientKey>,
     per_user: HashMap<String, u32>,
+    /// EVEN-PORT(R) reservations: token -> (bound port, expiry).
+    reservations: HashMap<[u8; 8], (SocketAddr, u64)>,
+    reserved_addrs: HashMap<SocketAddr, [u8; 8]>,
     next_port: u16,
     stats: Arc<StatsCells>,
 }
@@ -162,6 +167,8 @@ impl<P: RelayPorts> Server<P> {
             allocations: HashMap::new(),
             by_relay: HashMap::new(),
             per_user: HashMap::new(),
+            reservations: HashMap::new(),
+            reserved_addrs: HashMap::new(),
             next_port,
             stats,
         })
@@ -259,6 +266,7 @@ impl<P: RelayPorts> Server<P> {
         for a in self.allocations.values_mut() {
             a.sweep(now_ms);
         }
+        self.expire_reservations(now_ms, false);
     }
 
     /// A TCP/TLS client went away: its allocation goes with the connection
@@ -273,6 +281,7 @@ impl<P: RelayPorts> Server<P> {
         for k in keys {
             self.remove(&k);
         }
+        self.expire_reservations(0, true);
     }
 
     fn remove(&mut self, client: &ClientKey) {
@@ -350,13 +359,13 @@ impl<P: RelayPorts> Server<P> {
             KeyLookup::Found(k) => k,
             KeyLookup::Unknown | KeyLookup::Expired => {
                 self.stats.auth_failure();
-                tracing::info!(user, "turn: unknown or expired username");
+                tracing::debug!(user, "turn: unknown or expired username");
                 return Err(Reject::challenge(401, "Unauthorized"));
             }
         };
         if msg.check_integrity(&key).is_err() {
             self.stats.auth_failure();
-            tracing::info!(user, "turn: wrong password (MESSAGE-INTEGRITY mismatch)");
+            tracing::debug!(user, "turn: wrong password (MESSAGE-INTEGRITY mismatch)");
             return Err(Reject::challenge(401, "Unauthorized"));
         }
         Ok(Authed { key })
@@ -377,7 +386,7 @@ impl<P: RelayPorts> Server<P> {
             // answer; anything else on this 5-tuple is a mismatch.
             if &a.allocate_tid == msg.transaction_id() && a.username == username {
                 let left = u32::try_from(a.expires_ms.saturating_sub(now_ms) / 1000).unwrap_or(MAX_LIFETIME_SECS);
-                return self.allocate_success(msg, client, a.relay, left, key, out);
+                return self.allocate_success(msg, client, (a.relay, left, None), key, out);
             }
             return Err(Reject::new(437, "Allocation Mismatch", k));
         }
@@ -397,11 +406,10 @@ impl<P: RelayPorts> Server<P> {
                 return Err(Reject::new(440, "Address Family not Supported", k));
             }
         }
-        let even = msg.attr(attr::EVEN_PORT).is_some();
-        if msg.attr(attr::RESERVATION_TOKEN).is_some() {
-            // We hand out no reservations, so no token can match.
-            let code = if even { 400 } else { 508 };
-            return Err(Reject::new(code, if even { "Bad Request" } else { "Insufficient Capacity" }, k));
+        let even_port = msg.attr(attr::EVEN_PORT);
+        let token = msg.attr(attr::RESERVATION_TOKEN);
+        if even_port.is_some() && token.is_some() {
+            return Err(Reject::new(400, "Bad Request", k));
         }
         let cap = self.cfg.max_allocations_per_user;
         if cap != 0 && self.per_user.get(username).copied().unwrap_or(0) >= cap {
@@ -409,10 +417,28 @@ impl<P: RelayPorts> Server<P> {
             tracing::info!(user = username, cap, "turn: allocation quota reached");
             return Err(Reject::new(486, "Allocation Quota Reached", k));
         }
-        let relay = self.pick_port(even).ok_or_else(|| {
-            tracing::warn!("turn: no relay port available");
-            Reject::new(508, "Insufficient Capacity", k)
-        })?;
+        let (relay, new_token) = if let Some(tok) = token {
+            let tok = <[u8; 8]>::try_from(tok).map_err(|_| Reject::new(400, "Bad Request", k))?;
+            let addr = self
+                .take_reservation(tok, now_ms)
+                .ok_or_else(|| Reject::new(508, "Insufficient Capacity", k))?;
+            (addr, None)
+        } else {
+            // EVEN-PORT's R bit asks us to hold the next port for a second
+            // allocation (RTP/RTCP pairs, as coturn's uclient does).
+            let reserve = even_port.and_then(|v| v.first()).is_some_and(|b| b & 0x80 != 0);
+            let (addr, reserved) = self.pick_port(even_port.is_some(), reserve).ok_or_else(|| {
+                tracing::warn!("turn: no relay port available");
+                Reject::new(508, "Insufficient Capacity", k)
+            })?;
+            let tok = reserved.map(|r| {
+                let tok: [u8; 8] = rand::random();
+                self.reservations.insert(tok, (r, now_ms + RESERVATION_LIFETIME_MS));
+                self.reserved_addrs.insert(r, tok);
+                tok
+            });
+            (addr, tok)
+        };
         let lifetime = clamp_lifetime(msg.lifetime());
         let alloc = Allocation::new(
             client,
@@ -428,47 +454,81 @@ impl<P: RelayPorts> Server<P> {
         *self.per_user.entry(username.to_string()).or_insert(0) += 1;
         self.stats.allocation_opened();
         tracing::debug!(client = %client.addr, %relay, user = username, lifetime, "turn: allocated");
-        self.allocate_success(msg, client, relay, lifetime, key, out)
+        self.allocate_success(msg, client, (relay, lifetime, new_token), key, out)
+    }
+
+    /// Claims a reservation made by an earlier Allocate with EVEN-PORT(R);
+    /// its port is already bound.
+    fn take_reservation(&mut self, tok: [u8; 8], now_ms: u64) -> Option<SocketAddr> {
+        let (addr, expires) = self.reservations.remove(&tok)?;
+        self.reserved_addrs.remove(&addr);
+        if expires <= now_ms {
+            self.ports.close(addr);
+            return None;
+        }
+        Some(addr)
+    }
+
+    fn expire_reservations(&mut self, now_ms: u64, all: bool) {
+        let gone: Vec<[u8; 8]> =
+            self.reservations.iter().filter(|(_, (_, e))| all || *e <= now_ms).map(|(t, _)| *t).collect();
+        for t in gone {
+            if let Some((addr, _)) = self.reservations.remove(&t) {
+                self.reserved_addrs.remove(&addr);
+                self.ports.close(addr);
+            }
+        }
     }
 
     fn allocate_success(
         &self,
         msg: &Message<'_>,
         client: ClientKey,
-        relay: SocketAddr,
-        lifetime: u32,
+        (relay, lifetime, token): (SocketAddr, u32, Option<[u8; 8]>),
         key: LongTermKey,
         out: &mut [u8],
     ) -> Result<usize, Reject> {
         success(out, msg, key, |w| {
             w.add_xor_address(attr::XOR_RELAYED_ADDRESS, relay)?;
             w.add_u32(attr::LIFETIME, lifetime)?;
+            if let Some(t) = token {
+                w.add_attr(attr::RESERVATION_TOKEN, &t)?;
+            }
             w.add_xor_address(attr::XOR_MAPPED_ADDRESS, client.addr)
         })
     }
 
     /// Next free port after the last one handed out, so a just-released
     /// port is not reused at once (late peer packets would reach a new
-    /// allocation).
-    fn pick_port(&mut self, even: bool) -> Option<SocketAddr> {
+    /// allocation). With `reserve`, also binds the port above it and
+    /// returns it as the second element.
+    fn pick_port(&mut self, even: bool, reserve: bool) -> Option<(SocketAddr, Option<SocketAddr>)> {
         let (min, max) = (u32::from(self.cfg.port_min), u32::from(self.cfg.port_max));
         let span = max - min + 1;
         let mut attempts = 0;
         let start = u32::from(self.next_port).clamp(min, max) - min;
         for i in 0..span {
             let port = min + (start + i) % span;
-            if even && port % 2 != 0 {
+            if (even || reserve) && port % 2 != 0 {
                 continue;
             }
-            let Ok(port) = u16::try_from(port) else { continue };
-            let addr = SocketAddr::new(self.cfg.relay_ip, port);
-            if self.by_relay.contains_key(&addr) {
+            if reserve && port + 1 > max {
+                continue;
+            }
+            let (Ok(p0), Ok(p1)) = (u16::try_from(port), u16::try_from(port + u32::from(reserve))) else { continue };
+            let addr = SocketAddr::new(self.cfg.relay_ip, p0);
+            let next_addr = SocketAddr::new(self.cfg.relay_ip, p1);
+            if self.in_use(addr) || (reserve && self.in_use(next_addr)) {
                 continue;
             }
             if self.ports.open(addr) {
-                let next = u32::from(port) + 1;
-                self.next_port = u16::try_from(if next > max { min } else { next }).unwrap_or(self.cfg.port_min);
-                return Some(addr);
+                if reserve && !self.ports.open(next_addr) {
+                    self.ports.close(addr);
+                } else {
+                    let next = port + 1 + u32::from(reserve);
+                    self.next_port = u16::try_from(if next > max { min } else { next }).unwrap_or(self.cfg.port_min);
+                    return Some((addr, reserve.then_some(next_addr)));
+                }
             }
             attempts += 1;
             if attempts >= MAX_BIND_ATTEMPTS {
@@ -476,6 +536,10 @@ impl<P: RelayPorts> Server<P> {
             }
         }
         None
+    }
+
+    fn in_use(&self, addr: SocketAddr) -> bool {
+        self.by_relay.contains_key(&addr) || self.reserved_addrs.contains_key(&addr)
     }
 
     fn refresh(
