@@ -37,12 +37,14 @@ impl Identity {
         b.set_version(2)?;
         let mut serial = BigNum::new()?;
         serial.rand(64, MsbOption::MAYBE_ZERO, false)?;
-        b.set_serial_number(&serial.to_asn1_integer()?)?;
+        let serial = serial.to_asn1_integer()?;
+        b.set_serial_number(&serial)?;
         b.set_subject_name(&name)?;
         b.set_issuer_name(&name)?;
         b.set_pubkey(&key)?;
-        b.set_not_before(&Asn1Time::days_from_now(0)?)?;
-        b.set_not_after(&Asn1Time::days_from_now(30)?)?;
+        let (nb, na) = (Asn1Time::days_from_now(0)?, Asn1Time::days_from_now(30)?);
+        b.set_not_before(&nb)?;
+        b.set_not_after(&na)?;
         b.sign(&key, MessageDigest::sha256())?;
         let cert = b.build();
         let fingerprint = cert

@@ -174,6 +174,7 @@ fn main() -> Result<()> {
                 window: Duration::from_secs_f64(window_s),
                 stop_loss_pct,
                 setup_timeout: Duration::from_secs(20),
+                target_core: t.core,
             };
             let res = scenario::run(tgt.as_mut(), &mut eng, &plan, false);
             drop(eng);
@@ -228,6 +229,7 @@ fn smoke(viewers: usize, secs: f64, t: &TargetArgs) -> Result<()> {
         window: Duration::from_secs_f64(secs),
         stop_loss_pct: 100.0,
         setup_timeout: Duration::from_secs(15),
+        target_core: t.core,
     };
     let t0 = Instant::now();
     let res = scenario::run(tgt.as_mut(), &mut eng, &plan, false);

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use dataplane::rtp::{write_header, HeaderFields, FIXED_HEADER_LEN};
+use dataplane::rtp::{write_header, HeaderFields};
 
 use crate::sdp::{Kind, PT_OPUS, PT_VP8};
 
@@ -217,9 +217,6 @@ impl Histogram {
         self.over = 0;
         self.count = 0;
     }
-    pub fn count(&self) -> u64 {
-        self.count
-    }
     /// Quantile in milliseconds (bucket upper bound); None when empty.
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
         if self.count == 0 {
@@ -236,9 +233,6 @@ impl Histogram {
         Some((Self::N as u64 * Self::RES_NS) as f64 / 1e6)
     }
 }
-
-/// Bytes of RTP header our packets carry (no CSRC, no extensions).
-pub const HEADER: usize = FIXED_HEADER_LEN;
 
 #[cfg(test)]
 mod tests {

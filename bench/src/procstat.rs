@@ -41,3 +41,26 @@ mod tests {
         assert!(super::rss_kib(pid).unwrap() > 0);
     }
 }
+
+/// (busy, total) jiffies of one CPU from /proc/stat; busy counts user,
+/// nice, system, irq, softirq and steal, so kernel work done on the core for
+/// the target's packets (loopback softirqs, ksoftirqd) is seen too.
+pub fn core_jiffies(cpu: usize) -> Option<(u64, u64)> {
+    let s = fs::read_to_string("/proc/stat").ok()?;
+    let tag = format!("cpu{cpu} ");
+    let line = s.lines().find(|l| l.starts_with(&tag))?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let get = |i: usize| v.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal
+    let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
+    let total = busy + get(3) + get(4);
+    Some((busy, total))
+}
+
+/// softirq jiffies of one CPU.
+pub fn core_softirq(cpu: usize) -> Option<u64> {
+    let s = fs::read_to_string("/proc/stat").ok()?;
+    let tag = format!("cpu{cpu} ");
+    let line = s.lines().find(|l| l.starts_with(&tag))?;
+    line.split_whitespace().nth(7)?.parse().ok()
+}

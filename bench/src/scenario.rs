@@ -38,6 +38,9 @@ pub struct Step {
     pub setup_s: f64,
     pub window_s: f64,
     pub target_cpu_pct: f64,
+    /// Everything the target's core did (process + softirq + other), percent.
+    pub target_core_busy_pct: f64,
+    pub target_core_softirq_pct: f64,
     pub gen_cpu_pct: f64,
     pub fwd_pps: f64,
     pub fwd_mbps: f64,
@@ -67,6 +70,7 @@ pub struct Plan {
     /// Stop growing once a step loses more than this (percent).
     pub stop_loss_pct: f64,
     pub setup_timeout: Duration,
+    pub target_core: usize,
 }
 
 fn pump(eng: &mut Engine, d: Duration) {
@@ -161,11 +165,15 @@ struct Snap {
     plis: u64,
     nacks: u64,
     fwd: Option<u64>,
+    core: (u64, u64),
+    softirq: u64,
 }
 
-fn snap<T: Target + ?Sized>(t: &T, eng: &Engine) -> Snap {
+fn snap<T: Target + ?Sized>(t: &T, eng: &Engine, core: usize) -> Snap {
     let (exp, rcv) = eng.loss_totals();
     Snap {
+        core: procstat::core_jiffies(core).unwrap_or((0, 0)),
+        softirq: procstat::core_softirq(core).unwrap_or(0),
         at: Instant::now(),
         cpu: procstat::cpu_ticks(t.pid()).unwrap_or(0),
         gen_cpu: procstat::cpu_ticks(std::process::id() as i32).unwrap_or(0),
@@ -195,10 +203,10 @@ pub fn run<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, quiet: 
         settle(eng, plan.setup_timeout, true);
         let setup_s = t0.elapsed().as_secs_f64();
         pump(eng, plan.warmup);
-        let a = snap(t, eng);
+        let a = snap(t, eng, plan.target_core);
         eng.c.delay.reset();
         pump(eng, plan.window);
-        let b = snap(t, eng);
+        let b = snap(t, eng, plan.target_core);
         let secs = b.at.duration_since(a.at).as_secs_f64();
         let rx = b.rx - a.rx;
         let expected = b.exp - a.exp;
@@ -220,6 +228,8 @@ pub fn run<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, quiet: 
             setup_s,
             window_s: secs,
             target_cpu_pct: 100.0 * cpu_s / secs,
+            target_core_busy_pct: 100.0 * (b.core.0 - a.core.0) as f64 / ((b.core.1 - a.core.1).max(1)) as f64,
+            target_core_softirq_pct: 100.0 * (b.softirq - a.softirq) as f64 / ((b.core.1 - a.core.1).max(1)) as f64,
             gen_cpu_pct: 100.0 * (b.gen_cpu - a.gen_cpu) as f64 / tps / secs,
             fwd_pps: rx as f64 / secs,
             fwd_mbps: (b.bytes - a.bytes) as f64 * 8.0 / secs / 1e6,
@@ -244,13 +254,15 @@ pub fn run<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, quiet: 
         };
         if !quiet {
             eprintln!(
-                "[{}] n={} sessions={} failed={} nomedia={} cpu={:.1}% gen={:.1}% fwd={:.0} pps {:.1} Mb/s {:.2} us/pkt loss={:.3}% p50={:?} p99={:?} rss/session={:.1} KiB",
+                "[{}] n={} sessions={} failed={} nomedia={} cpu={:.1}% core={:.1}% (softirq {:.1}%) gen={:.1}% fwd={:.0} pps {:.1} Mb/s {:.2} us/pkt loss={:.3}% p50={:?} p99={:?} rss/session={:.1} KiB",
                 t.name(),
                 step.n,
                 step.sessions,
                 step.failed_sessions,
                 step.viewers_without_media,
                 step.target_cpu_pct,
+                step.target_core_busy_pct,
+                step.target_core_softirq_pct,
                 step.gen_cpu_pct,
                 step.fwd_pps,
                 step.fwd_mbps,

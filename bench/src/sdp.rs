@@ -98,7 +98,6 @@ pub struct Remote {
 pub struct RemoteMedia {
     pub kind: Option<Kind>,
     pub mid: String,
-    pub port: u16,
     pub direction: String,
     /// First payload type of the m= line.
     pub pt: Option<u8>,
@@ -115,9 +114,8 @@ pub fn parse(sdp: &str) -> Result<Remote> {
                 Some("video") => Some(Kind::Video),
                 _ => None,
             };
-            let port = f.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-            let pt = f.nth(1).and_then(|p| p.parse().ok());
-            r.media.push(RemoteMedia { kind, mid: String::new(), port, direction: "sendrecv".into(), pt, ssrcs: vec![] });
+            let pt = f.nth(2).and_then(|p| p.parse().ok());
+            r.media.push(RemoteMedia { kind, mid: String::new(), direction: "sendrecv".into(), pt, ssrcs: vec![] });
             continue;
         }
         let Some(a) = line.strip_prefix("a=") else { continue };

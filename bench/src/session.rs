@@ -132,12 +132,10 @@ pub struct Session {
     rx: Option<SrtpContext>,
     /// Floor mode: the JOIN/PUBL message to repeat until acknowledged.
     floor_hello: Option<Vec<u8>>,
-    pub created: Instant,
     pub media_at: Option<Instant>,
     last_try: Instant,
     tries: u32,
     next_consent: Instant,
-    pub rtcp_ssrc: u32,
     /// Free text for reporting (room, resource URL, Janus handle).
     pub label: String,
     pub fail_reason: Option<String>,
@@ -156,12 +154,10 @@ impl Session {
             tx: None,
             rx: None,
             floor_hello: None,
-            created: now,
             media_at: None,
             last_try: now - Duration::from_secs(1),
             tries: 0,
             next_consent: now + Duration::from_secs(3),
-            rtcp_ssrc: rand::random(),
             label: String::new(),
             fail_reason: None,
         }

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Turns sfu-bench's raw JSON (one file per target and scenario) into
+bench/results/<date>-<scenario>.{md,json,png} and <date>-summary.md.
+Standard library only; the plot is drawn by gnuplot."""
+import argparse, json, os, shutil, subprocess, statistics
+
+LOSS_BOUND = 0.5      # percent
+P99_BOUND = 20.0      # ms
+TARGETS = ["sfud", "floor", "janus"]
+UNITS = {"livestream": "viewers", "audio-room": "listeners", "meeting": "participants"}
+MODEL = {
+    "livestream": "1 VP8 publisher (1.5 Mbps, 30 fps, keyframe every 2 s) -> N WHEP viewers, one room.",
+    "audio-room": "10 Opus publishers (50 pkt/s, 100 B) -> N listeners. WHEP plays one room's single publisher, so "
+                  "the 10 publishers are 10 rooms and each listener is 10 sessions (one per room).",
+    "meeting": "N participants, each publishing Opus + VP8 (1.5 Mbps) and viewing the other N-1. WHEP plays one room's "
+               "single publisher, so this is N rooms of 1 publisher + N-1 viewers (N*N sessions in all).",
+}
+
+
+def held(step):
+    p99 = step.get("delay_p99_ms")
+    return (step["loss_pct"] < LOSS_BOUND and p99 is not None and p99 < P99_BOUND
+            and step["failed_sessions"] == 0 and step["viewers_without_media"] == 0)
+
+
+def max_held(steps):
+    best, capped = 0, True
+    for s in steps:
+        if held(s):
+            best = max(best, s["n"])
+        else:
+            capped = False
+    return best, capped  # capped=True: every step held, the limit is above the last step
+
+
+def delivered_pct(sc, s):
+    """What viewers received over what the publishers' streams times their
+    audiences should give: a target that falls behind queues packets (no
+    sequence gaps, so no 'loss') but delivers less than this."""
+    fan = s["n"] - 1 if sc == "meeting" else s["n"]
+    nominal = s.get("pub_pps", 0) * fan
+    return 100.0 * s["fwd_pps"] / nominal if nominal > 0 else None
+
+
+def max_no_loss(sc, steps):
+    ok = [s["n"] for s in steps if s["loss_pct"] < LOSS_BOUND and s["failed_sessions"] == 0
+          and s["viewers_without_media"] == 0 and (delivered_pct(sc, s) or 0) >= 99.0]
+    return max(ok) if ok else 0
+
+
+def fmt(v, nd=1):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--date", required=True)
+    ap.add_argument("--mode", default="quick")
+    ap.add_argument("--cmd", default="bench/run.sh")
+    a = ap.parse_args()
+    rd = lambda n: open(os.path.join(a.raw, n)).read().strip() if os.path.exists(os.path.join(a.raw, n)) else "unknown"
+    machine, commit = rd("machine.txt"), rd("commit.txt")
+    idle = None
+    if os.path.exists(os.path.join(a.raw, "idle.json")):
+        idle = json.load(open(os.path.join(a.raw, "idle.json")))
+    method = (
+        "Every session is a real WebRTC client built by sfu-bench: WHIP/WHEP (or Janus's REST API), full ICE "
+        "(controlling, USE-CANDIDATE, consent every ~5 s), DTLS 1.2 client (openssl, use_srtp GCM preferred, CM offered), "
+        "SRTP via dataplane::srtp. Publishers send synthetic Opus (50 pkt/s) and VP8-shaped video (frames of ~1100-1160 B "
+        "packets at 30 fps, keyframe every 2 s with a valid VP8 keyframe header), answer PLI with a keyframe and NACK from "
+        "a 512-packet cache. Viewers SRTP-unprotect every packet (auth failures counted on all packets, no sampling), "
+        "count loss from RTP sequence numbers per SSRC, and one-way delay from a CLOCK_MONOTONIC send time in the payload. "
+        "The target runs pinned to core 0 (sfud: 1 shard on core 0 plus taskset; Janus: taskset; floor: taskset), the "
+        "generator (one thread, epoll + recvmmsg/sendmmsg, one socket per session) is pinned to core 1, all inside a "
+        "private network namespace on loopback. Load grows step by step against one running target; each step is "
+        "measured over a fixed window after a warm-up. CPU = user+sys of the target process from /proc/PID/stat "
+        "(all threads); 'core busy' also counts softirq and anything else on core 0 (loopback delivery of the target's "
+        "sends runs there in softirq context). cost/pkt = target CPU seconds / packets received by viewers. "
+        "delivered = packets viewers received / (publishers' packets x audience size): a target that falls behind "
+        "queues packets, which shows as delay and a delivered deficit rather than as sequence-number loss. "
+        "RSS/session = (VmRSS - VmRSS before the first session) / sessions. "
+        f"'Held' = loss < {LOSS_BOUND}% and p99 delay < {P99_BOUND} ms with every session connected and receiving. "
+        "The floor (sfu-bench floor-server) is one UDP socket, recvmmsg, one SRTP AES-128-GCM protect per destination "
+        "(ring, through the same SrtpContext sfud uses), sendmmsg; publishers send it plain RTP and viewers register with "
+        "a JOIN datagram and a pre-shared key: no ICE, DTLS, RTCP, header rewriting, keyframe gating or per-track state."
+    )
+    summary_rows = []
+    for sc in ["livestream", "audio-room", "meeting"]:
+        runs = {}
+        for t in TARGETS:
+            p = os.path.join(a.raw, f"{t}-{sc}.json")
+            if os.path.exists(p):
+                try:
+                    runs[t] = json.load(open(p))
+                except Exception:
+                    pass
+        if not runs:
+            continue
+        stem = os.path.join(a.out, f"{a.date}-{sc}")
+        unit = UNITS[sc]
+        lines = [f"# {sc}: sfud vs floor vs Janus ({a.mode})", "",
+                 f"- command: `{a.cmd}`", f"- commit: {commit}", f"- scenario: {MODEL[sc]}", "", "## Machine", "", "```",
+                 machine, "```", "", "## Method", "", method, ""]
+        held_n, ratios = {}, []
+        for t, r in runs.items():
+            held_n[t] = max_held(r["steps"])
+        if "sfud" in runs and "floor" in runs:
+            fl = {s["n"]: s for s in runs["floor"]["steps"]}
+            for s in runs["sfud"]["steps"]:
+                f = fl.get(s["n"])
+                # Cost per packet is meaningful whatever the delay did, as long as
+                # both forwarded (nearly) everything.
+                if (f and f["cpu_us_per_pkt"] > 0 and s["cpu_us_per_pkt"] > 0
+                        and s["loss_pct"] < LOSS_BOUND and f["loss_pct"] < LOSS_BOUND):
+                    ratios.append((s["n"], s["cpu_us_per_pkt"] / f["cpu_us_per_pkt"]))
+        lines += ["## Results", ""]
+        for t in TARGETS:
+            if t in held_n:
+                n, capped = held_n[t]
+                lines.append(f"- {t}: largest {unit} count held: **{'>= ' if capped and n else ''}{n}**"
+                             + (" (every step held: the limit is above the largest step run)" if capped and n else ""))
+        for t in TARGETS:
+            if t in runs:
+                lines.append(f"- {t}: largest {unit} count with loss < {LOSS_BOUND}% and >= 99% delivered, whatever the delay: "
+                             f"{max_no_loss(sc, runs[t]['steps'])}")
+        if ratios:
+            med = statistics.median(r for _, r in ratios)
+            # The most loaded step that both held is the most telling.
+            last_n, last_r = ratios[-1]
+            lines.append(f"- sfud cost per forwarded packet / floor's: median **{med:.2f}x** over {len(ratios)} common steps without loss; "
+                         f"{last_r:.2f}x at {last_n} {unit} (goal: <= 1.3x)")
+        if "sfud" in held_n and "janus" in held_n and held_n["janus"][0] > 0:
+            r = held_n["sfud"][0] / held_n["janus"][0]
+            note = " (lower bound: sfud held every step run)" if held_n["sfud"][1] else ""
+            note += " (Janus held every step run, so this may overstate)" if held_n["janus"][1] else ""
+            lines.append(f"- {unit} per core, sfud / Janus at the same bound: **{r:.1f}x**{note} (goal: >= 3x)")
+        if "sfud" in runs and "janus" in runs:
+            jn = {s["n"]: s for s in runs["janus"]["steps"]}
+            cmp_ = [(s["n"], jn[s["n"]]["cpu_us_per_pkt"] / s["cpu_us_per_pkt"]) for s in runs["sfud"]["steps"]
+                    if s["n"] in jn and s["cpu_us_per_pkt"] > 0 and jn[s["n"]]["cpu_us_per_pkt"] > 0]
+            if cmp_:
+                lines.append(f"- Janus cost per packet / sfud's at equal load: " + ", ".join(f"{x:.1f}x @ {n}" for n, x in cmp_))
+        lines += ["", f"| target | {unit} | sessions | CPU % | core busy % | softirq % | gen CPU % | fwd pkt/s | fwd Mb/s | "
+                  "cost us/pkt | delivered % | loss % | p50 ms | p99 ms | RSS MiB | RSS/session KiB | failed | held |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for t in TARGETS:
+            for s in runs.get(t, {}).get("steps", []):
+                lines.append("| " + " | ".join([
+                    t, str(s["n"]), str(s["sessions"]), fmt(s["target_cpu_pct"]), fmt(s.get("target_core_busy_pct")),
+                    fmt(s.get("target_core_softirq_pct")), fmt(s["gen_cpu_pct"]), f"{s['fwd_pps']:.0f}", fmt(s["fwd_mbps"]),
+                    fmt(s["cpu_us_per_pkt"], 2), fmt(delivered_pct(sc, s)), fmt(s["loss_pct"], 3), fmt(s["delay_p50_ms"], 2), fmt(s["delay_p99_ms"], 2),
+                    fmt(s["rss_kib"] / 1024.0), fmt(s["rss_per_session_kib"]), str(s["failed_sessions"] + s["viewers_without_media"]),
+                    "yes" if held(s) else "no"]) + " |")
+        lines += ["", f"![CPU and loss vs {unit}]({os.path.basename(stem)}.png)", ""]
+        open(stem + ".md", "w").write("\n".join(lines) + "\n")
+        json.dump({"scenario": sc, "date": a.date, "mode": a.mode, "command": a.cmd, "commit": commit, "machine": machine,
+                   "method": method, "bounds": {"loss_pct": LOSS_BOUND, "p99_ms": P99_BOUND},
+                   "held": {t: {"n": v[0], "every_step_held": v[1]} for t, v in held_n.items()},
+                   "sfud_over_floor_cost": ratios, "runs": runs, "idle": idle},
+                  open(stem + ".json", "w"), indent=1)
+        plot(stem, runs, unit)
+        summary_rows.append((sc, held_n, ratios))
+    s = [f"# sfu-bench summary {a.date} ({a.mode})", "", f"- command: `{a.cmd}`", f"- commit: {commit}", "", "```", machine, "```", ""]
+    if idle:
+        s.append(f"- idle: sfud with no sessions used **{idle['cpu_pct']:.3f}%** of a core over {idle['idle_secs']} s "
+                 f"(bar: < 1%), RSS {idle['rss_kib'] / 1024:.1f} MiB")
+    for sc, held_n, ratios in summary_rows:
+        parts = [f"{t} {'>=' if c and n else ''}{n}" for t, (n, c) in held_n.items()]
+        r = f"; sfud/floor cost {statistics.median(x for _, x in ratios):.2f}x" if ratios else ""
+        s.append(f"- {sc}: held {UNITS[sc]}: " + ", ".join(parts) + r + f" ([details]({a.date}-{sc}.md))")
+    open(os.path.join(a.out, f"{a.date}-summary.md"), "w").write("\n".join(s) + "\n")
+
+
+def plot(stem, runs, unit):
+    if not shutil.which("gnuplot"):
+        return
+    dat = {}
+    for t, r in runs.items():
+        p = f"{stem}.{t}.dat"
+        with open(p, "w") as f:
+            for s in r["steps"]:
+                f.write(f"{s['n']} {s['target_cpu_pct']:.3f} {s['loss_pct']:.4f} {s.get('target_core_busy_pct', 0):.3f}\n")
+        dat[t] = p
+    cpu = ", ".join(f"'{p}' using 1:2 with linespoints title '{t}'" for t, p in dat.items())
+    loss = ", ".join(f"'{p}' using 1:3 with linespoints title '{t}'" for t, p in dat.items())
+    script = f"""set terminal pngcairo size 1100,450 noenhanced
+set output '{stem}.png'
+set multiplot layout 1,2
+set xlabel '{unit}'
+set grid
+set key left top
+set ylabel 'target CPU, % of one core (user+sys)'
+plot {cpu}
+set ylabel 'loss %'
+set yrange [0:*]
+plot {loss}
+unset multiplot
+"""
+    try:
+        subprocess.run(["gnuplot"], input=script.encode(), check=True, capture_output=True)
+    except Exception:
+        try:
+            subprocess.run(["gnuplot"], input=script.replace("pngcairo", "png").encode(), check=True, capture_output=True)
+        except Exception:
+            pass
+    for p in dat.values():
+        os.remove(p)
+
+
+if __name__ == "__main__":
+    main()

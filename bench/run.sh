@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# One command for the whole side-by-side benchmark:
+#   bench/run.sh --quick     (a few minutes)
+#   bench/run.sh --full      (longer windows, more steps)
+# Options: --sfud PATH (use this sfud binary instead of building one),
+#          --no-janus, --only SCENARIO (livestream|audio-room|meeting).
+# Runs inside a private network namespace (loopback only). The target
+# (sfud, the floor forwarder or Janus) is pinned to core 0 and the load
+# generator to core 1. Writes bench/results/<date>-<scenario>.{md,json,png}
+# and bench/results/<date>-summary.md.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+
+MODE=quick SFUD="" JANUS=1 ONLY=""
+args=("$@")
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) MODE=quick ;;
+    --full) MODE=full ;;
+    --sfud) SFUD="$2"; shift ;;
+    --no-janus) JANUS=0 ;;
+    --only) ONLY="$2"; shift ;;
+    -h|--help) sed -n 2,12p "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ -z "${SFU_BENCH_IN_NETNS:-}" ]; then
+  # Outside the namespace: install tools, build, then re-enter in a netns.
+  need=()
+  command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+  [ "$JANUS" = 1 ] && ! command -v janus >/dev/null && need+=(janus)
+  command -v cc >/dev/null || need+=(gcc libc6-dev)
+  if [ "${#need[@]}" -gt 0 ]; then
+    apt-get install -y --no-install-recommends "${need[@]}" || { apt-get update && apt-get install -y --no-install-recommends "${need[@]}"; }
+  fi
+  if [ -z "$SFUD" ]; then
+    cargo build --release -p controlplane --bin sfud
+    SFUD="$ROOT/target/release/sfud"
+  fi
+  cargo build --release -p sfu-bench
+  mkdir -p target/bench
+  cc -O2 -shared -fPIC -o target/bench/lo_not_loopback.so bench/janus/lo_not_loopback.c -ldl
+  export SFU_BENCH_IN_NETNS=1 SFU_BENCH_SFUD="$SFUD"
+  exec scripts/in-netns.sh "$0" "${args[@]}"
+fi
+
+SFUD="${SFU_BENCH_SFUD:-$ROOT/target/release/sfud}"
+BIN="$ROOT/target/release/sfu-bench"
+DATE="$(date -u +%Y-%m-%d)"
+RAW="$ROOT/target/bench/raw-$DATE-$MODE"
+OUT="$ROOT/bench/results"
+rm -rf "$RAW"; mkdir -p "$RAW" "$OUT"
+
+if [ "$MODE" = quick ]; then
+  WARM=1 WIN=3
+  LIVE=50,100,200,400,600,800
+  AUDIO=10,25,50,100,200
+  MEET=2,4,8,12
+else
+  WARM=2 WIN=10
+  LIVE=100,200,300,400,500,600,800,1000,1200,1600
+  AUDIO=10,25,50,100,150,200,300
+  MEET=2,4,6,8,10,12,14,16,20
+fi
+
+declare -A STEPS=([livestream]=$LIVE [audio-room]=$AUDIO [meeting]=$MEET)
+SCENARIOS=(livestream audio-room meeting)
+[ -n "$ONLY" ] && SCENARIOS=("$ONLY")
+TARGETS=(sfud floor)
+[ "$JANUS" = 1 ] && TARGETS+=(janus)
+
+common=(--core 0 --gen-core 1 --sfud-bin "$SFUD" --log-dir "$RAW"
+        --janus-conf "$ROOT/bench/janus" --janus-preload "$ROOT/target/bench/lo_not_loopback.so"
+        --warmup-s "$WARM" --window-s "$WIN" --stop-loss-pct 5)
+
+echo "== idle: sfud with no sessions, 10 s"
+taskset -c 1 "$BIN" idle --secs 10 --core 0 --sfud-bin "$SFUD" --log-dir "$RAW" --out "$RAW/idle.json" || true
+
+for sc in "${SCENARIOS[@]}"; do
+  for t in "${TARGETS[@]}"; do
+    echo "== $sc against $t (steps ${STEPS[$sc]})"
+    taskset -c 1 "$BIN" run --target "$t" --scenario "$sc" --steps "${STEPS[$sc]}" "${common[@]}" \
+      --out "$RAW/$t-$sc.json" || echo "!! $t $sc failed (see $RAW)"
+  done
+done
+
+{
+  echo "machine:"; lscpu | grep -E 'Model name|^CPU\(s\)|Thread|MHz' || true
+  echo "kernel: $(uname -r)"
+} > "$RAW/machine.txt"
+git -C "$ROOT" rev-parse HEAD > "$RAW/commit.txt" 2>/dev/null || echo unknown > "$RAW/commit.txt"
+git -C "$ROOT" status --porcelain | grep -q . && echo "(working tree has uncommitted changes)" >> "$RAW/commit.txt" || true
+python3 "$ROOT/bench/report.py" --raw "$RAW" --out "$OUT" --date "$DATE" --mode "$MODE" --cmd "bench/run.sh ${args[*]:-}"
+echo "results in $OUT/$DATE-*"
