@@ -29,6 +29,15 @@
   }
   window.sfudAccessToken = accessToken;
 
+  // opts.iceServers (e.g. from the endpoint's Link headers) and
+  // opts.iceTransportPolicy ('relay' forces TURN) pass through.
+  function pcConfig(opts) {
+    const config = { bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
+    if (opts && opts.iceServers) config.iceServers = opts.iceServers;
+    if (opts && opts.iceTransportPolicy) config.iceTransportPolicy = opts.iceTransportPolicy;
+    return config;
+  }
+
   function endpoint(kind, room, opts) {
     const url = new URL(`/${kind}/${encodeURIComponent(room)}`, window.location.origin);
     if (opts && Number.isInteger(opts.shard)) url.searchParams.set('shard', String(opts.shard));
@@ -75,7 +84,7 @@
       throw new Error('camera access needs a secure context: open this page over https or via http://localhost / 127.0.0.1');
     }
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    const pc = new RTCPeerConnection(pcConfig(opts));
     try {
       // Audio first, then video: a stable m-line order keeps server logs readable.
       for (const track of [...stream.getAudioTracks(), ...stream.getVideoTracks()]) {
@@ -104,7 +113,7 @@
     if (!room) throw new Error('room name is empty');
     const timeoutMs = opts.timeoutMs ?? 15000;
     const deadline = Date.now() + timeoutMs;
-    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    const pc = new RTCPeerConnection(pcConfig(opts));
     const video = opts.video || newVideoElement();
     const remote = new MediaStream();
     video.srcObject = remote;

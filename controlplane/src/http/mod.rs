@@ -73,17 +73,23 @@ impl AppState {
     /// `Link: <turn:...>; rel="ice-server"` values (RFC 9725 §4.6) with fresh
     /// time-limited credentials, for the host the client used to reach us.
     pub fn ice_server_links(&self, headers: &HeaderMap, identity: &str) -> Vec<String> {
-        let Some(turn) = &self.turn else { return Vec::new() };
+        self.ice_server(headers, identity).map(|s| crate::turn::link_header_values(&s)).unwrap_or_default()
+    }
+
+    /// The TURN server entry (RTCIceServer) with fresh credentials, if TURN
+    /// is on with a shared secret.
+    pub fn ice_server(&self, headers: &HeaderMap, identity: &str) -> Option<crate::turn::IceServer> {
+        let turn = self.turn.as_ref()?;
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .and_then(host_without_port)
             .unwrap_or("127.0.0.1");
         match crate::turn::ice_server_entry(turn, host, identity) {
-            Ok(server) => crate::turn::link_header_values(&server),
+            Ok(server) => Some(server),
             Err(e) => {
                 tracing::warn!(error = %e, "no ICE server entry for the client");
-                Vec::new()
+                None
             }
         }
     }

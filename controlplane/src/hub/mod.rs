@@ -491,6 +491,7 @@ impl Hub {
     /// Retransmission timers of handshakes in flight.
     pub fn on_timer(&mut self) {
         let now = Instant::now();
+        self.expire_offers(now);
         let due: Vec<SessionId> = self
             .sessions
             .iter()

@@ -5,6 +5,7 @@
 //! changes queue behind it).
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use dataplane::msg::{CodecKind, Command, DowntrackSpec, SessionId, TrackId, UptrackSpec};
 use serde::Serialize;
@@ -33,7 +34,16 @@ pub(super) struct Participant {
     /// Downtracks installed on the subscriber session.
     downtracks: Vec<TrackId>,
     notify: UnboundedSender<String>,
+    config: rpc::JoinConfig,
+    /// The publisher PC's ICE ufrag; a different one is an ICE restart.
+    pub_remote_ufrag: String,
+    /// When the subscriber offer in flight went out.
+    offer_sent: Option<Instant>,
 }
+
+/// A subscriber PC that does not answer within this is closed rather than
+/// left wedged (ion-sfu waited forever).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Participant {
     pub(super) fn uid(&self) -> &str {
@@ -95,7 +105,8 @@ impl Hub {
         let pub_ice = self.local_ice();
         let answer = sdp::answer_publish_with(&offer, &pub_ice, room_publish_options())
             .map_err(|e| RpcError::new(rpc::REFUSED, format!("offer refused: {e}")))?;
-        self.check_track_limit(answer.media.len())?;
+        let config = params.config.unwrap_or_default();
+        self.check_publish(&config, answer.media.len())?;
 
         let (publisher, _) = self
             .new_session(SessionKind::Publisher, &room, &pub_ice, Some(&answer.remote), None, Some(&params.uid))
@@ -128,6 +139,9 @@ impl Hub {
                 ssrcs: HashMap::new(),
                 downtracks: Vec::new(),
                 notify,
+                config,
+                pub_remote_ufrag: answer.remote.ice_ufrag.clone(),
+                offer_sent: None,
             },
         );
         self.room_entry(&room).participants.push(pid);
@@ -138,7 +152,10 @@ impl Hub {
         Ok((pid, answer.sdp))
     }
 
-    fn check_track_limit(&self, n: usize) -> Result<(), RpcError> {
+    fn check_publish(&self, config: &rpc::JoinConfig, n: usize) -> Result<(), RpcError> {
+        if config.no_publish && n > 0 {
+            return Err(RpcError::new(rpc::REFUSED, "this participant joined with NoPublish: it cannot publish tracks"));
+        }
         if n > self.limits.max_tracks_per_participant {
             return Err(RpcError::new(
                 rpc::REFUSED,
@@ -157,7 +174,13 @@ impl Hub {
         let p = self.participants.get(&pid).ok_or_else(|| RpcError::new(rpc::NOT_JOINED, "join first"))?;
         let answer = sdp::answer_publish_with(&offer, &p.pub_ice, room_publish_options())
             .map_err(|e| RpcError::new(rpc::REFUSED, format!("offer refused: {e}")))?;
-        self.check_track_limit(answer.media.len())?;
+        if answer.remote.ice_ufrag != p.pub_remote_ufrag {
+            return Err(RpcError::new(
+                rpc::REFUSED,
+                "ICE restart on the publisher PC is not supported; leave and join again",
+            ));
+        }
+        self.check_publish(&p.config, answer.media.len())?;
         let room = p.room.clone();
         self.apply_published(pid, &answer.media);
         self.refresh_room(&room);
@@ -237,6 +260,7 @@ impl Hub {
         }
         // Downtracks for what the browser agreed to receive.
         let p = self.participants.get_mut(&pid).ok_or_else(|| RpcError::new(rpc::NOT_JOINED, "join first"))?;
+        p.offer_sent = None;
         let mut add = Vec::new();
         for t in &result.tracks {
             let Some(track) = parse_track_label(&t.track.track_id) else { continue };
@@ -291,7 +315,10 @@ impl Hub {
 
     fn refresh_participant(&mut self, pid: ParticipantId, tracks: &[RoomTrack]) {
         let Some(p) = self.participants.get_mut(&pid) else { return };
-        let wanted: Vec<&RoomTrack> = tracks.iter().filter(|t| t.owner != p.publisher).collect();
+        // NoSubscribe/NoAutoSubscribe: the subscriber PC carries only the
+        // data channel (sfud has no method to pick tracks by hand).
+        let subscribes = !(p.config.no_subscribe || p.config.no_auto_subscribe);
+        let wanted: Vec<&RoomTrack> = tracks.iter().filter(|t| subscribes && t.owner != p.publisher).collect();
         // Stop forwarding what is gone at once; the offer that tells the
         // browser follows (possibly queued behind one in flight).
         let gone: Vec<TrackId> = p.downtracks.iter().copied().filter(|d| !wanted.iter().any(|t| t.id == *d)).collect();
@@ -325,8 +352,23 @@ impl Hub {
             return;
         }
         let sdp = p.sub_offer.create_offer();
+        p.offer_sent = Some(Instant::now());
         let msg = rpc::notification("offer", json!({ "type": "offer", "sdp": sdp }));
         let _ = p.notify.send(msg);
+    }
+
+    /// Participants whose subscriber PC never answered are closed.
+    pub(super) fn expire_offers(&mut self, now: Instant) {
+        let stale: Vec<ParticipantId> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.offer_sent.is_some_and(|t| now.duration_since(t) > ANSWER_TIMEOUT))
+            .map(|(id, _)| *id)
+            .collect();
+        for pid in stale {
+            warn!(participant = pid.0, "no answer to the subscriber offer within 10 s");
+            self.leave(pid, "subscriber offer not answered");
+        }
     }
 
     /// A participant is gone (leave, socket closed, ICE consent or DTLS failure).

@@ -88,13 +88,15 @@ pub struct Description {
     pub sdp: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// ion-sfu's JoinConfig. Go matched these field names case-insensitively,
+/// so both `NoPublish` and `noPublish` are accepted.
+#[derive(Debug, Default, Deserialize, Clone, Copy)]
 pub struct JoinConfig {
-    #[serde(rename = "NoPublish", default)]
+    #[serde(rename = "NoPublish", alias = "noPublish", alias = "nopublish", default)]
     pub no_publish: bool,
-    #[serde(rename = "NoSubscribe", default)]
+    #[serde(rename = "NoSubscribe", alias = "noSubscribe", alias = "nosubscribe", default)]
     pub no_subscribe: bool,
-    #[serde(rename = "NoAutoSubscribe", default)]
+    #[serde(rename = "NoAutoSubscribe", alias = "noAutoSubscribe", alias = "noautosubscribe", default)]
     pub no_auto_subscribe: bool,
 }
 
@@ -140,6 +142,13 @@ mod tests {
         assert_eq!((p.sid.as_str(), p.uid.as_str(), p.offer.kind.as_str()), ("r", "u", "offer"));
         let n = parse(r#"{"jsonrpc":"2.0","method":"trickle","params":{"target":1,"candidate":{"candidate":"x"}}}"#).unwrap();
         assert_eq!(n.id, None);
+    }
+
+    #[test]
+    fn join_config_both_spellings() {
+        let p: JoinParams = params("join", json!({"sid":"r","uid":"u","offer":{"type":"offer","sdp":""},"config":{"noPublish":true,"NoSubscribe":true}})).unwrap();
+        let c = p.config.unwrap();
+        assert!(c.no_publish && c.no_subscribe && !c.no_auto_subscribe);
     }
 
     #[test]

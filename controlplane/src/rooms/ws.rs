@@ -18,21 +18,28 @@ pub struct WsQuery {
     access_token: Option<String>,
 }
 
-pub async fn ws_handler(ws: WebSocketUpgrade, State(st): State<AppState>, Query(q): Query<WsQuery>) -> Response {
+pub async fn ws_handler(
+    ws: WebSocketUpgrade,
+    State(st): State<AppState>,
+    Query(q): Query<WsQuery>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let limit = st.max_body * 4;
-    ws.max_message_size(limit).on_upgrade(move |socket| connection(socket, st, q.access_token))
+    ws.max_message_size(limit).on_upgrade(move |socket| connection(socket, st, q.access_token, headers))
 }
 
 struct Conn {
     participant: Option<ParticipantId>,
     token: Option<String>,
+    /// The upgrade request's headers (Host names the TURN server to hand out).
+    headers: axum::http::HeaderMap,
     /// Handed to the hub at join; the hub dropping it closes the socket.
     notify: Option<mpsc::UnboundedSender<String>>,
 }
 
-async fn connection(mut socket: WebSocket, st: AppState, token: Option<String>) {
+async fn connection(mut socket: WebSocket, st: AppState, token: Option<String>, headers: axum::http::HeaderMap) {
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    let mut conn = Conn { participant: None, token, notify: Some(tx) };
+    let mut conn = Conn { participant: None, token, headers, notify: Some(tx) };
     loop {
         tokio::select! {
             msg = socket.recv() => {
@@ -100,9 +107,17 @@ fn dispatch(st: &AppState, conn: &mut Conn, method: &str, params: Value) -> Resu
             st.authorize_join(&p.sid, token.as_deref())?;
             let notify = conn.notify.clone().ok_or_else(|| RpcError::new(rpc::INTERNAL_ERROR, "connection closing"))?;
             let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
+            let uid = p.uid.clone();
             let (pid, answer) = hub.join(p, notify)?;
+            drop(hub);
             conn.participant = Some(pid);
-            Ok(json!({ "type": "answer", "sdp": answer }))
+            // sfud extension: TURN for clients that need it. The answer's
+            // extra member is ignored by setRemoteDescription.
+            let mut result = json!({ "type": "answer", "sdp": answer });
+            if let Some(server) = st.ice_server(&conn.headers, &uid) {
+                result["iceServers"] = json!([server]);
+            }
+            Ok(result)
         }
         "offer" => {
             let p: rpc::DescParams = rpc::params("offer", params)?;
