@@ -21,6 +21,13 @@ cargo test --release --workspace --locked
 step "systemd unit (verify, security score) and the .deb"
 bash scripts/check-packaging.sh
 
-step "end-to-end tests (headless Chromium, private network namespace)"
 export SFUD_BIN="$PWD/target/release/sfud"
+
+step "TURN server against coturn's own test clients"
+bash scripts/test-turn.sh
+
+step "load generator smoke run (20 viewers, 5 s, no loss)"
+bash bench/smoke.sh "$SFUD_BIN"
+
+step "end-to-end tests (headless Chromium, private network namespace)"
 bash scripts/in-netns.sh node --test --test-concurrency=1 e2e/
