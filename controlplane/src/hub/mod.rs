@@ -281,20 +281,7 @@ impl Hub {
         let (id, resource) = self.new_session(SessionKind::Whip, room, &local, Some(&answer.remote), pinned, identity)?;
         let mut tracks = Vec::new();
         for m in &answer.media {
-            let track = TrackId(self.next_id);
-            self.next_id += 1;
-            let spec = UptrackSpec {
-                track,
-                session: id,
-                kind: m.kind,
-                codec: CodecKind::from_name(&m.codec.name),
-                payload_type: m.codec.pt,
-                clock_rate: m.codec.clock_rate,
-                ssrc: m.ssrc,
-                mid: m.mid.clone(),
-                mid_ext_id: m.mid_ext_id,
-            };
-            self.dataplane.broadcast(|| Command::AddUptrack(spec.clone()));
+            let track = self.add_uptrack(id, m);
             tracks.push(RoomTrack {
                 id: track,
                 kind: m.kind,
@@ -319,6 +306,25 @@ impl Hub {
         }
         self.refresh_room(room);
         Ok(Created { resource, answer: answer.sdp })
+    }
+
+    /// A new uptrack for what a publisher's answer accepted, on every shard.
+    fn add_uptrack(&mut self, session: SessionId, m: &sdp::PublishedMedia) -> TrackId {
+        let track = TrackId(self.next_id);
+        self.next_id += 1;
+        let spec = UptrackSpec {
+            track,
+            session,
+            kind: m.kind,
+            codec: CodecKind::from_name(&m.codec.name),
+            payload_type: m.codec.pt,
+            clock_rate: m.codec.clock_rate,
+            ssrc: m.ssrc,
+            mid: m.mid.clone(),
+            mid_ext_id: m.mid_ext_id,
+        };
+        self.dataplane.broadcast(|| Command::AddUptrack(spec.clone()));
+        track
     }
 
     /// WHEP: a viewer's offer gets the room's current tracks as downtracks.

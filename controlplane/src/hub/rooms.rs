@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use dataplane::msg::{CodecKind, Command, DowntrackSpec, SessionId, TrackId, UptrackSpec};
+use dataplane::msg::{Command, DowntrackSpec, SessionId, TrackId};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
@@ -199,20 +199,7 @@ impl Hub {
                 now_published.insert(m.mid.clone(), t);
                 continue;
             }
-            let track = TrackId(self.next_id);
-            self.next_id += 1;
-            let spec = UptrackSpec {
-                track,
-                session: publisher,
-                kind: m.kind,
-                codec: CodecKind::from_name(&m.codec.name),
-                payload_type: m.codec.pt,
-                clock_rate: m.codec.clock_rate,
-                ssrc: m.ssrc,
-                mid: m.mid.clone(),
-                mid_ext_id: m.mid_ext_id,
-            };
-            self.dataplane.broadcast(|| Command::AddUptrack(spec.clone()));
+            let track = self.add_uptrack(publisher, m);
             let stream_id = m.stream_id.clone().unwrap_or_else(|| uid.clone());
             if let Some(r) = self.rooms.get_mut(&room) {
                 r.tracks.push(RoomTrack { id: track, kind: m.kind, codec: m.codec.clone(), owner: publisher, stream_id });

@@ -34,8 +34,14 @@ pub(crate) const SUPPORTED_FEEDBACK: [&str; 4] = ["nack", "nack pli", "ccm fir",
 /// The offered feedback for a payload type that sfud supports, deduplicated,
 /// in canonical spelling and offer order.
 pub(crate) fn supported_feedback(m: &MediaDescription, pt: u8) -> Vec<String> {
+    known_feedback(m.rtcp_fbs(pt))
+}
+
+/// The feedback types among `fbs` that sfud handles, canonically spelled,
+/// deduplicated, in the given order.
+pub(crate) fn known_feedback<'a>(fbs: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for fb in m.rtcp_fbs(pt) {
+    for fb in fbs {
         let normalized = fb.split_whitespace().collect::<Vec<_>>().join(" ");
         if let Some(known) = SUPPORTED_FEEDBACK
             .iter()

@@ -16,7 +16,7 @@ use super::answer::{
     codec_attributes, data_channel_attributes, data_channel_params, local_session,
     DataChannelParams,
 };
-use super::codec::{supported_feedback, Codec, MediaKind, SUPPORTED_FEEDBACK};
+use super::codec::{supported_feedback, Codec, MediaKind};
 use super::error::NegotiationError;
 use super::model::{Attribute, Direction, MediaDescription, SessionDescription};
 use super::parse::MAX_MEDIA_SECTIONS;
@@ -499,19 +499,7 @@ fn push_bounded(list: &mut Vec<SubscriberTrack>, t: SubscriberTrack) {
 
 /// The publisher's feedback that sfud also handles towards subscribers.
 fn offered_feedback(codec: &Codec) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for fb in &codec.rtcp_fb {
-        let normalized = fb.split_whitespace().collect::<Vec<_>>().join(" ");
-        if let Some(known) = SUPPORTED_FEEDBACK
-            .iter()
-            .find(|k| k.eq_ignore_ascii_case(&normalized))
-        {
-            if !out.iter().any(|o| o == known) {
-                out.push((*known).to_owned());
-            }
-        }
-    }
-    out
+    super::codec::known_feedback(codec.rtcp_fb.iter().map(String::as_str))
 }
 
 /// A slot the browser rejected: port 0 forever, mid kept (RFC 8843 §7.3.3).
