@@ -63,19 +63,21 @@ pub fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
     let dtls = DtlsContext::new(&cert).context("building the DTLS context")?;
 
     let media_addr = SocketAddr::new(cfg.rtc.bind_address, cfg.rtc.udp_port);
-    let dp = shard::start(DataplaneConfig {
+    // ICE-TCP (RFC 6544 passive) on the same addresses, for clients without UDP.
+    let tcp_addr = SocketAddr::new(cfg.rtc.bind_address, cfg.rtc.tcp_port);
+    let dp = shard::start_with_tcp(DataplaneConfig {
         media_addr,
         cpus: cpus.clone(),
         io_memory: cfg.dataplane.io_memory,
         recv_batch: cfg.dataplane.recv_batch,
         socket_buffer: cfg.dataplane.socket_buffer,
         busy_poll: cfg.dataplane.busy_poll,
-    })
+    }, Some(tcp_addr))
     .context("starting the dataplane")?;
     let events = dp.events.clone();
     let candidates = crate::candidates::host_candidates(&cfg.rtc, dp.media_addr.port());
     let candidates_for_turn = candidates.clone();
-    info!(shards = cpus.len(), ?cpus, media = %dp.media_addr, ?candidates, "dataplane up");
+    info!(shards = cpus.len(), ?cpus, media = %dp.media_addr, ice_tcp = ?dp.tcp_addr, ?candidates, "dataplane up");
     let hub = Arc::new(Mutex::new(Hub::new(dp, dtls, fingerprint, candidates, cfg.dataplane.allow_placement_hint, cfg.room.clone())));
 
     let rt = tokio::runtime::Builder::new_multi_thread()

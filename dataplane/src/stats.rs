@@ -26,10 +26,13 @@ pub enum DropReason {
     WaitingKeyframe,
     /// The uptrack is muted by an admin.
     Muted,
+    /// An ICE-TCP connection's send queue was full (a slow reader): the
+    /// packet is dropped rather than blocking the shard.
+    TcpQueueFull,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::Malformed,
         DropReason::UnknownUfrag,
         DropReason::UnknownSource,
@@ -41,6 +44,7 @@ impl DropReason {
         DropReason::QueueFull,
         DropReason::WaitingKeyframe,
         DropReason::Muted,
+        DropReason::TcpQueueFull,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +60,7 @@ impl DropReason {
             DropReason::QueueFull => "queue_full",
             DropReason::WaitingKeyframe => "waiting_keyframe",
             DropReason::Muted => "muted",
+            DropReason::TcpQueueFull => "tcp_queue_full",
         }
     }
 }
@@ -89,6 +94,19 @@ pub struct ShardStats {
     pub downtracks: u64,
     /// Nanoseconds spent handling I/O and messages (not waiting).
     pub busy_ns: u64,
+    /// ICE-TCP (RFC 6544): connections this shard's listener accepted.
+    pub tcp_accepted: u64,
+    /// ICE-TCP connections this shard serves now (a gauge).
+    pub tcp_connections: u64,
+    /// Accepted here, but the session lives on another shard: moved there.
+    pub tcp_handed_over: u64,
+    /// Closed for a bad first frame (not a valid Binding for a known
+    /// session), a bad RFC 4571 length, or too many hand-overs.
+    pub tcp_rejected: u64,
+    /// Frames read from, and queued to, ICE-TCP connections. They are also
+    /// in `packets_in`/`packets_out`.
+    pub tcp_packets_in: u64,
+    pub tcp_packets_out: u64,
 }
 
 impl ShardStats {

@@ -28,7 +28,31 @@ impl Config {
         self.validate_dtls()?;
         self.validate_room()?;
         self.validate_log()?;
-        self.validate_ports()
+        self.validate_ports()?;
+        self.validate_turn_server()
+    }
+
+    /// The TURN server's own cross-checks (relay range against every port,
+    /// TLS files, a credential source), after the per-key checks so those
+    /// name their keys first.
+    fn validate_turn_server(&self) -> Result<(), ConfigError> {
+        if !self.turn.enabled {
+            return Ok(());
+        }
+        let media = [std::net::SocketAddr::new(self.rtc.bind_address, self.rtc.udp_port)];
+        match crate::turn::check_config(&self.turn, &media) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let text = e.to_string();
+                // Its messages lead with the key they are about.
+                let key = text
+                    .split(|c: char| c.is_whitespace() || c == ':' || c == '(')
+                    .find(|w| w.starts_with("turn."))
+                    .unwrap_or("turn")
+                    .to_string();
+                invalid(&key, text)
+            }
+        }
     }
 
     fn validate_http(&self) -> Result<(), ConfigError> {
@@ -73,10 +97,7 @@ impl Config {
         if !t.enabled {
             return Ok(());
         }
-        let media = [std::net::SocketAddr::new(self.rtc.bind_address, self.rtc.udp_port)];
-        if let Err(e) = crate::turn::check_config(t, &media) {
-            return invalid("turn", e.to_string());
-        }
+
         if t.realm.is_empty() {
             return invalid("turn.realm", "must not be empty");
         }
@@ -343,6 +364,13 @@ mod tests {
             }),
             "turn.relay_port_min"
         );
+        assert_eq!(
+            invalid_key(|c| {
+                c.turn.enabled = true;
+                c.turn.tls_port = 5349
+            }),
+            "turn.tls_port"
+        );
     }
 
     #[test]
@@ -351,6 +379,7 @@ mod tests {
         c.metrics.enabled = false;
         c.metrics.listen.set_port(7880); // disabled, so no clash
         c.turn.enabled = true;
+        c.turn.shared_secret = Some("a-shared-secret-for-turn-rest".into());
         c.dataplane.cores = vec![0, 1];
         c.log.level = "info,dataplane::shard=debug,[span{id=1}]=trace".into();
         c.validate().unwrap();

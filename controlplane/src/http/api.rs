@@ -117,6 +117,9 @@ pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Que
                 "send_batches": s.send_batches, "send_batch_sizes": s.send_batch_sizes,
                 "sessions": s.sessions, "uptracks": s.uptracks, "downtracks": s.downtracks,
                 "busy_ns": s.busy_ns,
+                "tcp_accepted": s.tcp_accepted, "tcp_connections": s.tcp_connections,
+                "tcp_handed_over": s.tcp_handed_over, "tcp_rejected": s.tcp_rejected,
+                "tcp_packets_in": s.tcp_packets_in, "tcp_packets_out": s.tcp_packets_out,
                 "drops": drops,
             })
         })

@@ -211,7 +211,11 @@ impl Hub {
             pwd: random_token(24),
             fingerprint_sha256: self.fingerprint.clone(),
             udp_candidates: self.candidates.clone(),
-            tcp_candidates: Vec::new(),
+            // RFC 6544 passive candidates: the same addresses, on the ICE-TCP port.
+            tcp_candidates: match self.dataplane.tcp_addr {
+                Some(tcp) => self.candidates.iter().map(|a| SocketAddr::new(a.ip(), tcp.port())).collect(),
+                None => Vec::new(),
+            },
         }
     }
 

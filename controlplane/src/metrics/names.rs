@@ -35,7 +35,20 @@ pub const TURN_REFUSED_PEERS: &str = "sfud_turn_refused_peers_total";
 pub const TURN_QUOTA_REJECTIONS: &str = "sfud_turn_quota_rejections_total";
 pub const TURN_RATE_LIMITED: &str = "sfud_turn_rate_limited_packets_total";
 
+pub const TCP_ACCEPTED: &str = "sfud_ice_tcp_accepted_total";
+pub const TCP_CONNECTIONS: &str = "sfud_ice_tcp_connections";
+pub const TCP_HANDED_OVER: &str = "sfud_ice_tcp_handed_over_total";
+pub const TCP_REJECTED: &str = "sfud_ice_tcp_rejected_total";
+pub const TCP_PACKETS_IN: &str = "sfud_ice_tcp_packets_received_total";
+pub const TCP_PACKETS_OUT: &str = "sfud_ice_tcp_packets_sent_total";
+
 pub(super) fn describe_all() {
+    describe_counter!(TCP_ACCEPTED, "ICE-TCP connections accepted.");
+    describe_gauge!(TCP_CONNECTIONS, "Open ICE-TCP connections.");
+    describe_counter!(TCP_HANDED_OVER, "ICE-TCP connections handed to the shard owning their session.");
+    describe_counter!(TCP_REJECTED, "ICE-TCP connections closed for a bad first frame or framing.");
+    describe_counter!(TCP_PACKETS_IN, "Packets received over ICE-TCP.");
+    describe_counter!(TCP_PACKETS_OUT, "Packets sent over ICE-TCP.");
     describe_gauge!(TURN_ALLOCATIONS, "Live TURN allocations.");
     describe_counter!(TURN_ALLOCATIONS_TOTAL, "TURN allocations created.");
     describe_counter!(TURN_RELAYED_BYTES, "Application bytes relayed by TURN, both directions.");

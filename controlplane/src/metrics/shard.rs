@@ -65,6 +65,12 @@ pub fn record_shard_stats(s: &ShardStats) {
         counter!(PACKETS_DROPPED, "shard" => shard.clone(), "reason" => reason.as_str())
             .absolute(s.drops_for(reason));
     }
+    set(super::names::TCP_ACCEPTED, s.tcp_accepted);
+    set(super::names::TCP_HANDED_OVER, s.tcp_handed_over);
+    set(super::names::TCP_REJECTED, s.tcp_rejected);
+    set(super::names::TCP_PACKETS_IN, s.tcp_packets_in);
+    set(super::names::TCP_PACKETS_OUT, s.tcp_packets_out);
+    gauge!(super::names::TCP_CONNECTIONS, "shard" => shard.clone()).set(s.tcp_connections as f64);
     gauge!(SESSIONS, "shard" => shard.clone()).set(s.sessions as f64);
     gauge!(UPTRACKS, "shard" => shard.clone()).set(s.uptracks as f64);
     gauge!(DOWNTRACKS, "shard" => shard.clone()).set(s.downtracks as f64);

@@ -14,7 +14,7 @@ use crate::forward::{Downtrack, Uptrack};
 use crate::ice::IceLite;
 use crate::msg::{Command, Event, SessionId, ShardId, TrackId};
 use crate::rtcp::{self, RtcpPacket};
-use crate::shard::outbox::Outbox;
+use crate::shard::outbox::{ConnId, Dest, Outbox};
 use crate::shard::peer::{MediaBatch, MediaItem, PeerMsg};
 use crate::shard::registry::Registry;
 use crate::shard::session::Session;
@@ -24,6 +24,18 @@ use crate::{dtls_record, rtp, stun};
 
 /// How often RR/SR go out and consent is checked.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the I/O loop does with an ICE-TCP connection after a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpVerdict {
+    /// Served here; read on.
+    Keep,
+    /// The first frame was not a valid Binding for a session we know.
+    Close,
+    /// The session lives on this shard: move the connection there, with
+    /// the frame just read and everything after it.
+    HandOver(ShardId),
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route {
@@ -36,7 +48,8 @@ pub struct ShardCore {
     pub id: ShardId,
     registry: Registry,
     sessions: HashMap<SessionId, Session>,
-    routes: HashMap<SocketAddr, Route>,
+    /// UDP 5-tuples and TCP connections to the session they carry.
+    routes: HashMap<Dest, Route>,
     uptracks: HashMap<TrackId, Uptrack>,
     /// Local downtracks per source track.
     downtracks: HashMap<TrackId, Vec<Downtrack>>,
@@ -73,22 +86,75 @@ impl ShardCore {
     /// One datagram from the socket (or steered here by another shard).
     /// `buf` is mutable so SRTP can decrypt in place.
     pub fn handle_datagram(&mut self, src: SocketAddr, buf: &mut [u8], now: Instant, out: &mut Outbox) {
+        self.handle_packet(Dest::Udp(src), src, buf, now, out)
+    }
+
+    /// One RFC 4571 frame from ICE-TCP connection `conn`, whose peer is
+    /// `peer`. A connection's first frame must be a valid STUN Binding for
+    /// a known session (RFC 6544 §7.2: checks come first); anything else
+    /// closes it. After that, frames go the way datagrams go.
+    pub fn handle_tcp_frame(&mut self, conn: ConnId, peer: SocketAddr, buf: &mut [u8], now: Instant, out: &mut Outbox) -> TcpVerdict {
+        let from = Dest::Tcp(conn);
+        if self.routes.contains_key(&from) {
+            self.stats.tcp_packets_in += 1;
+            self.handle_packet(from, peer, buf, now, out);
+            return TcpVerdict::Keep;
+        }
+        if classify(buf) != PacketClass::Stun {
+            self.stats.tcp_packets_in += 1;
+            self.stats.packets_in += 1;
+            self.stats.bytes_in += buf.len() as u64;
+            self.stats.drop(DropReason::UnknownSource);
+            self.stats.tcp_rejected += 1;
+            return TcpVerdict::Close;
+        }
+        let target = stun::local_ufrag(buf)
+            .and_then(|u| self.registry.by_ufrag(u))
+            .filter(|sid| !self.sessions.contains_key(sid))
+            .and_then(|sid| self.registry.sessions.get(&sid))
+            .and_then(|meta| meta.owner.or(meta.spec.pinned_shard));
+        if let Some(shard) = target.filter(|s| *s != self.id && *s < out.media.len()) {
+            // Not counted as input here: the owner counts it when it reads it.
+            self.stats.tcp_handed_over += 1;
+            return TcpVerdict::HandOver(shard);
+        }
+        self.stats.tcp_packets_in += 1;
+        self.handle_packet(from, peer, buf, now, out);
+        if self.routes.contains_key(&from) {
+            TcpVerdict::Keep
+        } else {
+            self.stats.tcp_rejected += 1;
+            TcpVerdict::Close
+        }
+    }
+
+    /// An ICE-TCP connection is gone: its frames no longer route, and its
+    /// path is not selected again. The session itself stays until its
+    /// consent expires (the peer may come back over another path).
+    pub fn tcp_closed(&mut self, conn: ConnId) {
+        if let Some(Route::Local(sid)) = self.routes.remove(&Dest::Tcp(conn)) {
+            if let Some(sess) = self.sessions.get_mut(&sid) {
+                sess.forget_conn(conn);
+            }
+        }
+    }
+
+    fn handle_packet(&mut self, from: Dest, src: SocketAddr, buf: &mut [u8], now: Instant, out: &mut Outbox) {
         self.stats.packets_in += 1;
         self.stats.bytes_in += buf.len() as u64;
         match classify(buf) {
             PacketClass::Stun => {
                 self.stats.stun_in += 1;
-                self.on_stun(src, buf, now, out)
+                self.on_stun(from, src, buf, now, out)
             }
             PacketClass::Dtls => {
                 self.stats.dtls_in += 1;
-                match self.route(src, buf, out) {
-                    Some(sid) => self.on_dtls(sid, buf, out),
-                    None => {}
+                if let Some(sid) = self.route(from, buf, out) {
+                    self.on_dtls(sid, buf, out);
                 }
             }
             PacketClass::Rtp | PacketClass::Rtcp => {
-                let Some(sid) = self.route(src, buf, out) else { return };
+                let Some(sid) = self.route(from, buf, out) else { return };
                 if classify(buf) == PacketClass::Rtcp {
                     self.stats.rtcp_in += 1;
                     self.on_rtcp(sid, buf, now, out)
@@ -103,14 +169,19 @@ impl ShardCore {
 
     /// The local session a non-STUN datagram belongs to; steers it to its
     /// owner or counts it dropped otherwise.
-    fn route(&mut self, src: SocketAddr, buf: &[u8], out: &mut Outbox) -> Option<SessionId> {
-        match self.routes.get(&src) {
-            Some(Route::Local(sid)) => Some(*sid),
-            Some(Route::Remote(shard)) => {
+    fn route(&mut self, from: Dest, buf: &[u8], out: &mut Outbox) -> Option<SessionId> {
+        match (self.routes.get(&from), from) {
+            (Some(Route::Local(sid)), _) => Some(*sid),
+            (Some(Route::Remote(shard)), Dest::Udp(src)) => {
                 self.steer(*shard, src, buf, out);
                 None
             }
-            None => {
+            // Connections move whole to their owner, so never route remotely.
+            (Some(Route::Remote(_)), Dest::Tcp(_)) => {
+                self.stats.drop(DropReason::UnknownSource);
+                None
+            }
+            (None, _) => {
                 self.stats.drop(DropReason::UnknownSource);
                 None
             }
@@ -122,7 +193,9 @@ impl ShardCore {
         out.peer.push((shard, PeerMsg::Steered { src, datagram: buf.to_vec() }));
     }
 
-    fn on_stun(&mut self, src: SocketAddr, buf: &[u8], now: Instant, out: &mut Outbox) {
+    /// `from` is the transport the request came over, `src` the peer's
+    /// address on it (what XOR-MAPPED-ADDRESS reports).
+    fn on_stun(&mut self, from: Dest, src: SocketAddr, buf: &[u8], now: Instant, out: &mut Outbox) {
         let Ok(msg) = stun::Message::parse(buf) else {
             self.stats.drop(DropReason::Malformed);
             return;
@@ -135,8 +208,13 @@ impl ShardCore {
             let Some(meta) = self.registry.sessions.get(&sid) else { return };
             let target = meta.owner.or(meta.spec.pinned_shard);
             if let Some(shard) = target.filter(|s| *s != self.id) {
+                let Dest::Udp(_) = from else {
+                    // A connection serving another session cannot switch shards.
+                    self.stats.drop(DropReason::UnknownUfrag);
+                    return;
+                };
                 // Owned (or pinned) elsewhere: that shard answers, from the same port.
-                self.routes.insert(src, Route::Remote(shard));
+                self.routes.insert(from, Route::Remote(shard));
                 self.steer(shard, src, buf, out);
                 return;
             }
@@ -145,21 +223,19 @@ impl ShardCore {
                 self.stats.drop(DropReason::StunAuth);
                 return;
             }
-            self.claim(sid, src, out);
+            self.claim(sid, from, src, out);
         }
         let Some(sess) = self.sessions.get_mut(&sid) else { return };
         let slot = out.slot();
         match sess.ice.handle_stun(&msg, src, now, slot) {
             Ok(reply) => {
                 if reply.len > 0 {
-                    out.commit(reply.len, src);
+                    out.commit(reply.len, from);
                 }
-                self.routes.insert(src, Route::Local(sid));
-                if let Some(selected) = sess.ice.selected() {
-                    if selected != sess.remote {
-                        debug!(session = sid.0, %selected, "ICE path selected");
-                        sess.remote = selected;
-                    }
+                self.routes.insert(from, Route::Local(sid));
+                sess.learn_path(src, from);
+                if sess.reselect() {
+                    debug!(session = sid.0, remote = ?sess.remote, "ICE path selected");
                 }
                 sess.consent_reported = false;
             }
@@ -171,14 +247,15 @@ impl ShardCore {
     }
 
     /// This shard saw the first valid Binding: it owns the session now.
-    fn claim(&mut self, sid: SessionId, src: SocketAddr, out: &mut Outbox) {
+    fn claim(&mut self, sid: SessionId, from: Dest, src: SocketAddr, out: &mut Outbox) {
         let Some(meta) = self.registry.sessions.get(&sid) else { return };
         let mut ice = IceLite::new(&meta.spec.ufrag, &meta.spec.pwd);
         if !meta.spec.remote_ufrag.is_empty() {
             ice.set_remote_credentials(&meta.spec.remote_ufrag, "");
         }
-        info!(shard = self.id, session = sid.0, %src, "session claimed");
-        self.sessions.insert(sid, Session::new(sid, ice, src));
+        let tcp = matches!(from, Dest::Tcp(_));
+        info!(shard = self.id, session = sid.0, %src, tcp, "session claimed");
+        self.sessions.insert(sid, Session::new(sid, ice, from));
         self.registry.set_owner(sid, self.id);
         self.instantiate_tracks(sid);
         out.events.push(Event::Claimed { session: sid, shard: self.id, remote: src });
@@ -538,7 +615,30 @@ impl ShardCore {
         if self.sessions.remove(&sid).is_some() {
             info!(shard = self.id, session = sid.0, "session removed");
         }
-        self.routes.retain(|_, r| *r != Route::Local(sid));
+        self.forget_routes(sid, None, out);
+    }
+
+    /// Drops the routes to `sid`: UDP 5-tuples go to `to` (if the session
+    /// moved there) or nowhere; TCP connections are closed, since a
+    /// connection serves one session (the I/O loop closes them).
+    fn forget_routes(&mut self, sid: SessionId, to: Option<ShardId>, out: &mut Outbox) {
+        let close = &mut out.tcp_close;
+        self.routes.retain(|dest, r| {
+            if *r != Route::Local(sid) {
+                return true;
+            }
+            match (dest, to) {
+                (Dest::Udp(_), Some(shard)) => {
+                    *r = Route::Remote(shard);
+                    true
+                }
+                (Dest::Udp(_), None) => false,
+                (Dest::Tcp(c), _) => {
+                    close.push(*c);
+                    false
+                }
+            }
+        });
     }
 
     /// Removes local downtracks and tells their subscribers with an RTCP BYE,
@@ -575,6 +675,12 @@ impl ShardCore {
                 let _ = from;
                 self.request_keyframe(track, now, out);
             }
+            PeerMsg::TcpHandover(h) => {
+                // Sockets are the I/O loop's; it takes these before the core.
+                // Dropping it closes the connection.
+                warn!(shard = self.id, peer = %h.peer, "TCP hand-over reached the core; closing");
+                self.stats.tcp_rejected += 1;
+            }
         }
     }
 
@@ -606,13 +712,8 @@ impl ShardCore {
                     list.retain(|d| d.spec.session != s);
                 }
             }
-            for r in self.routes.values_mut() {
-                if *r == Route::Local(sid) {
-                    *r = Route::Remote(shard);
-                }
-            }
+            self.forget_routes(sid, Some(shard), out);
         }
-        let _ = out;
         self.registry.set_owner(sid, shard);
     }
 }

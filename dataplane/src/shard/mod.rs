@@ -1,20 +1,25 @@
 //! Shards: one pinned glommio executor per selected core, each with its own
-//! SO_REUSEPORT socket on the media port. This file is the thin I/O loop;
-//! the protocol work is in `core`.
+//! SO_REUSEPORT socket on the media port (and, with ICE-TCP, its own
+//! SO_REUSEPORT listener on the TCP media port). This file is the thin I/O
+//! loop; the protocol work is in `core`, ICE-TCP connections in `tcp`.
 
 pub mod core;
+pub mod framing;
 pub mod outbox;
 pub mod peer;
 pub mod registry;
 pub mod session;
 pub mod socket;
+pub mod tcp;
+#[cfg(test)]
+mod tcp_tests;
 #[cfg(test)]
 mod tests;
 
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,6 +59,8 @@ pub struct DataplaneConfig {
 pub enum DataplaneError {
     #[error("binding the media socket {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
+    #[error("listening on the ICE-TCP port {addr}: {source}")]
+    BindTcp { addr: SocketAddr, source: io::Error },
     #[error("starting shard executor: {0}")]
     Spawn(String),
 }
@@ -63,6 +70,8 @@ pub struct Dataplane {
     pub commands: Vec<flume::Sender<Command>>,
     pub events: flume::Receiver<Event>,
     pub media_addr: SocketAddr,
+    /// The ICE-TCP listeners' address (port resolved), when enabled.
+    pub tcp_addr: Option<SocketAddr>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -95,8 +104,15 @@ impl Dataplane {
 }
 
 /// Binds every shard's socket (so a port conflict fails start-up, not a
-/// thread) and starts the executors.
+/// thread) and starts the executors. UDP only; see `start_with_tcp`.
 pub fn start(cfg: DataplaneConfig) -> Result<Dataplane, DataplaneError> {
+    start_with_tcp(cfg, None)
+}
+
+/// As `start`, plus ICE-TCP (RFC 6544 passive, RFC 4571 framing): every
+/// shard listens on `tcp_addr` with SO_REUSEPORT. Port 0 picks one port for
+/// all shards (see `Dataplane::tcp_addr`).
+pub fn start_with_tcp(cfg: DataplaneConfig, tcp_addr: Option<SocketAddr>) -> Result<Dataplane, DataplaneError> {
     let n = cfg.cpus.len().max(1);
     let mut sockets = Vec::with_capacity(n);
     let mut media_addr = cfg.media_addr;
@@ -106,6 +122,16 @@ pub fn start(cfg: DataplaneConfig) -> Result<Dataplane, DataplaneError> {
         // With port 0 the first bind picks the port and the rest join it.
         media_addr = socket::local_addr(&fd).map_err(|source| DataplaneError::Bind { addr: media_addr, source })?;
         sockets.push(fd);
+    }
+    let mut listeners: Vec<Option<OwnedFd>> = (0..n).map(|_| None).collect();
+    let mut bound_tcp = tcp_addr;
+    if let Some(mut addr) = tcp_addr {
+        for l in listeners.iter_mut() {
+            let fd = tcp::bind_listener(addr).map_err(|source| DataplaneError::BindTcp { addr, source })?;
+            addr = socket::local_addr(&fd).map_err(|source| DataplaneError::BindTcp { addr, source })?;
+            *l = Some(fd);
+        }
+        bound_tcp = Some(addr);
     }
     let (event_tx, event_rx) = flume::unbounded();
     let mut cmd_txs = Vec::with_capacity(n);
@@ -120,7 +146,7 @@ pub fn start(cfg: DataplaneConfig) -> Result<Dataplane, DataplaneError> {
     let cmd_rxs = Arc::new(Mutex::new(cmd_rxs));
     let mesh = MeshBuilder::<PeerMsg, _>::full(n, MESH_CAPACITY);
     let mut threads = Vec::with_capacity(n);
-    for (i, fd) in sockets.into_iter().enumerate() {
+    for (i, (fd, listener)) in sockets.into_iter().zip(listeners).enumerate() {
         let placement = match cfg.cpus.get(i).copied().flatten() {
             Some(cpu) => Placement::Fixed(cpu),
             None => Placement::Unbound,
@@ -135,7 +161,7 @@ pub fn start(cfg: DataplaneConfig) -> Result<Dataplane, DataplaneError> {
             .name(&format!("sfud-shard-{i}"))
             .io_memory(io_memory)
             .spawn(move || async move {
-                if let Err(e) = run_shard(fd, n, mesh, cmd_rxs, events, recv_batch, busy_poll).await {
+                if let Err(e) = run_shard(fd, listener, n, mesh, cmd_rxs, events, recv_batch, busy_poll).await {
                     error!(error = %e, "shard stopped");
                 }
             })
@@ -144,16 +170,18 @@ pub fn start(cfg: DataplaneConfig) -> Result<Dataplane, DataplaneError> {
             let _ = handle.join();
         }));
     }
-    Ok(Dataplane { commands: cmd_txs, events: event_rx, media_addr, threads })
+    Ok(Dataplane { commands: cmd_txs, events: event_rx, media_addr, tcp_addr: bound_tcp, threads })
 }
 
 struct ShardIo {
+    id: usize,
     core: RefCell<ShardCore>,
     out: RefCell<Outbox>,
     send: RefCell<SendBatch>,
     socket: glommio::net::UdpSocket,
     mesh: Senders<PeerMsg>,
     events: flume::Sender<Event>,
+    tcp: tcp::Conns,
 }
 
 impl ShardIo {
@@ -161,13 +189,18 @@ impl ShardIo {
     /// controlplane. Called after each batch of input.
     fn flush(&self) {
         let mut out = self.out.borrow_mut();
+        if out.has_tcp() || !out.tcp_close.is_empty() {
+            self.tcp.flush(&mut out, &mut self.core.borrow_mut().stats);
+        }
         if !out.is_empty() {
             let res = self.send.borrow_mut().flush(&self.socket, &mut out);
             let mut core = self.core.borrow_mut();
             core.stats.packets_out += res.sent as u64;
             core.stats.bytes_out += res.bytes as u64;
             core.stats.send_batches += res.syscalls as u64;
-            core.stats.send_batch(res.sent);
+            if res.syscalls > 0 {
+                core.stats.send_batch(res.sent);
+            }
             for _ in 0..res.dropped {
                 core.stats.drop(DropReason::QueueFull);
             }
@@ -205,8 +238,10 @@ impl ShardIo {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_shard(
     fd: OwnedFd,
+    listener: Option<OwnedFd>,
     nshards: usize,
     mesh: MeshBuilder<PeerMsg, glommio::channels::channel_mesh::Full>,
     cmd_rxs: Arc<Mutex<Vec<Option<flume::Receiver<Command>>>>>,
@@ -229,13 +264,20 @@ async fn run_shard(
     let socket = unsafe { <glommio::net::UdpSocket as std::os::fd::FromRawFd>::from_raw_fd(raw) };
     info!(shard = id, "shard started");
     let io = Rc::new(ShardIo {
+        id,
         core: RefCell::new(ShardCore::new(id)),
         out: RefCell::new(Outbox::new(nshards)),
         send: RefCell::new(SendBatch::default()),
         socket,
         mesh: senders,
         events,
+        tcp: tcp::Conns::default(),
     });
+    if let Some(listener) = listener {
+        // SAFETY: we own this listening socket and hand it to glommio.
+        let listener = unsafe { glommio::net::TcpListener::from_raw_fd(listener.into_raw_fd()) };
+        glommio::spawn_local(tcp::accept_loop(io.clone(), listener)).detach();
+    }
 
     // Commands from the controlplane.
     {
@@ -254,7 +296,11 @@ async fn run_shard(
         glommio::spawn_local(async move {
             while let Some(msg) = rx.recv().await {
                 let now = Instant::now();
-                io.with_core(|core, out| core.handle_peer(peer, msg, now, out));
+                match msg {
+                    // Sockets belong to the I/O loop, not the core.
+                    PeerMsg::TcpHandover(h) => tcp::adopt(&io, h),
+                    msg => io.with_core(|core, out| core.handle_peer(peer, msg, now, out)),
+                }
             }
         })
         .detach();

@@ -1,6 +1,7 @@
 //! Messages between shards (over the glommio channel mesh).
 
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 
 use crate::msg::{SessionId, ShardId, TrackId};
 
@@ -49,4 +50,20 @@ pub enum PeerMsg {
     Media(MediaBatch),
     /// A downtrack on the sender wants a keyframe from this shard's uptrack.
     KeyframeRequest(TrackId),
+    /// An ICE-TCP connection whose first STUN Binding names a session this
+    /// shard owns (or is pinned to). Descriptors are process-wide, so the
+    /// socket itself moves; dropping the message closes it.
+    TcpHandover(TcpHandover),
+}
+
+#[derive(Debug)]
+pub struct TcpHandover {
+    pub fd: OwnedFd,
+    pub peer: SocketAddr,
+    /// What the sender had read: the first frame (with its length prefix)
+    /// and anything after it.
+    pub pending: Vec<u8>,
+    /// Hand-overs so far; bounded so claims in flight cannot bounce a
+    /// connection between shards forever.
+    pub hops: u8,
 }

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::shard::outbox::Outbox;
+use crate::shard::outbox::{Dest, Outbox};
 
 /// Largest datagram we accept; anything bigger is not WebRTC media.
 pub const RECV_SLOT: usize = 2048;
@@ -171,31 +171,34 @@ pub struct SendResult {
 const MAX_MMSG: usize = 1024;
 
 impl SendBatch {
-    /// Sends everything queued in `out` and clears it. Datagrams the kernel
-    /// refuses (full socket buffer, ICMP errors) are counted as dropped.
+    /// Sends the UDP datagrams queued in `out` and clears the queue (the
+    /// caller moves TCP entries to their connections first). Datagrams the
+    /// kernel refuses (full socket buffer, ICMP errors) are counted as dropped.
     pub fn flush(&mut self, fd: &impl AsRawFd, out: &mut Outbox) -> SendResult {
-        let n = out.len();
+        let total = out.len();
         let mut res = SendResult { sent: 0, bytes: 0, dropped: 0, syscalls: 0 };
-        if n == 0 {
+        if total == 0 {
             return res;
         }
-        if self.hdrs.len() < n {
+        if self.hdrs.len() < total {
             // SAFETY: zeroed values are valid for these C structs.
-            self.addrs.resize_with(n, || unsafe { zeroed() });
-            self.iovecs.resize_with(n, || libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 });
-            self.hdrs.resize_with(n, || unsafe { zeroed() });
+            self.addrs.resize_with(total, || unsafe { zeroed() });
+            self.iovecs.resize_with(total, || libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 });
+            self.hdrs.resize_with(total, || unsafe { zeroed() });
         }
-        for i in 0..n {
+        let mut n = 0;
+        for i in 0..total {
             let (data, dst) = out.datagram(i);
-            res.bytes += data.len();
-            let namelen = write_sockaddr(&dst, &mut self.addrs[i]);
-            self.iovecs[i] = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
-            let h = &mut self.hdrs[i];
-            h.msg_hdr.msg_name = &mut self.addrs[i] as *mut _ as *mut _;
+            let Dest::Udp(dst) = dst else { continue };
+            let namelen = write_sockaddr(&dst, &mut self.addrs[n]);
+            self.iovecs[n] = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
+            let h = &mut self.hdrs[n];
+            h.msg_hdr.msg_name = &mut self.addrs[n] as *mut _ as *mut _;
             h.msg_hdr.msg_namelen = namelen;
-            h.msg_hdr.msg_iov = &mut self.iovecs[i];
+            h.msg_hdr.msg_iov = &mut self.iovecs[n];
             h.msg_hdr.msg_iovlen = 1;
             h.msg_len = 0;
+            n += 1;
         }
         let mut off = 0;
         while off < n {
@@ -222,10 +225,8 @@ impl SendBatch {
                 off += 1;
             }
         }
-        if res.dropped > 0 {
-            // Bytes are only meaningful for what went out.
-            res.bytes = (0..res.sent.min(n)).map(|i| out.datagram(i).0.len()).sum();
-        }
+        // Bytes are only meaningful for what went out.
+        res.bytes = self.iovecs[..res.sent.min(n)].iter().map(|v| v.iov_len).sum();
         out.clear_datagrams();
         res
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::msg::{CodecKind, Command, DowntrackSpec, Event, MediaKind, SessionId, SessionSpec, TrackId, UptrackSpec};
 use crate::rtcp::{self, RtcpPacket};
 use crate::shard::core::ShardCore;
-use crate::shard::outbox::Outbox;
+use crate::shard::outbox::{Dest, Outbox};
 use crate::srtp::{MasterKey, SrtpContext, SrtpProfile};
 use crate::stats::DropReason;
 use crate::stun::{self, Class, MessageWriter};
@@ -127,7 +127,7 @@ fn protect(ctx: &mut SrtpContext, plain: &[u8]) -> Vec<u8> {
 
 /// Datagrams queued for `dst`, drained from the outbox.
 fn take_for(out: &mut Outbox, dst: SocketAddr) -> Vec<Vec<u8>> {
-    let v = (0..out.len()).map(|i| out.datagram(i)).filter(|(_, d)| *d == dst).map(|(b, _)| b.to_vec()).collect();
+    let v = (0..out.len()).map(|i| out.datagram(i)).filter(|(_, d)| *d == Dest::Udp(dst)).map(|(b, _)| b.to_vec()).collect();
     out.clear_datagrams();
     v
 }
@@ -264,7 +264,7 @@ fn reports_go_out_each_second() {
             })
             .collect::<Vec<_>>()
     };
-    let mut to_pub = (0..out.len()).filter(|&i| out.datagram(i).1 == addr(5000)).map(|i| out.datagram(i).0.to_vec()).collect::<Vec<_>>();
+    let mut to_pub = (0..out.len()).filter(|&i| out.datagram(i).1 == Dest::Udp(addr(5000))).map(|i| out.datagram(i).0.to_vec()).collect::<Vec<_>>();
     let mut to_sub = take_for(&mut out, addr(6000));
     assert!(to_pub.iter_mut().any(|d| kinds(d, &mut publisher.rx).contains(&"rr")), "RR to the publisher");
     assert!(to_sub.iter_mut().any(|d| kinds(d, &mut viewer.rx).contains(&"sr")), "SR to the viewer");
