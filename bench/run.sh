@@ -9,6 +9,8 @@
 # generator to core 1. Writes bench/results/<date>-<scenario>.{md,json,png}
 # and bench/results/<date>-summary.md.
 set -euo pipefail
+# An overloaded Janus can crash; a multi-GiB core file helps nobody here.
+ulimit -c 0
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 

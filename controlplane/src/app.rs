@@ -278,8 +278,12 @@ async fn reload_on_sighup(state: AppState, reload: Reload) {
         let loaded = config::load(reload.config_path.as_deref(), config::env_vars()).and_then(|c| c.validate().map(|_| c));
         match loaded {
             Ok(cfg) => {
+                // The log filter is the one setting only parsing can check:
+                // if it fails, nothing of this config is applied.
                 if let Err(e) = (reload.set_log_level)(&cfg.log.level) {
-                    warn!(error = %e, "reload: log.level not applied");
+                    warn!(error = %e, "reload refused: log.level is invalid; keeping the running configuration");
+                    let _ = sdnotify::notify_ready();
+                    continue;
                 }
                 let auth = Authenticator::new(&cfg.auth);
                 open_mode_warning(&auth);
