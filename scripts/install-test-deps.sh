@@ -12,11 +12,12 @@ export DEBIAN_FRONTEND=noninteractive
 # package:command pairs; a command on PATH means the package is usable.
 # The machine images ship node and npm; nodejs/npm are here for bare ones.
 wanted=(chromium:chromium nftables:nft iproute2:ip util-linux:unshare nodejs:node npm:npm
-        prometheus:promtool coturn:turnutils_uclient systemd:systemd-analyze curl:curl)
+        prometheus:promtool coturn:turnutils_uclient systemd:systemd-analyze curl:curl
+        libhwloc-dev:/usr/include/hwloc.h libudev-dev:/usr/include/libudev.h)
 missing=()
 for pair in "${wanted[@]}"; do
   pkg="${pair%%:*}" cmd="${pair#*:}"
-  if command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/bin/$cmd" ]; then
+  if command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/bin/$cmd" ] || [ -f "$cmd" ]; then
     continue
   fi
   if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

@@ -12,11 +12,18 @@ bash scripts/install-test-deps.sh
 
 # One profile for everything: the e2e tests need an optimised sfud, and
 # sharing it with the unit tests avoids a second full build on small CI boxes.
-step "building (release)"
-cargo build --release --workspace --all-targets --locked
+# CI builds with the hwloc topology reader (libhwloc-dev is installed above);
+# `cargo run --release` without the feature needs no system library.
+FEATURES=(--features controlplane/hwloc)
+
+step "building (release, with hwloc)"
+cargo build --release --workspace --all-targets --locked "${FEATURES[@]}"
 
 step "unit, property and RFC vector tests"
-cargo test --release --workspace --locked
+cargo test --release --workspace --locked "${FEATURES[@]}"
+
+step "sfud tune reads the topology through hwloc"
+target/release/sfud tune | tee /dev/stderr | grep -q "topology: hwloc"
 
 step "systemd unit (verify, security score) and the .deb"
 bash scripts/check-packaging.sh

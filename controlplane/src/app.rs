@@ -27,6 +27,7 @@ use crate::hub::Hub;
 /// cores first, on the NIC's NUMA node where known.
 fn plan_cpus(cfg: &Config) -> anyhow::Result<Vec<Option<usize>>> {
     let topo = Topology::detect();
+    info!(source = %topo.source, cpus = topo.cpus.len(), "CPU topology");
     let n = cfg.shard_count(topo.cpus.len());
     let node = topo.interfaces_numa_node(&cfg.rtc.interfaces);
     let cpus = topo.plan_shards(n, &cfg.dataplane.cores, node).context("dataplane.cores")?;

@@ -73,6 +73,8 @@ pub struct TunePlan {
     /// CPUs this process may use.
     pub allowed: Vec<usize>,
     pub physical_cores: usize,
+    /// Where the topology came from: hwloc, or sysfs.
+    pub topology_source: dataplane::topology::Source,
     pub hyperthreads: bool,
     /// The interface IRQs are planned for.
     pub interface: Option<String>,
@@ -368,6 +370,7 @@ pub fn plan_with(topo: &Topology, cfg: &Config, host: &HostInfo) -> TunePlan {
     TunePlan {
         allowed,
         physical_cores: physical,
+        topology_source: topo.source,
         hyperthreads,
         interface,
         nic_node,
@@ -553,10 +556,11 @@ impl fmt::Display for TunePlan {
         )?;
         writeln!(
             f,
-            "# CPUs available: {} ({} physical cores, hyperthreads: {})",
+            "# CPUs available: {} ({} physical cores, hyperthreads: {}; topology: {})",
             list(&self.allowed),
             self.physical_cores,
-            if self.hyperthreads { "yes" } else { "no" }
+            if self.hyperthreads { "yes" } else { "no" },
+            self.topology_source
         )?;
         match &self.interface {
             Some(i) => writeln!(

@@ -1,7 +1,8 @@
 //! Which CPUs the shards run on.
 //!
-//! The topology is read from Linux sysfs, the same files hwloc reads on
-//! Linux, so no system library is needed: `cpuN/topology/{core_id,
+//! With the `hwloc` feature the topology comes from hwloc (`hwloc.rs`);
+//! otherwise, and as a fallback, it is read from Linux sysfs, the same files
+//! hwloc reads on Linux, so the default build needs no system library: `cpuN/topology/{core_id,
 //! physical_package_id}` for cores and packages, and `nodeN/cpulist` for
 //! NUMA nodes. Only CPUs in the calling thread's affinity mask count, so
 //! `Topology::detect` must run before any thread is pinned (a pinned thread
@@ -17,7 +18,26 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "hwloc")]
+mod hwloc;
+
 const SYSFS: &str = "/sys";
+
+/// Where a `Topology` came from (shown by `sfud tune` and at start-up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Hwloc,
+    Sysfs,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Hwloc => "hwloc",
+            Source::Sysfs => "sysfs",
+        })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cpu {
@@ -33,6 +53,7 @@ pub struct Cpu {
 pub struct Topology {
     /// Only CPUs in the allowed mask, sorted by id.
     pub cpus: Vec<Cpu>,
+    pub source: Source,
     sysfs_root: PathBuf,
 }
 
@@ -50,6 +71,13 @@ impl Topology {
     /// core on package 0, node 0.
     pub fn detect() -> Topology {
         let allowed = allowed_cpus();
+        #[cfg(feature = "hwloc")]
+        match hwloc::cpus(&allowed) {
+            Ok(cpus) => {
+                return Topology { cpus, source: Source::Hwloc, sysfs_root: PathBuf::from(SYSFS) };
+            }
+            Err(e) => tracing::warn!(error = %e, "hwloc failed; reading the topology from sysfs"),
+        }
         Self::from_sysfs_root(Path::new(SYSFS), &allowed)
     }
 
@@ -77,6 +105,7 @@ impl Topology {
             .collect();
         Topology {
             cpus,
+            source: Source::Sysfs,
             sysfs_root: root.to_path_buf(),
         }
     }
@@ -88,6 +117,7 @@ impl Topology {
         cpus.dedup_by_key(|c| c.id);
         Topology {
             cpus,
+            source: Source::Sysfs,
             sysfs_root: PathBuf::from(SYSFS),
         }
     }
