@@ -153,9 +153,9 @@ impl ShardCore {
                     self.on_dtls(sid, buf, out);
                 }
             }
-            PacketClass::Rtp | PacketClass::Rtcp => {
+            class @ (PacketClass::Rtp | PacketClass::Rtcp) => {
                 let Some(sid) = self.route(from, buf, out) else { return };
-                if classify(buf) == PacketClass::Rtcp {
+                if class == PacketClass::Rtcp {
                     self.stats.rtcp_in += 1;
                     self.on_rtcp(sid, buf, now, out)
                 } else {
@@ -318,7 +318,10 @@ impl ShardCore {
             self.stats.drop(DropReason::Malformed);
             return;
         };
-        let Some(track) = self.bind_uptrack(sid, &hdr, pkt) else {
+        // Bound SSRCs resolve in the session's own short list; only an
+        // unbound one pays for the scan over the shard's uptracks.
+        let known = self.sessions.get(&sid).and_then(|s| s.uptrack_for_ssrc(hdr.ssrc));
+        let Some(track) = known.or_else(|| self.bind_uptrack(sid, &hdr, pkt)) else {
             self.stats.drop(DropReason::UnknownSsrc);
             return;
         };
@@ -357,6 +360,16 @@ impl ShardCore {
     /// extension or, for a single track of a kind, by payload type. Binds the
     /// SSRC so later packets take the first branch.
     fn bind_uptrack(&mut self, sid: SessionId, hdr: &rtp::RtpHeader, pkt: &[u8]) -> Option<TrackId> {
+        let track = self.find_uptrack(sid, hdr, pkt)?;
+        if let Some(sess) = self.sessions.get_mut(&sid) {
+            sess.bind_uptrack_ssrc(hdr.ssrc, track);
+        }
+        Some(track)
+    }
+
+    /// The scan behind `bind_uptrack`: by signalled SSRC, MID extension, or
+    /// a payload type only one unbound uptrack of the session uses.
+    fn find_uptrack(&mut self, sid: SessionId, hdr: &rtp::RtpHeader, pkt: &[u8]) -> Option<TrackId> {
         let mut by_pt = None;
         let mut by_pt_count = 0;
         for up in self.uptracks.values_mut() {
@@ -432,7 +445,7 @@ impl ShardCore {
                 }
                 RtcpPacket::Nack { .. } => self.stats.nacks_received += 1,
                 RtcpPacket::SenderReport { ssrc, ntp, .. } => {
-                    if let Some(up) = self.uptracks.values_mut().find(|u| u.spec.session == sid && u.ssrc == Some(ssrc)) {
+                    if let Some(up) = sess.uptrack_for_ssrc(ssrc).and_then(|t| self.uptracks.get_mut(&t)) {
                         up.stats.on_sender_report(ntp, now);
                     }
                 }
@@ -574,7 +587,11 @@ impl ShardCore {
             }
             Command::RemoveUptrack(track) => {
                 let downs = self.registry.remove_uptrack(track);
-                self.uptracks.remove(&track);
+                if let Some(up) = self.uptracks.remove(&track) {
+                    if let Some(sess) = self.sessions.get_mut(&up.spec.session) {
+                        sess.unbind_uptrack(track);
+                    }
+                }
                 self.drop_downtracks(&downs, out);
             }
             Command::AddDowntrack(spec) => {

@@ -22,6 +22,8 @@ pub struct Session {
     pub rtcp_ssrc: u32,
     /// Downtrack SSRCs announced to this peer, to map its PLI/FIR/NACK back.
     pub down_ssrcs: Vec<(u32, TrackId)>,
+    /// SSRCs this peer publishes, bound to their uptracks on first sight.
+    up_ssrcs: Vec<(u32, TrackId)>,
     pub consent_reported: bool,
     /// The ICE agent knows paths by address only; this maps each address
     /// that passed a check to its transport, so a selected TCP path is
@@ -39,6 +41,7 @@ impl Session {
             rx: None,
             rtcp_ssrc: rand::random::<u32>() | 1,
             down_ssrcs: Vec::new(),
+            up_ssrcs: Vec::new(),
             consent_reported: false,
             paths: Vec::with_capacity(2),
         }
@@ -46,6 +49,20 @@ impl Session {
 
     pub fn track_for_ssrc(&self, ssrc: u32) -> Option<TrackId> {
         self.down_ssrcs.iter().find(|(s, _)| *s == ssrc).map(|(_, t)| *t)
+    }
+
+    pub fn uptrack_for_ssrc(&self, ssrc: u32) -> Option<TrackId> {
+        self.up_ssrcs.iter().find(|(s, _)| *s == ssrc).map(|(_, t)| *t)
+    }
+
+    pub fn bind_uptrack_ssrc(&mut self, ssrc: u32, track: TrackId) {
+        if self.uptrack_for_ssrc(ssrc).is_none() {
+            self.up_ssrcs.push((ssrc, track));
+        }
+    }
+
+    pub fn unbind_uptrack(&mut self, track: TrackId) {
+        self.up_ssrcs.retain(|(_, t)| *t != track);
     }
 
     /// A valid check arrived from `addr` over `via`.
