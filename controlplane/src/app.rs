@@ -200,36 +200,31 @@ async fn serve(
     tokio::spawn(reload_on_sighup(state.clone(), reload));
 
     let drain_timeout = Duration::from_secs(cfg.node.drain_timeout_secs);
-    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+    // Flips to true when the drain is over: the server stops accepting, and
+    // the select below stops waiting for it.
+    let (drained_tx, drained_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(drain_on_sigterm(state.clone(), drain_timeout, drained_tx));
+    let mut shutdown = drained_rx.clone();
     let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
-        let _ = drained_rx.await;
+        let _ = shutdown.wait_for(|done| *done).await;
     });
     // Live WebSockets would hold a graceful shutdown open: once the drain is
     // over, give connections a moment and then exit regardless.
-    let mut server = Box::pin(server.into_future());
+    let mut drained = drained_rx;
     tokio::select! {
-        res = &mut server => res.context("HTTP server")?,
+        res = server.into_future() => res.context("HTTP server")?,
         _ = async {
-            loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                if SHUTDOWN.load(Ordering::Relaxed) {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    break;
-                }
-            }
+            let _ = drained.wait_for(|done| *done).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         } => {}
     }
     info!("drained; exiting");
     Ok(())
 }
 
-/// Set when the drain is over and the process should exit.
-static SHUTDOWN: AtomicBool = AtomicBool::new(false);
-
 /// SIGTERM (or Ctrl-C): stop taking sessions, let live ones finish (up to
 /// `timeout`), then shut down. A second signal skips the wait.
-async fn drain_on_sigterm(state: AppState, timeout: Duration, drained: tokio::sync::oneshot::Sender<()>) {
+async fn drain_on_sigterm(state: AppState, timeout: Duration, drained: tokio::sync::watch::Sender<bool>) {
     let Ok(mut term) = signal(SignalKind::terminate()) else { return };
     tokio::select! {
         _ = term.recv() => {},
@@ -266,8 +261,7 @@ async fn drain_on_sigterm(state: AppState, timeout: Duration, drained: tokio::sy
     }
     let hooks = state.hub.lock().unwrap_or_else(|p| p.into_inner()).webhooks();
     hooks.flush(Duration::from_secs(2)).await;
-    let _ = drained.send(());
-    SHUTDOWN.store(true, Ordering::Relaxed);
+    let _ = drained.send(true);
 }
 
 /// SIGHUP re-reads the config and applies what can change live: log level,
