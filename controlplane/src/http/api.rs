@@ -124,5 +124,5 @@ pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Que
             })
         })
         .collect();
-    Ok(Json(json!({ "shards": shards, "sessions": hub.sessions().len() })))
+    Ok(Json(json!({ "shards": shards, "sessions": hub.session_count() })))
 }

@@ -17,7 +17,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::auth::{bearer_from_header, AuthError, Authenticator, Claims, Need};
-use crate::hub::Hub;
+use crate::hub::{Hub, HubError};
 use crate::rooms::rpc::{self, RpcError};
 
 pub use error::ApiError;
@@ -64,7 +64,7 @@ impl AppState {
     /// JSON-RPC `join` admission: drain state, then the token.
     pub fn authorize_join(&self, room: &str, token: Option<&str>) -> Result<Option<Claims>, RpcError> {
         if self.is_draining() {
-            return Err(RpcError::new(rpc::REFUSED, "sfud is draining: it takes no new sessions; retry on another node"));
+            return Err(RpcError::new(rpc::REFUSED, HubError::Draining.to_string()));
         }
         self.check(token, Need::Join { room })
             .map_err(|e| RpcError::new(rpc::UNAUTHORIZED, format!("join refused: {e} ({})", e.reason())))
@@ -96,10 +96,7 @@ impl AppState {
 
     pub fn refuse_if_draining(&self) -> Result<(), ApiError> {
         if self.is_draining() {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "sfud is draining: it takes no new sessions; retry on another node",
-            ));
+            return Err(HubError::Draining.into());
         }
         Ok(())
     }
