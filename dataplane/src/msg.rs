@@ -27,6 +27,15 @@ pub enum MediaKind {
 }
 
 impl MediaKind {
+    /// The kind an SDP media token or a JSON "type" names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "audio" => Some(MediaKind::Audio),
+            "video" => Some(MediaKind::Video),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MediaKind::Audio => "audio",

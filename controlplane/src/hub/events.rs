@@ -7,14 +7,7 @@ use tracing::info;
 
 use super::{rooms::track_label, Hub, Room};
 use crate::metrics;
-use crate::webhook::{TrackKind, WebhookEvent, Webhooks};
-
-fn track_kind(kind: MediaKind) -> TrackKind {
-    match kind {
-        MediaKind::Audio => TrackKind::Audio,
-        MediaKind::Video => TrackKind::Video,
-    }
-}
+use crate::webhook::{WebhookEvent, Webhooks};
 
 impl Hub {
     /// Replaces the webhook sender (config reload); the old one finishes its queue.
@@ -61,11 +54,11 @@ impl Hub {
     }
 
     pub(super) fn track_published(&self, room: &str, identity: &str, track: TrackId, kind: MediaKind) {
-        self.emit(WebhookEvent::track_published(room, identity, &track_label(track), track_kind(kind)));
+        self.emit(WebhookEvent::track_published(room, identity, &track_label(track), kind));
     }
 
     pub(super) fn track_unpublished(&self, room: &str, identity: &str, track: TrackId, kind: MediaKind) {
-        self.emit(WebhookEvent::track_unpublished(room, identity, &track_label(track), track_kind(kind)));
+        self.emit(WebhookEvent::track_unpublished(room, identity, &track_label(track), kind));
     }
 
     /// Room participants plus WHIP publishers and WHEP viewers.

@@ -7,14 +7,6 @@ use super::model::{MediaDescription, RtpMap};
 /// The media kind is a domain type shared with the dataplane; SDP only names it.
 pub use dataplane::msg::MediaKind;
 
-/// The kind an m-line's media token names, if sfud forwards it.
-pub fn kind_from_sdp(kind: &str) -> Option<MediaKind> {
-    match kind {
-        "audio" => Some(MediaKind::Audio),
-        "video" => Some(MediaKind::Video),
-        _ => None,
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Codec {

@@ -12,7 +12,7 @@ use super::answer::{
     rejected_section, rejection_summary, settle_bundle, DataChannelParams, Plan,
 };
 use super::codec::{
-    canonical_name, h264_publish_rank, kind_from_sdp, supported_feedback, Codec, MediaKind,
+    canonical_name, h264_publish_rank, supported_feedback, Codec, MediaKind,
 };
 use super::error::NegotiationError;
 use super::model::{Attribute, Direction, MediaDescription, RtpMap, SessionDescription};
@@ -187,7 +187,7 @@ fn plan_with(
         };
     }
     if options.keep_inactive && !m.is_rejected() && is_secure_rtp(&m.proto) {
-        if let Some(kind) = kind_from_sdp(&m.kind) {
+        if let Some(kind) = MediaKind::from_name(&m.kind) {
             if !m.direction(offer).sends() {
                 let chosen = match kind {
                     MediaKind::Audio => choose_audio(m),
@@ -220,7 +220,7 @@ fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<PublishedMedia
     if m.is_rejected() {
         return Plan::Reject("the offer itself disabled it (port 0)".to_owned());
     }
-    let Some(kind) = kind_from_sdp(&m.kind) else {
+    let Some(kind) = MediaKind::from_name(&m.kind) else {
         return Plan::Reject(format!("sfud does not take {} media", m.kind));
     };
     if !is_secure_rtp(&m.proto) {

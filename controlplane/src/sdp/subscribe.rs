@@ -8,7 +8,7 @@ use super::answer::{
     accepted_section, answer_session, check_mids, codec_attributes, describe_offered, is_auxiliary,
     is_secure_rtp, offered_rtpmaps, rejected_section, rejection_summary, settle_bundle, Plan,
 };
-use super::codec::{kind_from_sdp, supported_feedback, viewer_match, Codec, MediaKind};
+use super::codec::{supported_feedback, viewer_match, Codec, MediaKind};
 use super::error::NegotiationError;
 use super::model::{Attribute, Direction, MediaDescription, SessionDescription};
 use super::transport::{remote_params, LocalIce, RemoteParams};
@@ -133,7 +133,7 @@ fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<Kept> {
     if m.is_rejected() {
         return Plan::Reject("the offer itself disabled it (port 0)".to_owned());
     }
-    let Some(kind) = kind_from_sdp(&m.kind) else {
+    let Some(kind) = MediaKind::from_name(&m.kind) else {
         return Plan::Reject(format!("sfud does not send {} media", m.kind));
     };
     if !is_secure_rtp(&m.proto) {

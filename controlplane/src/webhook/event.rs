@@ -4,6 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
+use dataplane::msg::MediaKind;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,18 +45,26 @@ pub struct ParticipantInfo {
     pub sid: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TrackKind {
-    Audio,
-    Video,
+/// `"audio"` / `"video"`, through the domain type's own names.
+mod media_kind {
+    use dataplane::msg::MediaKind;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(kind: &MediaKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(kind.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MediaKind, D::Error> {
+        let name = String::deserialize(d)?;
+        MediaKind::from_name(&name).ok_or_else(|| D::Error::custom(format!("unknown track type {name:?}")))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrackInfo {
     pub sid: String,
-    #[serde(rename = "type")]
-    pub kind: TrackKind,
+    #[serde(rename = "type", with = "media_kind")]
+    pub kind: MediaKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,7 +125,7 @@ impl WebhookEvent {
         self
     }
 
-    pub fn with_track(mut self, sid: &str, kind: TrackKind) -> Self {
+    pub fn with_track(mut self, sid: &str, kind: MediaKind) -> Self {
         self.track = Some(TrackInfo {
             sid: sid.to_string(),
             kind,
@@ -140,13 +149,13 @@ impl WebhookEvent {
         Self::new(EventKind::ParticipantLeft, room).with_participant(identity)
     }
 
-    pub fn track_published(room: &str, identity: &str, track_sid: &str, kind: TrackKind) -> Self {
+    pub fn track_published(room: &str, identity: &str, track_sid: &str, kind: MediaKind) -> Self {
         Self::new(EventKind::TrackPublished, room)
             .with_participant(identity)
             .with_track(track_sid, kind)
     }
 
-    pub fn track_unpublished(room: &str, identity: &str, track_sid: &str, kind: TrackKind) -> Self {
+    pub fn track_unpublished(room: &str, identity: &str, track_sid: &str, kind: MediaKind) -> Self {
         Self::new(EventKind::TrackUnpublished, room)
             .with_participant(identity)
             .with_track(track_sid, kind)
@@ -159,7 +168,7 @@ mod tests {
 
     #[test]
     fn json_shape() {
-        let ev = WebhookEvent::track_published("r1", "alice", "TR_v1", TrackKind::Video);
+        let ev = WebhookEvent::track_published("r1", "alice", "TR_v1", MediaKind::Video);
         let v = serde_json::to_value(&ev).unwrap();
         assert_eq!(v["event"], "track_published");
         assert_eq!(v["room"]["name"], "r1");

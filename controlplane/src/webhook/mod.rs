@@ -28,7 +28,7 @@ mod deliver;
 mod event;
 mod sign;
 
-pub use event::{EventKind, ParticipantInfo, RoomInfo, TrackInfo, TrackKind, WebhookEvent};
+pub use event::{EventKind, ParticipantInfo, RoomInfo, TrackInfo, WebhookEvent};
 pub use sign::{sign_body, verify_signature, SIGNATURE_TTL};
 
 /// Events waiting per URL before new ones are dropped.

@@ -124,7 +124,7 @@ async fn delivers_signed_events() {
         "r1",
         "alice",
         "TR_a",
-        TrackKind::Audio,
+        dataplane::msg::MediaKind::Audio,
     ));
     assert!(hooks.flush(Duration::from_secs(5)).await);
 
