@@ -226,6 +226,22 @@ impl ShardIo {
         }
     }
 
+    /// Flushes mid-batch once the send queue passes `FLUSH_THRESHOLD`,
+    /// bounding memory under a large fan-out; the caller keeps its borrows.
+    fn relieve<'a>(
+        &'a self,
+        core: std::cell::RefMut<'a, ShardCore>,
+        out: std::cell::RefMut<'a, Outbox>,
+    ) -> (std::cell::RefMut<'a, ShardCore>, std::cell::RefMut<'a, Outbox>) {
+        if out.len() < FLUSH_THRESHOLD {
+            return (core, out);
+        }
+        drop(out);
+        drop(core);
+        self.flush();
+        (self.core.borrow_mut(), self.out.borrow_mut())
+    }
+
     fn with_core(&self, f: impl FnOnce(&mut ShardCore, &mut Outbox)) {
         let started = Instant::now();
         {
@@ -353,13 +369,7 @@ async fn run_shard(
                     Some((src, data)) => core.handle_datagram(src, data, started, &mut out),
                     None => core.stats.drop(DropReason::Malformed),
                 }
-                if out.len() >= FLUSH_THRESHOLD {
-                    drop(out);
-                    drop(core);
-                    io.flush();
-                    core = io.core.borrow_mut();
-                    out = io.out.borrow_mut();
-                }
+                (core, out) = io.relieve(core, out);
             }
         }
         io.flush();

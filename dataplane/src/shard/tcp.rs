@@ -24,7 +24,7 @@ use crate::shard::core::TcpVerdict;
 use crate::shard::framing::{FrameReader, SendQueue};
 use crate::shard::outbox::{ConnId, Outbox};
 use crate::shard::peer::{PeerMsg, TcpHandover};
-use crate::shard::{ShardIo, FLUSH_THRESHOLD};
+use crate::shard::ShardIo;
 use crate::stats::{DropReason, ShardStats};
 
 /// Bytes queued per connection before packets are dropped: about a second
@@ -354,13 +354,7 @@ fn process(io: &ShardIo, conn: &Conn, reader: &mut FrameReader, hops: u8) -> Opt
                     break;
                 }
             }
-            if out.len() >= FLUSH_THRESHOLD {
-                drop(out);
-                drop(core);
-                io.flush();
-                core = io.core.borrow_mut();
-                out = io.out.borrow_mut();
-            }
+            (core, out) = io.relieve(core, out);
         }
     }
     io.flush();
