@@ -22,7 +22,13 @@ pub struct Downtrack {
     /// Last timestamp sent and when, to extrapolate the SR's RTP time.
     pub last_ts: u32,
     pub last_sent: Option<Instant>,
+    /// When this downtrack last asked for a keyframe while waiting for one.
+    last_keyframe_request: Option<Instant>,
 }
+
+/// A waiting video downtrack asks again this often: a PLI can be ignored by
+/// the publisher, or its keyframe can arrive before this viewer has keys.
+const KEYFRAME_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub enum Rewrite {
     /// Header written: this many bytes, payload follows.
@@ -44,6 +50,7 @@ impl Downtrack {
             octets: 0,
             last_ts: 0,
             last_sent: None,
+            last_keyframe_request: None,
         }
     }
 
@@ -90,6 +97,16 @@ impl Downtrack {
             }
             None => self.last_ts,
         }
+    }
+
+    /// Whether a waiting downtrack should ask for a keyframe now (and
+    /// remembers that it did).
+    pub fn keyframe_request_due(&mut self, now: Instant) -> bool {
+        if !self.waiting_keyframe || self.last_keyframe_request.is_some_and(|t| now.duration_since(t) < KEYFRAME_RETRY) {
+            return false;
+        }
+        self.last_keyframe_request = Some(now);
+        true
     }
 
     pub fn has_sent(&self) -> bool {

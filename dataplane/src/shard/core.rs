@@ -495,6 +495,19 @@ impl ShardCore {
         for t in pending {
             self.request_keyframe(t, now, out);
         }
+        // Video downtracks with keys that still wait for their first keyframe.
+        let mut waiting: Vec<TrackId> = Vec::new();
+        for (track, list) in self.downtracks.iter_mut() {
+            for dt in list.iter_mut() {
+                let keyed = self.sessions.get(&dt.spec.session).is_some_and(|s| s.tx.is_some());
+                if keyed && dt.keyframe_request_due(now) && !waiting.contains(track) {
+                    waiting.push(*track);
+                }
+            }
+        }
+        for t in waiting {
+            self.request_keyframe(t, now, out);
+        }
         let retry: Vec<TrackId> = self.uptracks.iter().filter(|(_, u)| u.pli_pending).map(|(t, _)| *t).collect();
         for t in retry {
             self.flush_pli(t, now, out);

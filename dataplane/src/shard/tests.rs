@@ -338,3 +338,20 @@ fn two_shards_steer_and_batch() {
         assert_eq!(rtp::parse(&d[..n]).unwrap().ssrc, SUB_SSRC);
     }
 }
+
+/// A video downtrack that never got its keyframe keeps asking, about once a
+/// second, rather than trusting a single PLI.
+#[test]
+fn waiting_downtrack_re_requests_keyframes() {
+    let now = Instant::now();
+    let mut core = ShardCore::new(0);
+    let mut out = Outbox::new(1);
+    let _peers = setup(&mut core, &mut out, now, SrtpProfile::AeadAes128Gcm);
+    core.tick(now + Duration::from_millis(100), &mut out);
+    let first = core.stats.plis_sent;
+    assert!(first >= 1, "a PLI goes out for the new downtrack");
+    for i in 2..5u64 {
+        core.tick(now + Duration::from_millis(1200 * i), &mut out);
+    }
+    assert!(core.stats.plis_sent >= first + 3, "re-requested while waiting: {} PLIs", core.stats.plis_sent);
+}
