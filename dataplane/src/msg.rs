@@ -64,6 +64,51 @@ impl CodecKind {
     }
 }
 
+/// The RTP header extensions sfud reads or writes, by the ids one peer
+/// negotiated (RFC 8285): a publisher's on an uptrack, a subscriber's on a
+/// downtrack. `None` means not negotiated with that peer. Anything not
+/// listed here is dropped when forwarding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExtIds {
+    /// urn:ietf:params:rtp-hdrext:sdes:mid
+    pub mid: Option<u8>,
+    /// http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time
+    pub abs_send_time: Option<u8>,
+    /// http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01
+    pub transport_cc: Option<u8>,
+    /// urn:ietf:params:rtp-hdrext:ssrc-audio-level (RFC 6464)
+    pub audio_level: Option<u8>,
+    /// urn:3gpp:video-orientation
+    pub video_orientation: Option<u8>,
+    /// http://www.webrtc.org/experiments/rtp-hdrext/playout-delay
+    pub playout_delay: Option<u8>,
+    /// https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension
+    pub dependency_descriptor: Option<u8>,
+    /// urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id (RFC 8852)
+    pub rid: Option<u8>,
+    /// urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id (RFC 8852)
+    pub repaired_rid: Option<u8>,
+}
+
+/// A downtrack's RFC 4588 repair stream: NACKed packets are resent on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RtxSpec {
+    pub ssrc: u32,
+    pub payload_type: u8,
+}
+
+/// RTCP feedback a peer negotiated for a track (RFC 4585 a=rtcp-fb).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Feedback {
+    /// Generic NACK: the peer retransmits (publisher) or accepts
+    /// retransmissions (subscriber).
+    pub nack: bool,
+    /// Transport-wide congestion control feedback (with `ExtIds::transport_cc`).
+    pub transport_cc: bool,
+    /// Receiver estimated max bitrate (goog-remb).
+    pub remb: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct SessionSpec {
     pub id: SessionId,
@@ -86,7 +131,13 @@ pub struct UptrackSpec {
     /// Signalled SSRC, if the offer had one; otherwise bound from the MID extension.
     pub ssrc: Option<u32>,
     pub mid: String,
-    pub mid_ext_id: Option<u8>,
+    /// The publisher's RFC 4588 repair stream: its SSRC when signalled
+    /// (a=ssrc-group:FID), and the rtx payload type whose apt is ours.
+    pub rtx_ssrc: Option<u32>,
+    pub rtx_payload_type: Option<u8>,
+    /// Extension ids as the publisher negotiated them.
+    pub ext: ExtIds,
+    pub feedback: Feedback,
 }
 
 #[derive(Clone, Debug)]
@@ -101,6 +152,13 @@ pub struct DowntrackSpec {
     /// The subscriber's payload type for the codec.
     pub payload_type: u8,
     pub clock_rate: u32,
+    /// The subscriber's mid for this section (written in the mid extension).
+    pub mid: String,
+    /// Set when the subscriber negotiated rtx for this codec.
+    pub rtx: Option<RtxSpec>,
+    /// Extension ids as the subscriber negotiated them.
+    pub ext: ExtIds,
+    pub feedback: Feedback,
 }
 
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use dataplane::msg::{
-    CodecKind, Command, DowntrackSpec, Event, SessionId, SessionSpec, ShardId, TrackId, UptrackSpec,
+    CodecKind, Command, DowntrackSpec, ExtIds, Feedback, Event, SessionId, SessionSpec, ShardId, TrackId, UptrackSpec,
 };
 use dataplane::shard::Dataplane;
 use dataplane::srtp::{split_keying_material, SrtpProfile};
@@ -325,7 +325,10 @@ impl Hub {
             clock_rate: m.codec.clock_rate,
             ssrc: m.ssrc,
             mid: m.mid.clone(),
-            mid_ext_id: m.mid_ext_id,
+            rtx_ssrc: m.rtx_ssrc,
+            rtx_payload_type: None,
+            ext: ExtIds { mid: m.mid_ext_id, ..Default::default() },
+            feedback: Feedback { nack: true, ..Default::default() },
         };
         self.dataplane.broadcast(|| Command::AddUptrack(spec.clone()));
         track
@@ -368,6 +371,10 @@ impl Hub {
                 ssrc: m.ssrc,
                 payload_type: m.codec.pt,
                 clock_rate: m.codec.clock_rate,
+                mid: m.mid.clone(),
+                rtx: None,
+                ext: ExtIds::default(),
+                feedback: Feedback { nack: true, ..Default::default() },
             };
             self.dataplane.broadcast(|| Command::AddDowntrack(spec.clone()));
         }

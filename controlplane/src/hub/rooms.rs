@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use dataplane::msg::{Command, DowntrackSpec, SessionId, TrackId};
+use dataplane::msg::{Command, DowntrackSpec, ExtIds, Feedback, SessionId, TrackId};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
@@ -260,6 +260,10 @@ impl Hub {
                     ssrc: t.track.ssrc,
                     payload_type: t.pt,
                     clock_rate: t.track.codec.clock_rate,
+                    mid: t.mid.clone(),
+                    rtx: None,
+                    ext: ExtIds::default(),
+                    feedback: Feedback { nack: true, ..Default::default() },
                 });
             }
         }

@@ -1,5 +1,14 @@
-//! Forwarding logic: uptracks (publisher side) and downtracks (subscriber side).
+//! Forwarding logic: uptracks (publisher side) and downtracks (subscriber
+//! side), built from small sans-IO parts: packets, feedback and time in;
+//! packets, feedback and the next deadline out.
+pub mod bwe;
 pub mod downtrack;
+pub mod nack_generator;
+pub mod resend_limiter;
+pub mod retransmission_cache;
+pub mod rtx;
+pub mod seq_mapper;
+pub mod twcc_receiver;
 pub mod uptrack;
 
 pub use downtrack::Downtrack;

@@ -10,6 +10,7 @@ mod report;
 mod wire;
 mod write_feedback;
 mod write_report;
+pub mod twcc;
 
 pub use compound::{iter_compound, Compound};
 pub use lists::{FirEntries, LostSequences, NackItems, SsrcList};

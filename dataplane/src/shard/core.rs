@@ -380,7 +380,7 @@ impl ShardCore {
                 return Some(up.spec.track);
             }
             if up.ssrc.is_none() {
-                if let Some(id) = up.spec.mid_ext_id {
+                if let Some(id) = up.spec.ext.mid {
                     if rtp::extension(pkt, hdr, id) == Some(up.spec.mid.as_bytes()) {
                         up.ssrc = Some(hdr.ssrc);
                         return Some(up.spec.track);

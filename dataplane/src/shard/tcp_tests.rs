@@ -117,13 +117,16 @@ fn forwarding_to_a_tcp_viewer() {
             clock_rate: 48000,
             ssrc: Some(PUB_SSRC),
             mid: "0".into(),
-            mid_ext_id: None,
+            rtx_ssrc: None,
+            rtx_payload_type: None,
+            ext: Default::default(),
+            feedback: Default::default(),
         }),
         now,
         &mut out,
     );
     core.handle_command(
-        Command::AddDowntrack(DowntrackSpec { session: SUB, track: TRACK, kind: MediaKind::Audio, ssrc: SUB_SSRC, payload_type: 111, clock_rate: 48000 }),
+        Command::AddDowntrack(DowntrackSpec { session: SUB, track: TRACK, kind: MediaKind::Audio, ssrc: SUB_SSRC, payload_type: 111, clock_rate: 48000, mid: String::new(), rtx: None, ext: Default::default(), feedback: Default::default() }),
         now,
         &mut out,
     );

@@ -86,7 +86,10 @@ fn setup(core: &mut ShardCore, out: &mut Outbox, now: Instant, profile: SrtpProf
             clock_rate: 90000,
             ssrc: Some(PUB_SSRC),
             mid: "0".into(),
-            mid_ext_id: None,
+            rtx_ssrc: None,
+            rtx_payload_type: None,
+            ext: Default::default(),
+            feedback: Default::default(),
         }),
         now,
         out,
@@ -99,6 +102,10 @@ fn setup(core: &mut ShardCore, out: &mut Outbox, now: Instant, profile: SrtpProf
             ssrc: SUB_SSRC,
             payload_type: 100,
             clock_rate: 90000,
+            mid: String::new(),
+            rtx: None,
+            ext: Default::default(),
+            feedback: Default::default(),
         }),
         now,
         out,
@@ -289,9 +296,12 @@ fn two_shards_steer_and_batch() {
         clock_rate: 90000,
         ssrc: Some(PUB_SSRC),
         mid: "0".into(),
-        mid_ext_id: None,
+        rtx_ssrc: None,
+            rtx_payload_type: None,
+            ext: Default::default(),
+            feedback: Default::default(),
     };
-    let down = DowntrackSpec { session: SUB, track: TRACK, kind: MediaKind::Video, ssrc: SUB_SSRC, payload_type: 100, clock_rate: 90000 };
+    let down = DowntrackSpec { session: SUB, track: TRACK, kind: MediaKind::Video, ssrc: SUB_SSRC, payload_type: 100, clock_rate: 90000, mid: String::new(), rtx: None, ext: Default::default(), feedback: Default::default() };
     for (core, out) in [(&mut s0, &mut o0), (&mut s1, &mut o1)] {
         core.handle_command(session(PUB, "pubu", None), now, out);
         core.handle_command(session(SUB, "subu", Some(1)), now, out);
