@@ -57,6 +57,11 @@ pub struct IceReply {
     /// This was the first valid request this agent has seen (the shard
     /// claims the session on it).
     pub first_valid: bool,
+    /// A check that passed USERNAME, MESSAGE-INTEGRITY and the ICE rules,
+    /// answered with success. Only then may the caller learn `src` as a
+    /// path: indications carry no integrity, and anyone can send one from
+    /// a spoofed address.
+    pub authenticated: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -145,7 +150,7 @@ impl IceLite {
         if nominated {
             self.nominated = Some(src);
         }
-        Ok(IceReply { len, nominated, first_valid })
+        Ok(IceReply { len, nominated, first_valid, authenticated: true })
     }
 
     /// The nominated path, else the path with the most recent valid request.

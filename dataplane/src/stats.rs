@@ -29,10 +29,15 @@ pub enum DropReason {
     /// An ICE-TCP connection's send queue was full (a slow reader): the
     /// packet is dropped rather than blocking the shard.
     TcpQueueFull,
+    /// A packet another shard steered here that would be steered again:
+    /// the shards disagree for a moment, and a packet never bounces.
+    SteerLoop,
+    /// The route table is at its cap (`shard::core::MAX_ROUTES`).
+    RouteTableFull,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 14] = [
         DropReason::Malformed,
         DropReason::UnknownUfrag,
         DropReason::UnknownSource,
@@ -45,6 +50,8 @@ impl DropReason {
         DropReason::WaitingKeyframe,
         DropReason::Muted,
         DropReason::TcpQueueFull,
+        DropReason::SteerLoop,
+        DropReason::RouteTableFull,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +68,8 @@ impl DropReason {
             DropReason::WaitingKeyframe => "waiting_keyframe",
             DropReason::Muted => "muted",
             DropReason::TcpQueueFull => "tcp_queue_full",
+            DropReason::SteerLoop => "steer_loop",
+            DropReason::RouteTableFull => "route_table_full",
         }
     }
 }

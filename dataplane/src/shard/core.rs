@@ -40,9 +40,19 @@ pub enum TcpVerdict {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route {
     Local(SessionId),
-    /// Another shard owns the session this 5-tuple belongs to.
-    Remote(ShardId),
+    /// Another shard owns the session this 5-tuple belongs to. The session
+    /// is kept so the entry is freed with it.
+    Remote(ShardId, SessionId),
 }
+
+/// Hard cap on the route table. Routes are only learnt from authenticated
+/// checks and freed with their session, so this is a backstop: past it,
+/// packets are still steered but no new entry is kept.
+pub const MAX_ROUTES: usize = 1 << 16;
+
+/// Claims from other shards that arrived before the session's AddSession
+/// (the command and the peer message travel on different channels).
+const MAX_EARLY_CLAIMS: usize = 1024;
 
 pub struct ShardCore {
     pub id: ShardId,
@@ -59,6 +69,8 @@ pub struct ShardCore {
     scratch: Vec<u8>,
     /// Tracks whose new local downtracks need a keyframe at the next tick.
     pending_keyframes: Vec<TrackId>,
+    /// Bounded, oldest first: see `MAX_EARLY_CLAIMS`.
+    early_claims: Vec<(SessionId, ShardId)>,
 }
 
 impl ShardCore {
@@ -74,6 +86,7 @@ impl ShardCore {
             last_report: None,
             scratch: vec![0; 1500],
             pending_keyframes: Vec::new(),
+            early_claims: Vec::new(),
         }
     }
 
@@ -81,12 +94,22 @@ impl ShardCore {
         self.sessions.contains_key(&session)
     }
 
+    /// Who this shard believes owns `session`.
+    pub fn owner_of(&self, session: SessionId) -> Option<ShardId> {
+        self.registry.owner(session)
+    }
+
+    /// Entries in the route table (5-tuples and connections).
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
     // ---- datagrams -------------------------------------------------------
 
     /// One datagram from the socket (or steered here by another shard).
     /// `buf` is mutable so SRTP can decrypt in place.
     pub fn handle_datagram(&mut self, src: SocketAddr, buf: &mut [u8], now: Instant, out: &mut Outbox) {
-        self.handle_packet(Dest::Udp(src), src, buf, now, out)
+        self.handle_packet(Dest::Udp(src), src, buf, false, now, out)
     }
 
     /// One RFC 4571 frame from ICE-TCP connection `conn`, whose peer is
@@ -97,7 +120,7 @@ impl ShardCore {
         let from = Dest::Tcp(conn);
         if self.routes.contains_key(&from) {
             self.stats.tcp_packets_in += 1;
-            self.handle_packet(from, peer, buf, now, out);
+            self.handle_packet(from, peer, buf, false, now, out);
             return TcpVerdict::Keep;
         }
         if classify(buf) != PacketClass::Stun {
@@ -119,7 +142,7 @@ impl ShardCore {
             return TcpVerdict::HandOver(shard);
         }
         self.stats.tcp_packets_in += 1;
-        self.handle_packet(from, peer, buf, now, out);
+        self.handle_packet(from, peer, buf, false, now, out);
         if self.routes.contains_key(&from) {
             TcpVerdict::Keep
         } else {
@@ -139,22 +162,24 @@ impl ShardCore {
         }
     }
 
-    fn handle_packet(&mut self, from: Dest, src: SocketAddr, buf: &mut [u8], now: Instant, out: &mut Outbox) {
+    /// `steered`: another shard sent it here. It is never steered again,
+    /// so two shards that disagree cannot bounce a packet between them.
+    fn handle_packet(&mut self, from: Dest, src: SocketAddr, buf: &mut [u8], steered: bool, now: Instant, out: &mut Outbox) {
         self.stats.packets_in += 1;
         self.stats.bytes_in += buf.len() as u64;
         match classify(buf) {
             PacketClass::Stun => {
                 self.stats.stun_in += 1;
-                self.on_stun(from, src, buf, now, out)
+                self.on_stun(from, src, buf, steered, now, out)
             }
             PacketClass::Dtls => {
                 self.stats.dtls_in += 1;
-                if let Some(sid) = self.route(from, buf, out) {
+                if let Some(sid) = self.route(from, buf, steered, out) {
                     self.on_dtls(sid, buf, out);
                 }
             }
             class @ (PacketClass::Rtp | PacketClass::Rtcp) => {
-                let Some(sid) = self.route(from, buf, out) else { return };
+                let Some(sid) = self.route(from, buf, steered, out) else { return };
                 if class == PacketClass::Rtcp {
                     self.stats.rtcp_in += 1;
                     self.on_rtcp(sid, buf, now, out)
@@ -169,15 +194,19 @@ impl ShardCore {
 
     /// The local session a non-STUN datagram belongs to; steers it to its
     /// owner or counts it dropped otherwise.
-    fn route(&mut self, from: Dest, buf: &[u8], out: &mut Outbox) -> Option<SessionId> {
+    fn route(&mut self, from: Dest, buf: &[u8], steered: bool, out: &mut Outbox) -> Option<SessionId> {
         match (self.routes.get(&from), from) {
             (Some(Route::Local(sid)), _) => Some(*sid),
-            (Some(Route::Remote(shard)), Dest::Udp(src)) => {
+            (Some(Route::Remote(..)), Dest::Udp(_)) if steered => {
+                self.stats.drop(DropReason::SteerLoop);
+                None
+            }
+            (Some(Route::Remote(shard, _)), Dest::Udp(src)) => {
                 self.steer(*shard, src, buf, out);
                 None
             }
             // Connections move whole to their owner, so never route remotely.
-            (Some(Route::Remote(_)), Dest::Tcp(_)) => {
+            (Some(Route::Remote(..)), Dest::Tcp(_)) => {
                 self.stats.drop(DropReason::UnknownSource);
                 None
             }
@@ -195,7 +224,7 @@ impl ShardCore {
 
     /// `from` is the transport the request came over, `src` the peer's
     /// address on it (what XOR-MAPPED-ADDRESS reports).
-    fn on_stun(&mut self, from: Dest, src: SocketAddr, buf: &[u8], now: Instant, out: &mut Outbox) {
+    fn on_stun(&mut self, from: Dest, src: SocketAddr, buf: &[u8], steered: bool, now: Instant, out: &mut Outbox) {
         let Ok(msg) = stun::Message::parse(buf) else {
             self.stats.drop(DropReason::Malformed);
             return;
@@ -206,6 +235,12 @@ impl ShardCore {
         };
         if !self.sessions.contains_key(&sid) {
             let Some(meta) = self.registry.sessions.get(&sid) else { return };
+            // Nothing unauthenticated may change who owns a session or where
+            // a 5-tuple goes: check before steering or claiming.
+            if !authentic_binding(&msg, &meta.spec.pwd) {
+                self.stats.drop(DropReason::StunAuth);
+                return;
+            }
             let target = meta.owner.or(meta.spec.pinned_shard);
             if let Some(shard) = target.filter(|s| *s != self.id) {
                 let Dest::Udp(_) = from else {
@@ -213,14 +248,13 @@ impl ShardCore {
                     self.stats.drop(DropReason::UnknownUfrag);
                     return;
                 };
+                if steered {
+                    self.stats.drop(DropReason::SteerLoop);
+                    return;
+                }
                 // Owned (or pinned) elsewhere: that shard answers, from the same port.
-                self.routes.insert(from, Route::Remote(shard));
+                self.insert_route(from, Route::Remote(shard, sid));
                 self.steer(shard, src, buf, out);
-                return;
-            }
-            // Validate before claiming so a forged Binding cannot grab a session.
-            if msg.check_integrity(meta.spec.pwd.as_bytes()).is_err() {
-                self.stats.drop(DropReason::StunAuth);
                 return;
             }
             self.claim(sid, from, src, out);
@@ -232,18 +266,34 @@ impl ShardCore {
                 if reply.len > 0 {
                     out.commit(reply.len, from);
                 }
-                self.routes.insert(from, Route::Local(sid));
-                sess.learn_path(src, from);
+                if !reply.authenticated {
+                    return;
+                }
+                if let Some(evicted) = sess.learn_path(src, from) {
+                    if self.routes.get(&evicted) == Some(&Route::Local(sid)) {
+                        self.routes.remove(&evicted);
+                    }
+                }
                 if sess.reselect() {
                     debug!(session = sid.0, remote = ?sess.remote, "ICE path selected");
                 }
                 sess.consent_reported = false;
+                self.insert_route(from, Route::Local(sid));
             }
             Err(e) => {
                 debug!(session = sid.0, %src, error = %e, "STUN refused");
                 self.stats.drop(DropReason::StunAuth);
             }
         }
+    }
+
+    /// Adds or replaces a route, within `MAX_ROUTES`.
+    fn insert_route(&mut self, from: Dest, route: Route) {
+        if self.routes.len() >= MAX_ROUTES && !self.routes.contains_key(&from) {
+            self.stats.drop(DropReason::RouteTableFull);
+            return;
+        }
+        self.routes.insert(from, route);
     }
 
     /// This shard saw the first valid Binding: it owns the session now.
@@ -562,7 +612,16 @@ impl ShardCore {
 
     pub fn handle_command(&mut self, cmd: Command, now: Instant, out: &mut Outbox) {
         match cmd {
-            Command::AddSession(spec) => self.registry.add_session(spec),
+            Command::AddSession(spec) => {
+                let sid = spec.id;
+                self.registry.add_session(spec);
+                let early: Vec<ShardId> =
+                    self.early_claims.iter().filter(|(s, _)| *s == sid).map(|(_, shard)| *shard).collect();
+                self.early_claims.retain(|(s, _)| *s != sid);
+                for shard in early {
+                    self.on_remote_claim(sid, shard, out);
+                }
+            }
             Command::RemoveSession(sid) => self.remove_session(sid, out),
             Command::SendDtls { session, datagrams } => match self.sessions.get(&session) {
                 Some(sess) => {
@@ -654,12 +713,16 @@ impl ShardCore {
     fn forget_routes(&mut self, sid: SessionId, to: Option<ShardId>, out: &mut Outbox) {
         let close = &mut out.tcp_close;
         self.routes.retain(|dest, r| {
+            if let Route::Remote(_, s) = *r {
+                // A steering entry for a session that is gone or moved.
+                return s != sid || to.is_some_and(|shard| *r == Route::Remote(shard, sid));
+            }
             if *r != Route::Local(sid) {
                 return true;
             }
             match (dest, to) {
                 (Dest::Udp(_), Some(shard)) => {
-                    *r = Route::Remote(shard);
+                    *r = Route::Remote(shard, sid);
                     true
                 }
                 (Dest::Udp(_), None) => false,
@@ -695,7 +758,7 @@ impl ShardCore {
             PeerMsg::Claimed { session, shard } => self.on_remote_claim(session, shard, out),
             PeerMsg::Steered { src, mut datagram } => {
                 self.stats.packets_in = self.stats.packets_in.wrapping_sub(1);
-                self.handle_datagram(src, &mut datagram, now, out);
+                self.handle_packet(Dest::Udp(src), src, &mut datagram, true, now, out);
             }
             PeerMsg::Media(batch) => {
                 self.stats.peer_batches_in += 1;
@@ -722,6 +785,19 @@ impl ShardCore {
     }
 
     fn on_remote_claim(&mut self, sid: SessionId, shard: ShardId, out: &mut Outbox) {
+        if !self.registry.sessions.contains_key(&sid) {
+            // Our AddSession is still on its way: apply the claim with it.
+            if self.early_claims.len() >= MAX_EARLY_CLAIMS {
+                self.early_claims.remove(0);
+            }
+            self.early_claims.push((sid, shard));
+            return;
+        }
+        // The lowest claiming shard wins on every shard, whatever order
+        // the claims arrive in (and in the controlplane, by the same rule).
+        if self.registry.owner(sid).is_some_and(|cur| cur < shard) {
+            return;
+        }
         if self.sessions.contains_key(&sid) {
             // Both claimed at once: the lower shard id wins everywhere,
             // including in the controlplane, so no round trip is needed.
@@ -745,6 +821,13 @@ impl ShardCore {
             self.forget_routes(sid, Some(shard), out);
         }
         self.registry.set_owner(sid, shard);
+        for r in self.routes.values_mut() {
+            if let Route::Remote(_, s) = *r {
+                if s == sid {
+                    *r = Route::Remote(shard, sid);
+                }
+            }
+        }
     }
 }
 
@@ -801,6 +884,15 @@ fn send_rtcp(sess: &mut Session, plain: &[u8], out: &mut Outbox) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// A Binding request that passes FINGERPRINT (when present) and
+/// MESSAGE-INTEGRITY with the session's password.
+fn authentic_binding(msg: &stun::Message, pwd: &str) -> bool {
+    msg.method() == stun::method::BINDING
+        && msg.class() == stun::Class::Request
+        && (!msg.has_fingerprint() || msg.check_fingerprint().is_ok())
+        && msg.check_integrity(pwd.as_bytes()).is_ok()
 }
 
 fn srtp_drop_reason(e: SrtpError) -> DropReason {

@@ -15,6 +15,8 @@ pub mod tcp;
 mod tcp_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod claim_tests;
 
 use std::cell::RefCell;
 use std::io;

@@ -65,16 +65,16 @@ impl Session {
         self.up_ssrcs.retain(|(_, t)| *t != track);
     }
 
-    /// A valid check arrived from `addr` over `via`.
-    pub fn learn_path(&mut self, addr: SocketAddr, via: Dest) {
+    /// A valid check arrived from `addr` over `via`. Returns the transport
+    /// of the path this evicted, if any, so its route can go too.
+    pub fn learn_path(&mut self, addr: SocketAddr, via: Dest) -> Option<Dest> {
         if let Some(p) = self.paths.iter_mut().find(|(a, _)| *a == addr) {
             p.1 = via;
-            return;
+            return None;
         }
-        if self.paths.len() >= MAX_PATHS {
-            self.paths.remove(0);
-        }
+        let evicted = (self.paths.len() >= MAX_PATHS).then(|| self.paths.remove(0).1);
         self.paths.push((addr, via));
+        evicted.filter(|d| *d != via)
     }
 
     /// The transport of a path the ICE agent selected; None if that path's

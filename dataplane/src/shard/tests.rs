@@ -13,13 +13,13 @@ use crate::stats::DropReason;
 use crate::stun::{self, Class, MessageWriter};
 use crate::{rtp, shard::peer::PeerMsg};
 
-const PUB: SessionId = SessionId(1);
-const SUB: SessionId = SessionId(2);
+pub(super) const PUB: SessionId = SessionId(1);
+pub(super) const SUB: SessionId = SessionId(2);
 const TRACK: TrackId = TrackId(10);
 const PUB_SSRC: u32 = 0x1111;
 const SUB_SSRC: u32 = 0x2222;
 
-fn addr(port: u16) -> SocketAddr {
+pub(super) fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
@@ -27,7 +27,7 @@ fn key(seed: u8, profile: SrtpProfile) -> MasterKey {
     MasterKey { profile, key: [seed; 16], salt: [seed.wrapping_add(1); 14] }
 }
 
-fn session(id: SessionId, ufrag: &str, pinned: Option<usize>) -> Command {
+pub(super) fn session(id: SessionId, ufrag: &str, pinned: Option<usize>) -> Command {
     Command::AddSession(SessionSpec {
         id,
         ufrag: ufrag.into(),
@@ -37,7 +37,7 @@ fn session(id: SessionId, ufrag: &str, pinned: Option<usize>) -> Command {
     })
 }
 
-fn binding(ufrag: &str) -> Vec<u8> {
+pub(super) fn binding(ufrag: &str) -> Vec<u8> {
     let mut buf = vec![0u8; 256];
     let mut w = MessageWriter::new(&mut buf, Class::Request, stun::method::BINDING, &[7; 12]).unwrap();
     w.add_attr(stun::attr::USERNAME, format!("{ufrag}:peer").as_bytes()).unwrap();
@@ -297,11 +297,22 @@ fn two_shards_steer_and_batch() {
         ssrc: Some(PUB_SSRC),
         mid: "0".into(),
         rtx_ssrc: None,
-            rtx_payload_type: None,
-            ext: Default::default(),
-            feedback: Default::default(),
+        rtx_payload_type: None,
+        ext: Default::default(),
+        feedback: Default::default(),
     };
-    let down = DowntrackSpec { session: SUB, track: TRACK, kind: MediaKind::Video, ssrc: SUB_SSRC, payload_type: 100, clock_rate: 90000, mid: String::new(), rtx: None, ext: Default::default(), feedback: Default::default() };
+    let down = DowntrackSpec {
+        session: SUB,
+        track: TRACK,
+        kind: MediaKind::Video,
+        ssrc: SUB_SSRC,
+        payload_type: 100,
+        clock_rate: 90000,
+        mid: String::new(),
+        rtx: None,
+        ext: Default::default(),
+        feedback: Default::default(),
+    };
     for (core, out) in [(&mut s0, &mut o0), (&mut s1, &mut o1)] {
         core.handle_command(session(PUB, "pubu", None), now, out);
         core.handle_command(session(SUB, "subu", Some(1)), now, out);
