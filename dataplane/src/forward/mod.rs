@@ -3,6 +3,7 @@
 //! packets, feedback and the next deadline out.
 pub mod bwe;
 pub mod downtrack;
+pub mod extensions;
 pub mod nack_generator;
 pub mod resend_limiter;
 pub mod retransmission_cache;
