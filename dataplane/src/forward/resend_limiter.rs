@@ -93,9 +93,7 @@ mod tests {
     fn capped_in_all() {
         let mut l = ResendLimiter::new();
         let t = Instant::now();
-        let allowed = (0..20)
-            .filter(|&i| l.allow(7, t + i * RTT, RTT))
-            .count();
+        let allowed = (0..20).filter(|&i| l.allow(7, t + i * RTT, RTT)).count();
         assert_eq!(allowed, usize::from(MAX_RESENDS));
     }
 

@@ -59,12 +59,7 @@ mod tests {
         // then OSN 0x1234 and the original payload. The RTP header is
         // parsed by the caller; this module sees what follows it.
         let packet = hex::decode(concat!(
-            "80610007",
-            "0000a000",
-            "cafebabe",
-            "1234",
-            "9010",
-            "deadbeef"
+            "80610007", "0000a000", "cafebabe", "1234", "9010", "deadbeef"
         ))
         .unwrap();
         let (osn, original) = decapsulate(&packet[12..]).unwrap();
