@@ -89,10 +89,7 @@ impl RetransmissionCache {
         if len > SLOT_BYTES {
             return false;
         }
-        loop {
-            let Some(held) = self.slot(ext_seq).and_then(|s| s.entry) else {
-                break;
-            };
+        while let Some(held) = self.slot(ext_seq).and_then(|s| s.entry) {
             if held.ext_seq == ext_seq {
                 return true;
             }
@@ -193,7 +190,7 @@ mod tests {
         c.insert(
             ext_seq,
             ext_seq as u32 * 10,
-            ext_seq % 2 == 0,
+            ext_seq & 1 == 0,
             &[0xbe, 0xde],
             &ext_seq.to_be_bytes(),
             now,
