@@ -110,3 +110,5 @@ pub enum RtcpError {
 mod known_bytes;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod proptests_twcc;
