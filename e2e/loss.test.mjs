@@ -75,13 +75,10 @@ async function lossWindow(t, ctx, pages, { loss, ms, port, everyMs }) {
 
 /** Path figures of a lossWindow: publisher page `pub`, viewer page `sub`. */
 function figuresOf(w, pub, sub, accept) {
-  return {
-    droppedByNft: w.dropped,
-    ...pathFigures({
-      pub: [sendSide(w.before[pub]), sendSide(w.after[pub])],
-      sub: [receiveSide(w.before[sub], accept), receiveSide(w.after[sub], accept)],
-    }),
-  };
+  return pathFigures({
+    pub: [sendSide(w.before[pub]), sendSide(w.after[pub])],
+    sub: [receiveSide(w.before[sub], accept), receiveSide(w.after[sub], accept)],
+  });
 }
 
 /**
@@ -97,7 +94,7 @@ async function whipWhepUnderLoss(t, ctx, { room, loss, windowMs, pubOpts = {}, s
   await waitForMedia(pageB, 'sub', { frames: 60, timeoutMs: 15000, signal: t.signal, history: ctx.history });
   if (afterMedia) await afterMedia({ pub, sub });
   const w = await lossWindow(t, ctx, { pub: pageA, sub: pageB }, { loss, ms: windowMs });
-  return { lossPerHop: loss, ...figuresOf(w, 'pub', 'sub') };
+  return { lossPerHop: loss, droppedByNft: w.dropped, ...figuresOf(w, 'pub', 'sub') };
 }
 
 /**
@@ -144,6 +141,7 @@ async function estimateThenLoss(t, ctx, { pubPage, subPage, startedAt, port }) {
     estimateAtZeroLoss,
     warmUp,
     lossPerHop: 2,
+    droppedByNft: w.dropped,
     ...figuresOf(w, 'pub', 'sub'),
     reasonsSeen: [...new Set(w.trace.map((e) => e.pub.send?.qualityLimitationReason ?? null))],
   };
@@ -238,7 +236,7 @@ test('3-party ion-sdk-js room at 5% loss per hop: each decodes >= 95% of each re
       for (const from of others(uid)) {
         const remote = state.remotes.find((r) => r.streamId === streamOf[from]);
         const tracks = new Set(remote ? remote.tracks.map((x) => x.id) : []);
-        const { droppedByNft, ...fig } = figuresOf(w, from, uid, (id) => tracks.has(id));
+        const fig = figuresOf(w, from, uid, (id) => tracks.has(id));
         pairs[`${from}->${uid}`] = fig;
         if (!(fig.ratio >= MIN_DECODED_RATIO)) {
           failed.push(`${uid} decoded ${fig.framesDecoded} of ${fig.framesEncoded} frames ${from} encoded (ratio ${fig.ratio}, want >= ${MIN_DECODED_RATIO})`);
@@ -274,7 +272,7 @@ test('reference: two Chromium peers connected directly, 720p, 5% loss on all UDP
     const page = await startReference(t, ctx);
     await referenceDecodes(t, ctx, page, 60);
     const w = await lossWindow(t, ctx, { ref: page }, { loss: 5, ms: 30000, port: null });
-    const fig = { lossPerHop: 5, ...figuresOf(w, 'ref', 'ref') };
+    const fig = { lossPerHop: 5, droppedByNft: w.dropped, ...figuresOf(w, 'ref', 'ref') };
     const line = report(name, fig);
     assert.ok(fig.ratio >= MIN_REFERENCE_RATIO, `the reference itself decoded only ${fig.ratio} of frames: ${line}`);
   });
