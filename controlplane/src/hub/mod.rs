@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use dataplane::msg::{
-    CodecKind, Command, DowntrackSpec, ExtIds, Feedback, Event, SessionId, SessionSpec, ShardId, TrackId, UptrackSpec,
+    CodecKind, Command, DowntrackSpec, Event, SessionId, SessionSpec, ShardId, TrackId, UptrackSpec,
 };
 use dataplane::shard::Dataplane;
 use dataplane::srtp::{split_keying_material, SrtpProfile};
@@ -153,6 +153,13 @@ pub struct Hub {
     hooks: crate::webhook::Webhooks,
     /// Tracks an admin muted.
     muted: std::collections::HashSet<TrackId>,
+}
+
+/// sfud's RTX SSRC for a new downtrack: video only, as only video gets RTX.
+/// Even, so it never equals a primary SSRC (those are odd); the SDP layer
+/// skips a track whose SSRCs collide with another's anyway.
+fn rtx_ssrc_for(kind: MediaKind) -> Option<u32> {
+    (kind == MediaKind::Video).then(|| (rand::random::<u32>() | 2) & !1)
 }
 
 fn random_token(len: usize) -> String {
@@ -325,10 +332,11 @@ impl Hub {
             clock_rate: m.codec.clock_rate,
             ssrc: m.ssrc,
             mid: m.mid.clone(),
-            rtx_ssrc: m.rtx_ssrc,
-            rtx_payload_type: None,
-            ext: ExtIds { mid: m.mid_ext_id, ..Default::default() },
-            feedback: Feedback { nack: true, ..Default::default() },
+            // A repair SSRC is only of use with the rtx payload type answered.
+            rtx_ssrc: m.rtx_pt.and(m.rtx_ssrc),
+            rtx_payload_type: m.rtx_pt,
+            ext: m.ext,
+            feedback: m.feedback,
         };
         self.dataplane.broadcast(|| Command::AddUptrack(spec.clone()));
         track
@@ -353,6 +361,7 @@ impl Hub {
                 kind: t.kind,
                 codec: t.codec.clone(),
                 ssrc: rand::random::<u32>() | 1,
+                rtx_ssrc: rtx_ssrc_for(t.kind),
                 cname: format!("sfud-{room}"),
                 stream_id: t.stream_id.clone(),
                 track_id: rooms::track_label(t.id),
@@ -372,9 +381,9 @@ impl Hub {
                 payload_type: m.codec.pt,
                 clock_rate: m.codec.clock_rate,
                 mid: m.mid.clone(),
-                rtx: None,
-                ext: ExtIds::default(),
-                feedback: Feedback { nack: true, ..Default::default() },
+                rtx: m.rtx,
+                ext: m.ext,
+                feedback: m.feedback,
             };
             self.dataplane.broadcast(|| Command::AddDowntrack(spec.clone()));
         }

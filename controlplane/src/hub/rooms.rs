@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use dataplane::msg::{Command, DowntrackSpec, ExtIds, Feedback, SessionId, TrackId};
+use dataplane::msg::{Command, DowntrackSpec, SessionId, TrackId};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
@@ -29,8 +29,9 @@ pub(super) struct Participant {
     sub_offer: SubscriberOffer,
     /// Published tracks by the publisher PC's mid.
     published: HashMap<String, TrackId>,
-    /// The SSRC this subscriber sees for each track, stable across offers.
-    ssrcs: HashMap<TrackId, u32>,
+    /// The SSRCs (primary, RTX) this subscriber sees for each track, stable
+    /// across offers.
+    ssrcs: HashMap<TrackId, (u32, Option<u32>)>,
     /// Downtracks installed on the subscriber session.
     downtracks: Vec<TrackId>,
     notify: UnboundedSender<String>,
@@ -261,9 +262,9 @@ impl Hub {
                     payload_type: t.pt,
                     clock_rate: t.track.codec.clock_rate,
                     mid: t.mid.clone(),
-                    rtx: None,
-                    ext: ExtIds::default(),
-                    feedback: Feedback { nack: true, ..Default::default() },
+                    rtx: t.rtx,
+                    ext: t.ext,
+                    feedback: t.feedback,
                 });
             }
         }
@@ -320,10 +321,16 @@ impl Hub {
         let subscriber = p.subscriber;
         let list: Vec<SubscriberTrack> = wanted
             .iter()
-            .map(|t| SubscriberTrack {
+            .map(|t| {
+                let (ssrc, rtx_ssrc) =
+                    *p.ssrcs.entry(t.id).or_insert_with(|| (rand::random::<u32>() | 1, super::rtx_ssrc_for(t.kind)));
+                (t, ssrc, rtx_ssrc)
+            })
+            .map(|(t, ssrc, rtx_ssrc)| SubscriberTrack {
                 kind: t.kind,
                 codec: t.codec.clone(),
-                ssrc: *p.ssrcs.entry(t.id).or_insert_with(|| rand::random::<u32>() | 1),
+                ssrc,
+                rtx_ssrc,
                 cname: t.stream_id.clone(),
                 stream_id: t.stream_id.clone(),
                 track_id: track_label(t.id),
