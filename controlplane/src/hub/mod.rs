@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use dataplane::msg::{
-    CodecKind, Command, DowntrackSpec, Event, SessionId, SessionSpec, ShardId, TrackId, UptrackSpec,
-};
+use dataplane::msg::{Command, Event, SessionId, SessionSpec, ShardId, TrackId};
 use dataplane::shard::Dataplane;
 use dataplane::srtp::{split_keying_material, SrtpProfile};
 use dataplane::stats::ShardStats;
@@ -25,6 +23,7 @@ use crate::sdp::{self, Codec, LocalIce, MediaKind, OfferedTrack, SessionDescript
 mod admin;
 mod events;
 mod rooms;
+mod specs;
 
 pub use admin::{NodeInfo, ParticipantDetail};
 pub use rooms::{ParticipantId, ParticipantInfo, RoomInfo};
@@ -153,13 +152,6 @@ pub struct Hub {
     hooks: crate::webhook::Webhooks,
     /// Tracks an admin muted.
     muted: std::collections::HashSet<TrackId>,
-}
-
-/// sfud's RTX SSRC for a new downtrack: video only, as only video gets RTX.
-/// Even, so it never equals a primary SSRC (those are odd); the SDP layer
-/// skips a track whose SSRCs collide with another's anyway.
-fn rtx_ssrc_for(kind: MediaKind) -> Option<u32> {
-    (kind == MediaKind::Video).then(|| (rand::random::<u32>() | 2) & !1)
 }
 
 fn random_token(len: usize) -> String {
@@ -323,21 +315,7 @@ impl Hub {
     fn add_uptrack(&mut self, session: SessionId, m: &sdp::PublishedMedia) -> TrackId {
         let track = TrackId(self.next_id);
         self.next_id += 1;
-        let spec = UptrackSpec {
-            track,
-            session,
-            kind: m.kind,
-            codec: CodecKind::from_name(&m.codec.name),
-            payload_type: m.codec.pt,
-            clock_rate: m.codec.clock_rate,
-            ssrc: m.ssrc,
-            mid: m.mid.clone(),
-            // A repair SSRC is only of use with the rtx payload type answered.
-            rtx_ssrc: m.rtx_pt.and(m.rtx_ssrc),
-            rtx_payload_type: m.rtx_pt,
-            ext: m.ext,
-            feedback: m.feedback,
-        };
+        let spec = specs::uptrack(track, session, m);
         self.dataplane.broadcast(|| Command::AddUptrack(spec.clone()));
         track
     }
@@ -361,7 +339,7 @@ impl Hub {
                 kind: t.kind,
                 codec: t.codec.clone(),
                 ssrc: rand::random::<u32>() | 1,
-                rtx_ssrc: rtx_ssrc_for(t.kind),
+                rtx_ssrc: specs::rtx_ssrc_for(t.kind),
                 cname: format!("sfud-{room}"),
                 stream_id: t.stream_id.clone(),
                 track_id: rooms::track_label(t.id),
@@ -373,18 +351,7 @@ impl Hub {
         let (id, resource) = self.new_session(SessionKind::Whep, room, &local, Some(&answer.remote), pinned, identity)?;
         for m in &answer.media {
             let Some(t) = tracks.get(m.track_index) else { continue };
-            let spec = DowntrackSpec {
-                session: id,
-                track: t.id,
-                kind: t.kind,
-                ssrc: m.ssrc,
-                payload_type: m.codec.pt,
-                clock_rate: m.codec.clock_rate,
-                mid: m.mid.clone(),
-                rtx: m.rtx,
-                ext: m.ext,
-                feedback: m.feedback,
-            };
+            let spec = specs::whep_downtrack(id, t.id, m);
             self.dataplane.broadcast(|| Command::AddDowntrack(spec.clone()));
         }
         if let Some(r) = self.rooms.get_mut(room) {

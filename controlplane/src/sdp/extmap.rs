@@ -272,7 +272,10 @@ mod tests {
         }
         let audio = offer_attributes(MediaKind::Audio);
         assert_eq!(
-            audio.iter().map(|a| a.value.clone().unwrap()).collect::<Vec<_>>(),
+            audio
+                .iter()
+                .map(|a| a.value.clone().unwrap())
+                .collect::<Vec<_>>(),
             vec![
                 format!("1 {AUDIO_LEVEL_URI}"),
                 format!("2 {ABS_SEND_TIME_URI}"),

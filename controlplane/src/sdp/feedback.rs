@@ -102,6 +102,13 @@ mod tests {
         assert_eq!(got, fbs(&["goog-remb", "nack pli"]));
         assert_eq!(ext.ids().transport_cc, None);
         assert_eq!(ext.ids().mid, Some(4));
-        assert_eq!(flags(&got), Feedback { nack: false, transport_cc: false, remb: true });
+        assert_eq!(
+            flags(&got),
+            Feedback {
+                nack: false,
+                transport_cc: false,
+                remb: true
+            }
+        );
     }
 }

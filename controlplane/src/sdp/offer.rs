@@ -342,7 +342,10 @@ impl SubscriberOffer {
             (MediaKind::Video, Some(_)) => {
                 let rtx_pt = self.bind_pt(&CodecKey::of(&rtx_codec(pt, &codec)), None);
                 if rtx_pt.is_none() {
-                    warn!(ssrc = track.ssrc, "subscriber offer: no payload type left for rtx");
+                    warn!(
+                        ssrc = track.ssrc,
+                        "subscriber offer: no payload type left for rtx"
+                    );
                 }
                 rtx_pt
             }
@@ -767,11 +770,13 @@ fn check_answer(
                     }
                 }
                 Direction::Inactive => Verdict::NotReceiving,
-                d => return Err(invalid(format!(
+                d => {
+                    return Err(invalid(format!(
                     "mid {} answers a={}; sfud offered sendonly, so only recvonly or inactive fit",
                     o.mid,
                     d.as_str()
-                ))),
+                )))
+                }
             },
             _ => Verdict::NotReceiving,
         };

@@ -16,9 +16,7 @@ use super::answer::{
     data_channel_section, describe_offered, is_data_channel, is_secure_rtp, offered_rtpmaps,
     rejected_section, rejection_summary, settle_bundle, DataChannelParams, Plan,
 };
-use super::codec::{
-    canonical_name, h264_publish_rank, supported_feedback, Codec, MediaKind,
-};
+use super::codec::{canonical_name, h264_publish_rank, supported_feedback, Codec, MediaKind};
 use super::error::NegotiationError;
 use super::extmap::{self, Extensions, Flow};
 use super::feedback;

@@ -16,7 +16,9 @@ pub(crate) fn offered_rtx(m: &MediaDescription, codec: &Codec) -> Option<u8> {
         .filter(|pt| *pt != codec.pt)
         .find(|pt| {
             let is_rtx = maps.iter().any(|r| {
-                r.pt == *pt && r.name.eq_ignore_ascii_case("rtx") && r.clock_rate == codec.clock_rate
+                r.pt == *pt
+                    && r.name.eq_ignore_ascii_case("rtx")
+                    && r.clock_rate == codec.clock_rate
             });
             is_rtx && apt(m, *pt) == Some(codec.pt)
         })
@@ -93,7 +95,13 @@ mod tests {
     #[test]
     fn describes_the_repair_format() {
         let c = rtx_codec(97, &vp8(96));
-        assert_eq!((c.name.as_str(), c.clock_rate, c.fmtp.as_deref()), ("rtx", 90000, Some("apt=96")));
-        assert_eq!(fid_group(1, 2), Attribute::with_value("ssrc-group", "FID 1 2"));
+        assert_eq!(
+            (c.name.as_str(), c.clock_rate, c.fmtp.as_deref()),
+            ("rtx", 90000, Some("apt=96"))
+        );
+        assert_eq!(
+            fid_group(1, 2),
+            Attribute::with_value("ssrc-group", "FID 1 2")
+        );
     }
 }

@@ -245,7 +245,10 @@ pub(crate) fn sending_attributes(
         ssrcs.push(rtx.ssrc);
     }
     for ssrc in ssrcs {
-        body.push(Attribute::with_value("ssrc", format!("{ssrc} cname:{cname}")));
+        body.push(Attribute::with_value(
+            "ssrc",
+            format!("{ssrc} cname:{cname}"),
+        ));
         body.push(Attribute::with_value(
             "ssrc",
             format!("{ssrc} msid:{stream} {track_id}"),

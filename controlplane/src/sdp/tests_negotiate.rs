@@ -1,6 +1,8 @@
 //! Browser-shaped offers through the parser and both answerers.
 
-use super::fixtures::{CHROMIUM_WHEP_FULL, CHROME_WHEP, CHROME_WHIP, DATACHANNEL_ONLY, FIREFOX_WHIP};
+use super::fixtures::{
+    CHROME_WHEP, CHROME_WHIP, CHROMIUM_WHEP_FULL, DATACHANNEL_ONLY, FIREFOX_WHIP,
+};
 use super::*;
 
 const FP: &str = "0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9";
@@ -683,7 +685,10 @@ fn whep_remb_without_the_transport_cc_extension() {
     let answer = parse(&a.sdp);
     let video = &answer.media[1];
     assert_eq!(video.formats, vec!["96", "97"]);
-    assert_eq!(video.rtcp_fbs(96), vec!["goog-remb", "ccm fir", "nack", "nack pli"]);
+    assert_eq!(
+        video.rtcp_fbs(96),
+        vec!["goog-remb", "ccm fir", "nack", "nack pli"]
+    );
     assert!(!video
         .extmaps(&answer)
         .iter()

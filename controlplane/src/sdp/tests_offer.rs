@@ -577,7 +577,11 @@ fn answered_feedback_and_extensions_are_limited_to_the_offer() {
     assert_eq!(v.rtcp_fb, vec!["nack", "nack pli", "transport-cc"]);
     assert!(!v.feedback.remb);
     assert_eq!(v.ext.video_orientation, None);
-    assert_eq!(v.ext.transport_cc, Some(7), "the answerer's id is what it parses");
+    assert_eq!(
+        v.ext.transport_cc,
+        Some(7),
+        "the answerer's id is what it parses"
+    );
 }
 
 #[test]
@@ -607,7 +611,10 @@ fn extension_ids_hold_across_m_lines_and_renegotiations() {
     for o in [&o1, &o2, &o3] {
         let offer = parse(o);
         for m in offer.media.iter().filter(|m| m.kind != "application") {
-            assert!(!m.extmaps(&offer).is_empty(), "inactive slots keep them too");
+            assert!(
+                !m.extmaps(&offer).is_empty(),
+                "inactive slots keep them too"
+            );
             for (id, uri) in m.extmaps(&offer) {
                 assert!((1..=14).contains(&id));
                 match ids.iter().find(|(i, u)| *i == id || u == uri) {

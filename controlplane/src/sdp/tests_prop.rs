@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 
 use super::fixtures::{
-    CHROMIUM_WHEP_FULL, CHROME_WHEP, CHROME_WHIP, DATACHANNEL_ONLY, FIREFOX_WHIP,
+    CHROME_WHEP, CHROME_WHIP, CHROMIUM_WHEP_FULL, DATACHANNEL_ONLY, FIREFOX_WHIP,
 };
 use super::*;
 
@@ -98,7 +98,10 @@ fn exercise(s: &str) {
             check_negotiated(&offer, &answer, i, s.codec.pt, rtx_pt, &s.ext, s.feedback);
             assert!(s.ext.rid.is_none() && s.ext.repaired_rid.is_none());
             if let Some(rtx) = s.rtx {
-                assert_eq!(answer.media[i].ssrc_groups()[0].ssrcs, vec![s.ssrc, rtx.ssrc]);
+                assert_eq!(
+                    answer.media[i].ssrc_groups()[0].ssrcs,
+                    vec![s.ssrc, rtx.ssrc]
+                );
             }
         }
     }
@@ -156,7 +159,10 @@ fn check_negotiated(
     assert_eq!(maps.len(), reported.len());
     assert!(reported.iter().all(|r| maps.contains(r)));
     for (id, uri) in &maps {
-        assert!(o.extmaps(offer).contains(&(*id, *uri)), "echoed, not invented");
+        assert!(
+            o.extmaps(offer).contains(&(*id, *uri)),
+            "echoed, not invented"
+        );
     }
     let fbs = m.rtcp_fbs(pt);
     assert_eq!(feedback.transport_cc, ext.transport_cc.is_some());
