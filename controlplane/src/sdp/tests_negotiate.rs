@@ -306,6 +306,78 @@ fn chrome_whip_answer() {
     );
 }
 
+#[test]
+fn publish_offer_without_rtx_or_extensions() {
+    // An older client: no extmap at all, no rtx, goog-remb offered.
+    let bare: String = CHROME_WHIP
+        .lines()
+        .filter(|l| !l.starts_with("a=extmap") && !l.contains("apt=") && !l.contains("rtx/"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let a = publish(&bare).unwrap();
+    let answer = check_answer_shape(&a.sdp, "0 1");
+    for m in &answer.media {
+        assert!(m.extmaps(&answer).is_empty());
+    }
+    let video = &answer.media[1];
+    assert_eq!(video.formats, vec!["96"]);
+    // Without the extension, transport-cc is out and goog-remb stays.
+    assert_eq!(
+        video.rtcp_fbs(96),
+        vec!["goog-remb", "ccm fir", "nack", "nack pli"]
+    );
+    assert!(answer.media[0].rtcp_fbs(111).is_empty());
+    let pv = &a.media[1];
+    assert_eq!((pv.rtx_pt, pv.ext), (None, ExtIds::default()));
+    // The FID group is still reported: the SSRC is known to be the repair one.
+    assert_eq!(pv.rtx_ssrc, Some(1150318231));
+    assert_eq!(
+        pv.feedback,
+        Feedback {
+            nack: true,
+            transport_cc: false,
+            remb: true
+        }
+    );
+}
+
+#[test]
+fn publish_opus_fmtp_passes_fec_and_dtx_through_and_red_is_not_answered() {
+    let dtx = CHROME_WHIP.replace(
+        "a=fmtp:111 minptime=10;useinbandfec=1",
+        "a=fmtp:111 minptime=10;useinbandfec=1;usedtx=1",
+    );
+    let a = publish(&dtx).unwrap();
+    let answer = parse(&a.sdp);
+    let audio = &answer.media[0];
+    assert_eq!(audio.fmtp(111), Some("minptime=10;useinbandfec=1;usedtx=1"));
+    assert_eq!(audio.formats, vec!["111"], "red/48000 (63) is left out");
+    assert_eq!(
+        a.media[0].codec.fmtp.as_deref(),
+        Some("minptime=10;useinbandfec=1;usedtx=1")
+    );
+    // Even a RED-first offer gets plain opus.
+    let red_first = CHROME_WHIP.replace("SAVPF 111 63 9", "SAVPF 63 111 9");
+    let a = publish(&red_first).unwrap();
+    assert_eq!(parse(&a.sdp).media[0].formats, vec!["111"]);
+}
+
+#[test]
+fn publish_renegotiation_keeps_the_offered_ids() {
+    let first = publish(CHROME_WHIP).unwrap();
+    // A renegotiated offer from the same browser: same mids and ids.
+    let again = CHROME_WHIP.replace("o=- 4215775240449105457 2", "o=- 4215775240449105457 3");
+    let second = publish(&again).unwrap();
+    for (x, y) in first.media.iter().zip(&second.media) {
+        assert_eq!((x.ext, x.rtx_pt, x.feedback), (y.ext, y.rtx_pt, y.feedback));
+    }
+    let (a, b) = (parse(&first.sdp), parse(&second.sdp));
+    for (x, y) in a.media.iter().zip(&b.media) {
+        assert_eq!(x.extmaps(&a), y.extmaps(&b));
+        assert_eq!(x.formats, y.formats);
+    }
+}
+
 /// Keeps only the listed payload types on the video m-line.
 fn only_video_formats(sdp: &str, formats: &str) -> String {
     let line = sdp.lines().find(|l| l.starts_with("m=video")).unwrap();

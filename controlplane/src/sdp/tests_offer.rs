@@ -871,6 +871,12 @@ fn renegotiated_publisher_offers_add_then_remove_tracks() {
         vec!["1", "2"]
     );
     assert_eq!(a.media[1].ssrc, Some(2001));
+    assert_eq!(
+        (a.media[1].rtx_ssrc, a.media[1].rtx_pt),
+        (Some(2002), Some(97))
+    );
+    assert_eq!(a.media[0].ext.mid, Some(4));
+    assert_eq!(ans.media[2].formats, vec!["96", "97"]);
     assert!(a.data_channel.is_some());
     assert_eq!(ans.media[1].direction(&ans), Direction::RecvOnly);
 
@@ -1008,7 +1014,21 @@ proptest! {
                         let a = SessionDescription::parse(&browser_answer(&o, &reject)).unwrap();
                         // Rejecting everything is an error; anything else applies.
                         let all = a.media.iter().all(|m| m.is_rejected());
-                        prop_assert_eq!(sub.apply_answer(&a).is_ok(), !all);
+                        let result = sub.apply_answer(&a);
+                        prop_assert_eq!(result.is_ok(), !all);
+                        // A browser that accepts everything keeps rtx on video and
+                        // transport-cc with its extension everywhere.
+                        for t in result.iter().flat_map(|r| &r.tracks) {
+                            let video = t.track.kind == MediaKind::Video;
+                            prop_assert_eq!(t.rtx.is_some(), video);
+                            if let Some(rtx) = t.rtx {
+                                prop_assert_eq!(Some(rtx.ssrc), t.track.rtx_ssrc);
+                                prop_assert_ne!(rtx.payload_type, t.pt);
+                            }
+                            prop_assert!(t.feedback.transport_cc && !t.feedback.remb);
+                            prop_assert_eq!(t.ext.transport_cc, Some(3));
+                            prop_assert_eq!(t.ext.mid, Some(4));
+                        }
                     } else {
                         let a = parse(CHROME_ANSWER);
                         let _ = sub.apply_answer(&a);

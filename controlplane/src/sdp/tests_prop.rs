@@ -284,7 +284,55 @@ fn session() -> impl Strategy<Value = SessionDescription> {
         )
 }
 
+/// sfud's offer for an audio and a video track, turned into the answer a
+/// browser accepting all of it would give.
+fn offer_and_answer() -> (SubscriberOffer, String) {
+    let mut sub = SubscriberOffer::new(local(), true);
+    let t = tracks();
+    sub.set_tracks(&t[..2]);
+    let offer = sub.create_offer();
+    let answer = offer
+        .replace("a=ice-lite\r\n", "")
+        .replace("a=sendonly", "a=recvonly")
+        .replace("a=setup:actpass", "a=setup:active");
+    (sub, answer)
+}
+
 proptest! {
+    #[test]
+    fn mutated_answers_to_sfud_offers_keep_the_rules(edits in prop::collection::vec(edit(), 0..6)) {
+        let (mut sub, answer) = offer_and_answer();
+        let Ok(answer) = SessionDescription::parse(&apply(&answer, &edits)) else {
+            return Ok(());
+        };
+        let Ok(r) = sub.apply_answer(&answer) else {
+            return Ok(());
+        };
+        for t in &r.tracks {
+            let m = answer.media.iter().find(|m| m.mid() == Some(t.mid.as_str())).unwrap();
+            prop_assert!(m.formats.contains(&t.pt.to_string()));
+            if let Some(rtx) = t.rtx {
+                prop_assert_eq!(t.track.kind, MediaKind::Video);
+                prop_assert!(m.formats.contains(&rtx.payload_type.to_string()));
+                prop_assert_eq!(Some(rtx.ssrc), t.track.rtx_ssrc);
+            }
+            prop_assert_eq!(t.feedback.transport_cc, t.ext.transport_cc.is_some());
+            prop_assert!(!(t.feedback.transport_cc && t.feedback.remb));
+            prop_assert!(t.ext.rid.is_none() && t.ext.repaired_rid.is_none());
+            for id in [t.ext.mid, t.ext.abs_send_time, t.ext.transport_cc, t.ext.audio_level,
+                       t.ext.video_orientation, t.ext.playout_delay, t.ext.dependency_descriptor]
+                .into_iter()
+                .flatten()
+            {
+                prop_assert!((1..=14).contains(&id));
+            }
+        }
+        if edits.is_empty() {
+            prop_assert_eq!(r.tracks.len(), 2);
+            prop_assert!(r.tracks[1].rtx.is_some() && r.tracks[1].feedback.transport_cc);
+        }
+    }
+
     #[test]
     fn random_text_never_panics(s in "\\PC{0,400}") {
         exercise(&s);
