@@ -196,7 +196,8 @@ pub(crate) fn answer(
 
 /// sfud's ids in its own offers. One fixed table keeps every URI on the
 /// same id across the m-lines of a bundle and across the renegotiations of
-/// a PeerConnection, which browsers require (Firefox refuses a remapped id).
+/// a PeerConnection, which browsers require (Firefox rejects a remote
+/// description that remaps an id).
 const OFFERED: [(Ext, u8); 7] = [
     (Ext::AudioLevel, 1),
     (Ext::AbsSendTime, 2),

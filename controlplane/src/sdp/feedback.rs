@@ -4,8 +4,8 @@
 //! transport-cc (send-side estimation, draft-holmer-rmcat-transport-wide-cc)
 //! needs both the rtcp-fb and the header extension that numbers packets; a
 //! section has either both or neither. When it has them, goog-remb is left
-//! out: the sender's own estimate replaces the receiver's, as in libwebrtc.
-//! Without them, goog-remb stays when it was offered.
+//! out: the sender's own estimate replaces the receiver's. Without them,
+//! goog-remb stays when it was offered.
 
 use dataplane::msg::Feedback;
 

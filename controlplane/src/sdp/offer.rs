@@ -228,7 +228,7 @@ impl SubscriberOffer {
             dirty: false,
         };
         if with_data_channel {
-            s.push_slot(SlotKind::Application, None, None);
+            s.push_slot(SlotKind::Application, None, SlotState::default());
             s.dirty = true;
         }
         s
@@ -250,16 +250,13 @@ impl SubscriberOffer {
         self.dirty
     }
 
-    fn push_slot(&mut self, kind: SlotKind, track: Option<SubscriberTrack>, codec: Option<Codec>) {
+    fn push_slot(&mut self, kind: SlotKind, track: Option<SubscriberTrack>, state: SlotState) {
         self.slots.push(OfferSlot {
             mid: self.next_mid.to_string(),
             kind,
             track,
         });
-        self.states.push(SlotState {
-            codec,
-            ..SlotState::default()
-        });
+        self.states.push(state);
         self.next_mid = self.next_mid.saturating_add(1);
     }
 
@@ -360,12 +357,15 @@ impl SubscriberOffer {
                     state.reusable = false;
                 }
             }
-            None => {
-                self.push_slot(kind, Some(track.clone()), Some(codec));
-                if let Some(state) = self.states.last_mut() {
-                    state.rtx_pt = rtx_pt;
-                }
-            }
+            None => self.push_slot(
+                kind,
+                Some(track.clone()),
+                SlotState {
+                    codec: Some(codec),
+                    rtx_pt,
+                    ..SlotState::default()
+                },
+            ),
         }
         true
     }
