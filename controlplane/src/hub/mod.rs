@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use dataplane::msg::{
-    CodecKind, Command, DowntrackSpec, ExtIds, Feedback, Event, SessionId, SessionSpec, ShardId, TrackId, UptrackSpec,
-};
+use dataplane::msg::{Command, Event, SessionId, SessionSpec, ShardId, TrackId};
 use dataplane::shard::Dataplane;
 use dataplane::srtp::{split_keying_material, SrtpProfile};
 use dataplane::stats::ShardStats;
@@ -25,6 +23,7 @@ use crate::sdp::{self, Codec, LocalIce, MediaKind, OfferedTrack, SessionDescript
 mod admin;
 mod events;
 mod rooms;
+mod specs;
 
 pub use admin::{NodeInfo, ParticipantDetail};
 pub use rooms::{ParticipantId, ParticipantInfo, RoomInfo};
@@ -316,20 +315,7 @@ impl Hub {
     fn add_uptrack(&mut self, session: SessionId, m: &sdp::PublishedMedia) -> TrackId {
         let track = TrackId(self.next_id);
         self.next_id += 1;
-        let spec = UptrackSpec {
-            track,
-            session,
-            kind: m.kind,
-            codec: CodecKind::from_name(&m.codec.name),
-            payload_type: m.codec.pt,
-            clock_rate: m.codec.clock_rate,
-            ssrc: m.ssrc,
-            mid: m.mid.clone(),
-            rtx_ssrc: m.rtx_ssrc,
-            rtx_payload_type: None,
-            ext: ExtIds { mid: m.mid_ext_id, ..Default::default() },
-            feedback: Feedback { nack: true, ..Default::default() },
-        };
+        let spec = specs::uptrack(track, session, m);
         self.dataplane.broadcast(|| Command::AddUptrack(spec.clone()));
         track
     }
@@ -353,6 +339,7 @@ impl Hub {
                 kind: t.kind,
                 codec: t.codec.clone(),
                 ssrc: rand::random::<u32>() | 1,
+                rtx_ssrc: specs::rtx_ssrc_for(t.kind),
                 cname: format!("sfud-{room}"),
                 stream_id: t.stream_id.clone(),
                 track_id: rooms::track_label(t.id),
@@ -364,18 +351,7 @@ impl Hub {
         let (id, resource) = self.new_session(SessionKind::Whep, room, &local, Some(&answer.remote), pinned, identity)?;
         for m in &answer.media {
             let Some(t) = tracks.get(m.track_index) else { continue };
-            let spec = DowntrackSpec {
-                session: id,
-                track: t.id,
-                kind: t.kind,
-                ssrc: m.ssrc,
-                payload_type: m.codec.pt,
-                clock_rate: m.codec.clock_rate,
-                mid: m.mid.clone(),
-                rtx: None,
-                ext: ExtIds::default(),
-                feedback: Feedback { nack: true, ..Default::default() },
-            };
+            let spec = specs::whep_downtrack(id, t.id, m);
             self.dataplane.broadcast(|| Command::AddDowntrack(spec.clone()));
         }
         if let Some(r) = self.rooms.get_mut(room) {

@@ -7,13 +7,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use dataplane::msg::{Command, DowntrackSpec, ExtIds, Feedback, SessionId, TrackId};
+use dataplane::msg::{Command, SessionId, TrackId};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
-use super::{Hub, RoomTrack, SessionKind};
+use super::{specs, Hub, RoomTrack, SessionKind};
 use crate::rooms::rpc::{self, RpcError};
 use crate::sdp::{self, LocalIce, PublishOptions, SessionDescription, SubscriberOffer, SubscriberTrack};
 
@@ -29,8 +29,9 @@ pub(super) struct Participant {
     sub_offer: SubscriberOffer,
     /// Published tracks by the publisher PC's mid.
     published: HashMap<String, TrackId>,
-    /// The SSRC this subscriber sees for each track, stable across offers.
-    ssrcs: HashMap<TrackId, u32>,
+    /// The SSRCs (primary, RTX) this subscriber sees for each track, stable
+    /// across offers.
+    ssrcs: HashMap<TrackId, (u32, Option<u32>)>,
     /// Downtracks installed on the subscriber session.
     downtracks: Vec<TrackId>,
     notify: UnboundedSender<String>,
@@ -253,18 +254,7 @@ impl Hub {
             let Some(track) = parse_track_label(&t.track.track_id) else { continue };
             if !p.downtracks.contains(&track) {
                 p.downtracks.push(track);
-                add.push(DowntrackSpec {
-                    session: subscriber,
-                    track,
-                    kind: t.track.kind,
-                    ssrc: t.track.ssrc,
-                    payload_type: t.pt,
-                    clock_rate: t.track.codec.clock_rate,
-                    mid: t.mid.clone(),
-                    rtx: None,
-                    ext: ExtIds::default(),
-                    feedback: Feedback { nack: true, ..Default::default() },
-                });
+                add.push(specs::room_downtrack(subscriber, track, t));
             }
         }
         for spec in add {
@@ -320,13 +310,18 @@ impl Hub {
         let subscriber = p.subscriber;
         let list: Vec<SubscriberTrack> = wanted
             .iter()
-            .map(|t| SubscriberTrack {
-                kind: t.kind,
-                codec: t.codec.clone(),
-                ssrc: *p.ssrcs.entry(t.id).or_insert_with(|| rand::random::<u32>() | 1),
-                cname: t.stream_id.clone(),
-                stream_id: t.stream_id.clone(),
-                track_id: track_label(t.id),
+            .map(|t| {
+                let (ssrc, rtx_ssrc) =
+                    *p.ssrcs.entry(t.id).or_insert_with(|| (rand::random::<u32>() | 1, specs::rtx_ssrc_for(t.kind)));
+                SubscriberTrack {
+                    kind: t.kind,
+                    codec: t.codec.clone(),
+                    ssrc,
+                    rtx_ssrc,
+                    cname: t.stream_id.clone(),
+                    stream_id: t.stream_id.clone(),
+                    track_id: track_label(t.id),
+                }
             })
             .collect();
         p.sub_offer.set_tracks(&list);

@@ -204,7 +204,7 @@ pub(crate) fn accepted_section(
     mid: &str,
     local: &LocalIce,
     direction: Direction,
-    pt: u8,
+    formats: &[u8],
     body: Vec<Attribute>,
 ) -> Result<MediaDescription, NegotiationError> {
     let (connection, port) = local.connection_and_port()?;
@@ -222,7 +222,7 @@ pub(crate) fn accepted_section(
         kind: offered.kind.clone(),
         port,
         proto: offered.proto.clone(),
-        formats: vec![pt.to_string()],
+        formats: formats.iter().map(u8::to_string).collect(),
         connection: Some(connection),
         attributes,
     })

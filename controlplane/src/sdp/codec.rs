@@ -19,9 +19,11 @@ pub struct Codec {
     pub rtcp_fb: Vec<String>,
 }
 
-/// The RTCP feedback sfud implements. Anything else (transport-cc needs the
-/// TWCC extension we do not negotiate) is left out of answers.
-pub(crate) const SUPPORTED_FEEDBACK: [&str; 4] = ["nack", "nack pli", "ccm fir", "goog-remb"];
+/// The RTCP feedback sfud implements; anything else is left out of answers
+/// and offers. transport-cc and goog-remb are further settled against the
+/// header extensions (see `feedback::settle`).
+pub(crate) const SUPPORTED_FEEDBACK: [&str; 5] =
+    ["nack", "nack pli", "ccm fir", "goog-remb", "transport-cc"];
 
 /// The offered feedback for a payload type that sfud supports, deduplicated,
 /// in canonical spelling and offer order.

@@ -7,7 +7,7 @@
 //! it when the media section says nothing.
 
 use super::model::{
-    find_value, values, Direction, MediaDescription, RtpMap, SessionDescription, SsrcGroup,
+    find_value, values, Direction, Extmap, MediaDescription, RtpMap, SessionDescription, SsrcGroup,
 };
 
 impl SessionDescription {
@@ -143,25 +143,25 @@ impl MediaDescription {
     /// `(id, uri)` of each `a=extmap:<id>[/<direction>] <uri>`, media level
     /// if present there, else session level (RFC 8285 §8).
     pub fn extmaps<'a>(&'a self, session: &'a SessionDescription) -> Vec<(u8, &'a str)> {
-        let parse = |v: &'a str| {
-            let mut it = v.split_whitespace();
-            let id = it.next()?;
-            let id = id.split_once('/').map_or(id, |(id, _dir)| id);
-            let id: u8 = id.parse().ok()?;
-            // 0 is padding and 15 is reserved in the one-byte form (RFC 8285 §4.2).
-            if id == 0 || id == 15 {
-                return None;
-            }
-            Some((id, it.next()?))
-        };
+        self.extmap_entries(session)
+            .into_iter()
+            .map(|e| (e.id, e.uri))
+            .collect()
+    }
+
+    /// Every well-formed extmap with its direction qualifier, media level if
+    /// present there, else session level (RFC 8285 §8). Ids are 1 to 255
+    /// except 15: 0 is padding and 15 is reserved in the one-byte form
+    /// (RFC 8285 §4.2); an unknown direction makes the line malformed.
+    pub fn extmap_entries<'a>(&'a self, session: &'a SessionDescription) -> Vec<Extmap<'a>> {
         let media: Vec<_> = values(&self.attributes, "extmap")
-            .filter_map(parse)
+            .filter_map(parse_extmap)
             .collect();
         if !media.is_empty() {
             return media;
         }
         values(&session.attributes, "extmap")
-            .filter_map(parse)
+            .filter_map(parse_extmap)
             .collect()
     }
 
@@ -200,6 +200,24 @@ impl MediaDescription {
             })
         })
     }
+}
+
+fn parse_extmap(v: &str) -> Option<Extmap<'_>> {
+    let mut it = v.split_whitespace();
+    let id = it.next()?;
+    let (id, direction) = match id.split_once('/') {
+        Some((id, dir)) => (id, Some(Direction::from_attribute(dir)?)),
+        None => (id, None),
+    };
+    let id: u8 = id.parse().ok()?;
+    if id == 0 || id == 15 {
+        return None;
+    }
+    Some(Extmap {
+        id,
+        direction,
+        uri: it.next()?,
+    })
 }
 
 fn split_msid(v: &str) -> Option<(&str, Option<&str>)> {

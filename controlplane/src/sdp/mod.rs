@@ -6,12 +6,23 @@
 //! rtcp-mux only, DTLS server (a=setup:passive) with a sha-256 fingerprint.
 //!
 //! * Publish: each audio/video section that sends is answered recvonly with
-//!   one codec (opus/48000/2; VP8, else H264 packetization-mode=1 preferring
-//!   constrained baseline), no RTX/RED/FEC, feedback limited to nack, nack pli,
-//!   ccm fir and goog-remb, and only the sdes:mid header extension.
+//!   one codec (opus/48000/2 with the offered fmtp, so in-band FEC and DTX
+//!   pass through; VP8, else H264 packetization-mode=1 preferring
+//!   constrained baseline), plus on video the rtx format whose apt is that
+//!   codec. No RED (not yet: see `publish`), no ulpfec/flexfec.
 //! * Play: each receiving section gets the first unassigned track of its kind
 //!   whose codec the viewer offered, answered sendonly with the viewer's
-//!   payload type; sections left without a track are answered inactive.
+//!   payload type, and with the viewer's rtx for it (video) under an RTX SSRC
+//!   of sfud's, announced in an a=ssrc-group:FID; sections left without a
+//!   track are answered inactive.
+//! * Both: the header extensions the dataplane uses (`ExtIds`: mid,
+//!   abs-send-time, transport-wide-cc, audio level, video orientation,
+//!   playout delay, dependency descriptor; rid and repaired-rid only from
+//!   publishers) are answered with the offerer's ids, 1 to 14 only. Feedback
+//!   is limited to nack, nack pli, ccm fir, and transport-cc exactly when its
+//!   extension is answered, else goog-remb (see `feedback`). What was
+//!   negotiated is reported as the dataplane's `ExtIds`, `Feedback` and RTX
+//!   payload types.
 //! * Anything else (data channels, unknown media, unsupported codecs) is
 //!   rejected with port 0, as long as something is accepted.
 //!
@@ -19,29 +30,41 @@
 //! two PeerConnections: the publisher one is answered by `answer_publish_with`
 //! (which can accept the client's data channel and keep removed tracks'
 //! m-lines inactive), and on the subscriber one sfud is the offerer:
-//! `SubscriberOffer` keeps its m-lines stable across renegotiations.
+//! `SubscriberOffer` keeps its m-lines stable across renegotiations, and
+//! offers rtx per video codec, transport-cc, and the extensions above with
+//! ids fixed for the PeerConnection's life.
 
 mod answer;
 mod codec;
 mod error;
+mod extmap;
+mod feedback;
 mod lookup;
 mod model;
 mod offer;
 mod parse;
 mod publish;
+mod rtx;
 mod subscribe;
 mod transport;
 mod write;
 
 pub use codec::{Codec, MediaKind};
+/// What negotiation hands the dataplane: the same types its specs carry.
+pub use dataplane::msg::{ExtIds, Feedback, RtxSpec};
+pub use extmap::{
+    ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, DEPENDENCY_DESCRIPTOR_URI, PLAYOUT_DELAY_URI,
+    REPAIRED_RID_URI, RID_URI, SDES_MID_URI, TRANSPORT_CC_URI, VIDEO_ORIENTATION_URI,
+};
 pub use error::{NegotiationError, SdpError};
-pub use model::{Attribute, Direction, MediaDescription, RtpMap, SessionDescription, SsrcGroup};
+pub use model::{
+    Attribute, Direction, Extmap, MediaDescription, RtpMap, SessionDescription, SsrcGroup,
+};
 pub use parse::{MAX_MEDIA_SECTIONS, MAX_SDP_BYTES};
 pub use answer::{DataChannelParams, MAX_MESSAGE_SIZE, SCTP_PORT};
 pub use offer::{AnswerResult, AnsweredTrack, OfferSlot, SlotKind, SubscriberOffer, SubscriberTrack};
 pub use publish::{
     answer_publish, answer_publish_with, PublishAnswer, PublishOptions, PublishedMedia,
-    SDES_MID_URI,
 };
 pub use subscribe::{answer_subscribe, OfferedTrack, SubscribeAnswer, SubscribedMedia};
 pub use transport::{LocalIce, RemoteParams};

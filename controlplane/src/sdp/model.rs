@@ -111,6 +111,16 @@ pub struct SsrcGroup {
     pub ssrcs: Vec<u32>,
 }
 
+/// A parsed `a=extmap:<id>[/<direction>] <uri> [<attributes>]` (RFC 8285 §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extmap<'a> {
+    pub id: u8,
+    /// The qualifier, from the writer's point of view; None means the
+    /// media section's own direction applies.
+    pub direction: Option<Direction>,
+    pub uri: &'a str,
+}
+
 pub(crate) fn find_value<'a>(attrs: &'a [Attribute], key: &str) -> Option<&'a str> {
     attrs
         .iter()

@@ -9,17 +9,28 @@
 //!
 //! Offers bundle every live slot and repeat the transport in each of them, so
 //! it does not matter which slot ends up tagging the bundle.
+//!
+//! Each sending slot offers what loss recovery and congestion control need:
+//! the publisher's nack/pli/fir feedback, transport-cc with its header
+//! extension (never goog-remb: sfud estimates on the send side), the other
+//! `ExtIds` extensions with sfud's fixed ids (see `extmap`), and on video an
+//! rtx payload type for the codec with sfud's RTX SSRC in an FID group. The
+//! answer says which of these the browser kept.
 
+use dataplane::msg::{ExtIds, Feedback, RtxSpec};
 use tracing::warn;
 
 use super::answer::{
     codec_attributes, data_channel_attributes, data_channel_params, local_session,
     DataChannelParams,
 };
-use super::codec::{supported_feedback, Codec, MediaKind};
+use super::codec::{known_feedback, supported_feedback, Codec, MediaKind};
 use super::error::NegotiationError;
+use super::extmap;
+use super::feedback;
 use super::model::{Attribute, Direction, MediaDescription, SessionDescription};
 use super::parse::MAX_MEDIA_SECTIONS;
+use super::rtx::rtx_codec;
 use super::subscribe::{sending_attributes, OfferedTrack};
 use super::transport::{remote_params, LocalIce, RemoteParams};
 
@@ -49,6 +60,14 @@ impl SlotKind {
         match self {
             SlotKind::Application => "UDP/DTLS/SCTP",
             _ => "UDP/TLS/RTP/SAVPF",
+        }
+    }
+
+    fn media_kind(self) -> Option<MediaKind> {
+        match self {
+            SlotKind::Audio => Some(MediaKind::Audio),
+            SlotKind::Video => Some(MediaKind::Video),
+            SlotKind::Application => None,
         }
     }
 }
@@ -83,6 +102,12 @@ pub struct AnsweredTrack {
     pub pt: u8,
     /// The feedback the browser accepted, a subset of what sfud offered.
     pub rtcp_fb: Vec<String>,
+    /// sfud's repair stream, when the browser's answer kept the rtx
+    /// payload type offered with the codec.
+    pub rtx: Option<RtxSpec>,
+    /// Header extensions as the browser answered them.
+    pub ext: ExtIds,
+    pub feedback: Feedback,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,6 +132,8 @@ struct SlotState {
     /// The codec last offered in it, payload type remapped; an inactive slot
     /// keeps naming it so the browser's transceiver keeps its codec.
     codec: Option<Codec>,
+    /// The rtx payload type offered with `codec` (video with an RTX SSRC).
+    rtx_pt: Option<u8>,
     /// The browser answered port 0: it stays port 0 in every later offer.
     rejected: bool,
     /// Free, and the browser has answered an offer that showed it inactive.
@@ -119,7 +146,8 @@ struct Offered {
     mid: String,
     kind: SlotKind,
     track: Option<SubscriberTrack>,
-    pt: Option<u8>,
+    codec: Option<Codec>,
+    rtx_pt: Option<u8>,
     rejected: bool,
 }
 
@@ -200,7 +228,7 @@ impl SubscriberOffer {
             dirty: false,
         };
         if with_data_channel {
-            s.push_slot(SlotKind::Application, None, None);
+            s.push_slot(SlotKind::Application, None, SlotState::default());
             s.dirty = true;
         }
         s
@@ -222,16 +250,13 @@ impl SubscriberOffer {
         self.dirty
     }
 
-    fn push_slot(&mut self, kind: SlotKind, track: Option<SubscriberTrack>, codec: Option<Codec>) {
+    fn push_slot(&mut self, kind: SlotKind, track: Option<SubscriberTrack>, state: SlotState) {
         self.slots.push(OfferSlot {
             mid: self.next_mid.to_string(),
             kind,
             track,
         });
-        self.states.push(SlotState {
-            codec,
-            ..SlotState::default()
-        });
+        self.states.push(state);
         self.next_mid = self.next_mid.saturating_add(1);
     }
 
@@ -243,7 +268,10 @@ impl SubscriberOffer {
     pub fn set_tracks(&mut self, tracks: &[SubscriberTrack]) -> bool {
         let mut wanted: Vec<&SubscriberTrack> = Vec::with_capacity(tracks.len());
         for t in tracks {
-            if wanted.iter().any(|w| w.ssrc == t.ssrc) {
+            if wanted
+                .iter()
+                .any(|w| ssrcs_of(w).any(|s| ssrcs_of(t).any(|u| u == s)))
+            {
                 warn!(ssrc = t.ssrc, "subscriber offer: duplicate SSRC skipped");
                 continue;
             }
@@ -295,7 +323,7 @@ impl SubscriberOffer {
             );
             return false;
         }
-        let Some(pt) = self.bind_pt(&track.codec) else {
+        let Some(pt) = self.bind_pt(&CodecKey::of(&track.codec), Some(track.codec.pt)) else {
             warn!(
                 ssrc = track.ssrc,
                 "subscriber offer: no payload type left for track"
@@ -307,32 +335,54 @@ impl SubscriberOffer {
             rtcp_fb: offered_feedback(&track.codec),
             ..track.codec.clone()
         };
+        let rtx_pt = match (track.kind, track.rtx_ssrc) {
+            (MediaKind::Video, Some(_)) => {
+                let rtx_pt = self.bind_pt(&CodecKey::of(&rtx_codec(pt, &codec)), None);
+                if rtx_pt.is_none() {
+                    warn!(
+                        ssrc = track.ssrc,
+                        "subscriber offer: no payload type left for rtx"
+                    );
+                }
+                rtx_pt
+            }
+            _ => None,
+        };
         match free {
             Some(i) => {
                 if let (Some(slot), Some(state)) = (self.slots.get_mut(i), self.states.get_mut(i)) {
                     slot.track = Some(track.clone());
                     state.codec = Some(codec);
+                    state.rtx_pt = rtx_pt;
                     state.reusable = false;
                 }
             }
-            None => self.push_slot(kind, Some(track.clone()), Some(codec)),
+            None => self.push_slot(
+                kind,
+                Some(track.clone()),
+                SlotState {
+                    codec: Some(codec),
+                    rtx_pt,
+                    ..SlotState::default()
+                },
+            ),
         }
         true
     }
 
-    /// The payload type `codec` goes out with on this PeerConnection.
-    fn bind_pt(&mut self, codec: &Codec) -> Option<u8> {
-        let key = CodecKey::of(codec);
-        if let Some((pt, _)) = self.pts.iter().find(|(_, k)| *k == key) {
+    /// The payload type a format goes out with on this PeerConnection: the
+    /// one it was bound to before, else `preferred` if free and dynamic,
+    /// else the first free dynamic one.
+    fn bind_pt(&mut self, key: &CodecKey, preferred: Option<u8>) -> Option<u8> {
+        if let Some((pt, _)) = self.pts.iter().find(|(_, k)| k == key) {
             return Some(*pt);
         }
         let taken = |pt: u8| self.pts.iter().any(|(p, _)| *p == pt);
-        let pt = if is_dynamic(codec.pt) && !taken(codec.pt) {
-            codec.pt
-        } else {
-            dynamic_pts().find(|p| !taken(*p))?
+        let pt = match preferred {
+            Some(p) if is_dynamic(p) && !taken(p) => p,
+            _ => dynamic_pts().find(|p| !taken(*p))?,
         };
-        self.pts.push((pt, key));
+        self.pts.push((pt, key.clone()));
         Some(pt)
     }
 
@@ -356,7 +406,8 @@ impl SubscriberOffer {
                 mid: slot.mid.clone(),
                 kind: slot.kind,
                 track: slot.track.clone(),
-                pt,
+                codec: state.codec.clone(),
+                rtx_pt: state.rtx_pt,
                 rejected: state.rejected,
             });
             if state.rejected {
@@ -366,20 +417,20 @@ impl SubscriberOffer {
             bundle.push(slot.mid.clone());
             let attributes = match slot.kind {
                 SlotKind::Application => data_channel_attributes(&slot.mid, &self.local, "actpass"),
-                SlotKind::Audio | SlotKind::Video => {
-                    self.rtp_attributes(slot, state.codec.as_ref())
-                }
+                SlotKind::Audio | SlotKind::Video => self.rtp_attributes(slot, state),
             };
+            let mut formats = vec![match (slot.kind, pt) {
+                (SlotKind::Application, _) => "webrtc-datachannel".to_owned(),
+                (_, Some(pt)) => pt.to_string(),
+                // Unreachable: RTP slots are created with a codec.
+                (_, None) => "0".to_owned(),
+            }];
+            formats.extend(state.rtx_pt.map(|p| p.to_string()));
             media.push(MediaDescription {
                 kind: slot.kind.media().to_owned(),
                 port,
                 proto: slot.kind.proto().to_owned(),
-                formats: vec![match (slot.kind, pt) {
-                    (SlotKind::Application, _) => "webrtc-datachannel".to_owned(),
-                    (_, Some(pt)) => pt.to_string(),
-                    // Unreachable: RTP slots are created with a codec.
-                    (_, None) => "0".to_owned(),
-                }],
+                formats,
                 connection: Some(connection.clone()),
                 attributes,
             });
@@ -390,7 +441,7 @@ impl SubscriberOffer {
         local_session(&self.local, self.version, bundle, media).to_sdp()
     }
 
-    fn rtp_attributes(&self, slot: &OfferSlot, codec: Option<&Codec>) -> Vec<Attribute> {
+    fn rtp_attributes(&self, slot: &OfferSlot, state: &SlotState) -> Vec<Attribute> {
         let direction = if slot.track.is_some() {
             Direction::SendOnly
         } else {
@@ -403,9 +454,23 @@ impl SubscriberOffer {
         attributes.extend(self.local.ice_dtls_attributes("actpass"));
         attributes.push(Attribute::flag("rtcp-mux"));
         attributes.push(Attribute::flag("rtcp-rsize"));
-        match (&slot.track, codec) {
-            (Some(track), Some(codec)) => attributes.extend(sending_attributes(codec, track)),
-            (None, Some(codec)) => attributes.extend(codec_attributes(codec)),
+        if let Some(kind) = slot.kind.media_kind() {
+            attributes.extend(extmap::offer_attributes(kind));
+        }
+        match (&slot.track, state.codec.as_ref()) {
+            (Some(track), Some(codec)) => {
+                let rtx = track
+                    .rtx_ssrc
+                    .zip(state.rtx_pt)
+                    .map(|(ssrc, payload_type)| RtxSpec { ssrc, payload_type });
+                attributes.extend(sending_attributes(codec, rtx, track));
+            }
+            (None, Some(codec)) => {
+                attributes.extend(codec_attributes(codec));
+                if let Some(rtx_pt) = state.rtx_pt {
+                    attributes.extend(codec_attributes(&rtx_codec(rtx_pt, codec)));
+                }
+            }
             _ => {}
         }
         attributes.extend(self.local.candidate_attributes());
@@ -459,13 +524,24 @@ impl SubscriberOffer {
                         }
                     }
                 }
-                Verdict::Receiving { pt, rtcp_fb } => {
+                Verdict::Receiving {
+                    pt,
+                    rtcp_fb,
+                    rtx_pt,
+                    ext,
+                } => {
                     if let Some(t) = &o.track {
                         result.tracks.push(AnsweredTrack {
                             mid: o.mid.clone(),
                             track: t.clone(),
                             pt: *pt,
                             rtcp_fb: rtcp_fb.clone(),
+                            rtx: t
+                                .rtx_ssrc
+                                .zip(*rtx_pt)
+                                .map(|(ssrc, payload_type)| RtxSpec { ssrc, payload_type }),
+                            ext: *ext,
+                            feedback: feedback::flags(rtcp_fb),
                         });
                     }
                 }
@@ -497,9 +573,21 @@ fn push_bounded(list: &mut Vec<SubscriberTrack>, t: SubscriberTrack) {
     list.push(t);
 }
 
-/// The publisher's feedback that sfud also handles towards subscribers.
+fn ssrcs_of(t: &SubscriberTrack) -> impl Iterator<Item = u32> {
+    std::iter::once(t.ssrc).chain(t.rtx_ssrc)
+}
+
+/// What sfud offers a subscriber: the loss feedback the publisher's codec
+/// negotiated (PLI and FIR are forwarded to it; NACKs are answered from
+/// sfud's cache), and transport-cc for sfud's own send-side estimate,
+/// which is why goog-remb is not offered (see `feedback`).
 fn offered_feedback(codec: &Codec) -> Vec<String> {
-    super::codec::known_feedback(codec.rtcp_fb.iter().map(String::as_str))
+    let mut fbs: Vec<String> = known_feedback(codec.rtcp_fb.iter().map(String::as_str))
+        .into_iter()
+        .filter(|f| f != "goog-remb" && f != "transport-cc")
+        .collect();
+    fbs.push("transport-cc".to_owned());
+    fbs
 }
 
 /// A slot the browser rejected: port 0 forever, mid kept (RFC 8843 §7.3.3).
@@ -524,6 +612,8 @@ enum Verdict {
     Receiving {
         pt: u8,
         rtcp_fb: Vec<String>,
+        rtx_pt: Option<u8>,
+        ext: ExtIds,
     },
     /// Accepted but inactive (or the data channel): no media to send.
     NotReceiving,
@@ -641,29 +731,52 @@ fn check_answer(
         if !m.rtcp_mux() {
             return Err(NegotiationError::RtcpMuxRequired { mid: o.mid.clone() });
         }
-        let offered_pt = o.pt.map(|p| p.to_string());
-        if m.formats.is_empty() {
-            return Err(invalid(format!("mid {} answers no payload type", o.mid)));
-        }
-        if let Some(f) = m.formats.iter().find(|f| Some(*f) != offered_pt.as_ref()) {
+        let pt = o.codec.as_ref().map(|c| c.pt);
+        let formats: Vec<Option<u8>> = m.formats.iter().map(|f| f.parse().ok()).collect();
+        if let Some(f) = m
+            .formats
+            .iter()
+            .zip(&formats)
+            .find(|(_, p)| p.is_none() || (**p != pt && **p != o.rtx_pt))
+            .map(|(f, _)| f)
+        {
             return Err(invalid(format!(
                 "mid {} answers payload type {f}, which sfud did not offer there",
                 o.mid
             )));
         }
+        if pt.is_none() || !formats.contains(&pt) {
+            return Err(invalid(format!(
+                "mid {} does not answer the codec's payload type",
+                o.mid
+            )));
+        }
         let direction = m.direction(answer);
-        let verdict = match (&o.track, o.pt) {
-            (Some(_), Some(pt)) => match direction {
-                Direction::RecvOnly => Verdict::Receiving {
-                    pt,
-                    rtcp_fb: supported_feedback(m, pt),
-                },
+        let verdict = match (&o.track, &o.codec, o.kind.media_kind()) {
+            (Some(_), Some(codec), Some(kind)) => match direction {
+                Direction::RecvOnly => {
+                    let mut ext = extmap::answered(answer, m, kind);
+                    // Only what sfud offered counts, whatever the answer adds.
+                    let kept: Vec<String> = supported_feedback(m, codec.pt)
+                        .into_iter()
+                        .filter(|f| codec.rtcp_fb.contains(f))
+                        .collect();
+                    let rtcp_fb = feedback::settle(kept, &mut ext);
+                    Verdict::Receiving {
+                        pt: codec.pt,
+                        rtcp_fb,
+                        rtx_pt: o.rtx_pt.filter(|p| formats.contains(&Some(*p))),
+                        ext: ext.ids(),
+                    }
+                }
                 Direction::Inactive => Verdict::NotReceiving,
-                d => return Err(invalid(format!(
+                d => {
+                    return Err(invalid(format!(
                     "mid {} answers a={}; sfud offered sendonly, so only recvonly or inactive fit",
                     o.mid,
                     d.as_str()
-                ))),
+                )))
+                }
             },
             _ => Verdict::NotReceiving,
         };

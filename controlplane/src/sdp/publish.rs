@@ -1,9 +1,14 @@
 //! WHIP: answering a publisher's offer. sfud receives one codec per section,
-//! without RTX/RED/FEC, and binds incoming SSRCs to sections by the sdes:mid
-//! header extension or the offered a=ssrc lines. Rooms answer their
-//! publisher PeerConnections with `answer_publish_with`, which can also keep
-//! the client's data channel and answer removed tracks inactive.
+//! plus that codec's RTX repair format on video (RFC 4588), and binds
+//! incoming SSRCs to sections by the sdes:mid header extension or the offered
+//! a=ssrc lines (the FID group names the repair SSRC). RED and FEC formats
+//! are not answered. The header extensions of `ExtIds` are accepted with the
+//! publisher's ids, and transport-cc replaces goog-remb when both are
+//! possible (see `feedback`). Rooms answer their publisher PeerConnections
+//! with `answer_publish_with`, which can also keep the client's data channel
+//! and answer removed tracks inactive.
 
+use dataplane::msg::{ExtIds, Feedback};
 use tracing::debug;
 
 use super::answer::{
@@ -11,14 +16,13 @@ use super::answer::{
     data_channel_section, describe_offered, is_data_channel, is_secure_rtp, offered_rtpmaps,
     rejected_section, rejection_summary, settle_bundle, DataChannelParams, Plan,
 };
-use super::codec::{
-    canonical_name, h264_publish_rank, supported_feedback, Codec, MediaKind,
-};
+use super::codec::{canonical_name, h264_publish_rank, supported_feedback, Codec, MediaKind};
 use super::error::NegotiationError;
-use super::model::{Attribute, Direction, MediaDescription, RtpMap, SessionDescription};
+use super::extmap::{self, Extensions, Flow};
+use super::feedback;
+use super::model::{Direction, MediaDescription, RtpMap, SessionDescription};
+use super::rtx::{offered_rtx, rtx_codec};
 use super::transport::{remote_params, LocalIce, RemoteParams};
-
-pub const SDES_MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
 /// One media section sfud accepted from a publisher.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,11 +32,15 @@ pub struct PublishedMedia {
     pub codec: Codec,
     /// Primary SSRC from a=ssrc (first of the FID group when there is one).
     pub ssrc: Option<u32>,
-    /// The FID partner of `ssrc`. sfud answers no RTX payload type, so the
-    /// publisher should not use it; it is reported so it can be recognised.
+    /// The FID partner of `ssrc`: the SSRC of its repair stream, when signalled.
     pub rtx_ssrc: Option<u32>,
-    /// The offered id of urn:ietf:params:rtp-hdrext:sdes:mid, echoed in the answer.
-    pub mid_ext_id: Option<u8>,
+    /// The rtx payload type answered for `codec` (its apt); None for audio,
+    /// and for video offered without one.
+    pub rtx_pt: Option<u8>,
+    /// Header extensions as answered, with the publisher's ids.
+    pub ext: ExtIds,
+    /// What the answer's rtcp-fb lines for `codec` amount to.
+    pub feedback: Feedback,
     pub stream_id: Option<String>,
     pub track_id: Option<String>,
 }
@@ -71,7 +79,8 @@ pub fn answer_publish(
 
 /// What the answer does with a section it keeps.
 enum Kept {
-    Media(PublishedMedia),
+    /// Received media, and the extensions to answer on it.
+    Media(PublishedMedia, Extensions),
     /// A publishing section that no longer sends; answered inactive with
     /// the codec it would use.
     Inactive(Codec),
@@ -113,7 +122,7 @@ pub fn answer_publish_with(
         .media
         .iter()
         .zip(&plans)
-        .find(|(_, p)| matches!(p.accepted(), Some(Kept::Media(_) | Kept::Inactive(_))))
+        .find(|(_, p)| matches!(p.accepted(), Some(Kept::Media(..) | Kept::Inactive(_))))
     {
         if !m.rtcp_mux() {
             return Err(NegotiationError::RtcpMuxRequired {
@@ -132,20 +141,20 @@ pub fn answer_publish_with(
                 debug!(section = i, %reason, "rejecting publish media section");
                 sections.push(rejected_section(m));
             }
-            Plan::Accept(Kept::Media(p)) => {
-                let mut body = codec_attributes(&p.codec);
-                if let Some(id) = p.mid_ext_id {
-                    body.push(Attribute::with_value(
-                        "extmap",
-                        format!("{id} {SDES_MID_URI}"),
-                    ));
+            Plan::Accept(Kept::Media(p, ext)) => {
+                let mut body = ext.attributes();
+                body.extend(codec_attributes(&p.codec));
+                let mut formats = vec![p.codec.pt];
+                if let Some(rtx_pt) = p.rtx_pt {
+                    body.extend(codec_attributes(&rtx_codec(rtx_pt, &p.codec)));
+                    formats.push(rtx_pt);
                 }
                 sections.push(accepted_section(
                     m,
                     &p.mid,
                     local,
                     Direction::RecvOnly,
-                    p.codec.pt,
+                    &formats,
                     body,
                 )?);
                 media.push(p);
@@ -156,7 +165,7 @@ pub fn answer_publish_with(
                     mid,
                     local,
                     Direction::Inactive,
-                    codec.pt,
+                    &[codec.pt],
                     codec_attributes(&codec),
                 )?);
             }
@@ -194,29 +203,33 @@ fn plan_with(
                     MediaKind::Video => choose_video(m),
                 };
                 if let Some(rtpmap) = chosen {
-                    return Plan::Accept(Kept::Inactive(codec_of(m, &rtpmap)));
+                    let codec = codec_of(m, &rtpmap, &mut Extensions::default());
+                    return Plan::Accept(Kept::Inactive(codec));
                 }
             }
         }
     }
     match plan(offer, m) {
-        Plan::Accept(p) => Plan::Accept(Kept::Media(p)),
+        Plan::Accept((p, ext)) => Plan::Accept(Kept::Media(p, ext)),
         Plan::Reject(reason) => Plan::Reject(reason),
     }
 }
 
-fn codec_of(m: &MediaDescription, rtpmap: &RtpMap) -> Codec {
+/// The codec as answered: the offered fmtp kept (for opus that carries
+/// useinbandfec and usedtx, so FEC and DTX pass through sfud untouched), and
+/// the feedback settled against the section's extensions `ext`.
+fn codec_of(m: &MediaDescription, rtpmap: &RtpMap, ext: &mut Extensions) -> Codec {
     Codec {
         pt: rtpmap.pt,
         name: canonical_name(&rtpmap.name),
         clock_rate: rtpmap.clock_rate,
         channels: rtpmap.channels,
         fmtp: m.fmtp(rtpmap.pt).map(str::to_owned),
-        rtcp_fb: supported_feedback(m, rtpmap.pt),
+        rtcp_fb: feedback::settle(supported_feedback(m, rtpmap.pt), ext),
     }
 }
 
-fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<PublishedMedia> {
+fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<(PublishedMedia, Extensions)> {
     if m.is_rejected() {
         return Plan::Reject("the offer itself disabled it (port 0)".to_owned());
     }
@@ -247,25 +260,32 @@ fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<PublishedMedia
             describe_offered(m)
         ));
     };
-    let codec = codec_of(m, &rtpmap);
+    let mut ext = extmap::answer(offer, m, kind, Flow::Receive);
+    let codec = codec_of(m, &rtpmap, &mut ext);
+    let rtx_pt = match kind {
+        MediaKind::Video => offered_rtx(m, &codec),
+        MediaKind::Audio => None,
+    };
     let (ssrc, rtx_ssrc) = primary_ssrcs(m);
     let msid = m.msid();
-    Plan::Accept(PublishedMedia {
+    let media = PublishedMedia {
         mid: m.mid().unwrap_or("").to_owned(),
         kind,
+        feedback: feedback::flags(&codec.rtcp_fb),
         codec,
         ssrc,
         rtx_ssrc,
-        mid_ext_id: m
-            .extmaps(offer)
-            .iter()
-            .find(|(_, uri)| *uri == SDES_MID_URI)
-            .map(|(id, _)| *id),
+        rtx_pt,
+        ext: ext.ids(),
         stream_id: msid.map(|(s, _)| s.to_owned()),
         track_id: msid.and_then(|(_, t)| t).map(str::to_owned),
-    })
+    };
+    Plan::Accept((media, ext))
 }
 
+/// Opus only. red/48000 (RFC 2198 audio redundancy) is deliberately not
+/// answered yet: the dataplane cannot strip RED for a viewer that did not
+/// negotiate it, so a RED publisher would break those viewers' audio.
 fn choose_audio(m: &MediaDescription) -> Option<RtpMap> {
     offered_rtpmaps(m)
         .into_iter()

@@ -1,7 +1,12 @@
 //! WHEP: answering a viewer's offer with tracks sfud already receives. An SFU
 //! cannot transcode, so a section gets a track only if the viewer offered that
-//! track's codec; the viewer's payload type is used for it on the wire.
+//! track's codec; the viewer's payload type is used for it on the wire. A
+//! video section also gets the viewer's rtx for that payload type, sent from
+//! sfud's own RTX SSRC for the track (a=ssrc-group:FID). Header extensions
+//! and feedback follow the rules in `extmap` and `feedback`, with the
+//! viewer's ids.
 
+use dataplane::msg::{ExtIds, Feedback, RtxSpec};
 use tracing::debug;
 
 use super::answer::{
@@ -10,7 +15,10 @@ use super::answer::{
 };
 use super::codec::{supported_feedback, viewer_match, Codec, MediaKind};
 use super::error::NegotiationError;
+use super::extmap::{self, Flow};
+use super::feedback;
 use super::model::{Attribute, Direction, MediaDescription, SessionDescription};
+use super::rtx::{fid_group, offered_rtx, rtx_codec};
 use super::transport::{remote_params, LocalIce, RemoteParams};
 
 /// A track sfud can send to a viewer.
@@ -21,6 +29,9 @@ pub struct OfferedTrack {
     pub codec: Codec,
     /// sfud's outgoing SSRC for this viewer.
     pub ssrc: u32,
+    /// sfud's RTX SSRC for this viewer, used if the viewer negotiates rtx;
+    /// None for audio, which gets no RTX.
+    pub rtx_ssrc: Option<u32>,
     pub cname: String,
     pub stream_id: String,
     pub track_id: String,
@@ -36,6 +47,11 @@ pub struct SubscribedMedia {
     /// The track's codec with the viewer's payload type and feedback.
     pub codec: Codec,
     pub ssrc: u32,
+    /// sfud's repair stream, when the viewer offered rtx for `codec`.
+    pub rtx: Option<RtxSpec>,
+    /// Header extensions as answered, with the viewer's ids.
+    pub ext: ExtIds,
+    pub feedback: Feedback,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,25 +107,38 @@ pub fn answer_subscribe(
                 debug!(section = i, %reason, "rejecting play media section");
                 sections.push(rejected_section(m));
             }
-            (Plan::Accept(kept), Some((track_index, codec))) => {
+            (Plan::Accept(kept), Some((track_index, mut codec))) => {
                 let Some(track) = tracks.get(track_index) else {
                     continue;
                 };
-                let body = sending_attributes(&codec, track);
+                let mut ext = extmap::answer(offer, m, kept.kind, Flow::Send);
+                codec.rtcp_fb = feedback::settle(std::mem::take(&mut codec.rtcp_fb), &mut ext);
+                let rtx = match kept.kind {
+                    MediaKind::Video => track.rtx_ssrc.zip(offered_rtx(m, &codec)),
+                    MediaKind::Audio => None,
+                }
+                .map(|(ssrc, payload_type)| RtxSpec { ssrc, payload_type });
+                let mut body = ext.attributes();
+                body.extend(sending_attributes(&codec, rtx, track));
+                let mut formats = vec![codec.pt];
+                formats.extend(rtx.map(|r| r.payload_type));
                 sections.push(accepted_section(
                     m,
                     mid,
                     local,
                     Direction::SendOnly,
-                    codec.pt,
+                    &formats,
                     body,
                 )?);
                 media.push(SubscribedMedia {
                     mid: mid.to_owned(),
                     kind: kept.kind,
                     track_index,
+                    feedback: feedback::flags(&codec.rtcp_fb),
                     codec,
                     ssrc: track.ssrc,
+                    rtx,
+                    ext: ext.ids(),
                 });
             }
             (Plan::Accept(_), None) => {
@@ -119,7 +148,7 @@ pub fn answer_subscribe(
                     mid,
                     local,
                     Direction::Inactive,
-                    pt,
+                    &[pt],
                     body,
                 )?);
             }
@@ -191,25 +220,40 @@ fn assign(
     out
 }
 
-/// The codec lines, then msid and the legacy a=ssrc lines some receivers still
-/// need to bind the SSRC to its track before the first packet arrives.
-pub(crate) fn sending_attributes(codec: &Codec, track: &OfferedTrack) -> Vec<Attribute> {
+/// The codec lines (and the repair format's, with `rtx`), then msid and the
+/// legacy a=ssrc lines some receivers still need to bind the SSRCs to their
+/// track before the first packet arrives, the FID group first (RFC 5576 §4.2).
+pub(crate) fn sending_attributes(
+    codec: &Codec,
+    rtx: Option<RtxSpec>,
+    track: &OfferedTrack,
+) -> Vec<Attribute> {
     let stream = sanitize(&track.stream_id);
     let track_id = sanitize(&track.track_id);
     let cname = sanitize(&track.cname);
     let mut body = codec_attributes(codec);
+    if let Some(rtx) = rtx {
+        body.extend(codec_attributes(&rtx_codec(rtx.payload_type, codec)));
+    }
     body.push(Attribute::with_value(
         "msid",
         format!("{stream} {track_id}"),
     ));
-    body.push(Attribute::with_value(
-        "ssrc",
-        format!("{} cname:{cname}", track.ssrc),
-    ));
-    body.push(Attribute::with_value(
-        "ssrc",
-        format!("{} msid:{stream} {track_id}", track.ssrc),
-    ));
+    let mut ssrcs = vec![track.ssrc];
+    if let Some(rtx) = rtx {
+        body.push(fid_group(track.ssrc, rtx.ssrc));
+        ssrcs.push(rtx.ssrc);
+    }
+    for ssrc in ssrcs {
+        body.push(Attribute::with_value(
+            "ssrc",
+            format!("{ssrc} cname:{cname}"),
+        ));
+        body.push(Attribute::with_value(
+            "ssrc",
+            format!("{ssrc} msid:{stream} {track_id}"),
+        ));
+    }
     body
 }
 

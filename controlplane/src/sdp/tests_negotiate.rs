@@ -1,6 +1,8 @@
 //! Browser-shaped offers through the parser and both answerers.
 
-use super::fixtures::{CHROME_WHEP, CHROME_WHIP, DATACHANNEL_ONLY, FIREFOX_WHIP};
+use super::fixtures::{
+    CHROME_WHEP, CHROME_WHIP, CHROMIUM_WHEP_FULL, DATACHANNEL_ONLY, FIREFOX_WHIP,
+};
 use super::*;
 
 const FP: &str = "0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9";
@@ -56,7 +58,8 @@ fn check_answer_shape(sdp: &str, bundle: &str) -> SessionDescription {
         assert_eq!(m.fingerprint(&answer), Some(("sha-256", FP)));
         assert_eq!(m.setup(&answer), Some("passive"));
         assert!(m.rtcp_mux());
-        assert_eq!(m.formats.len(), 1);
+        // The codec, and at most its rtx.
+        assert!((1..=2).contains(&m.formats.len()), "{:?}", m.formats);
         assert_eq!(
             values(m, "candidate"),
             vec![
@@ -144,12 +147,19 @@ fn firefox_offer_falls_back_to_session_level() {
 
 #[test]
 fn fixtures_round_trip() {
-    for s in [CHROME_WHIP, CHROME_WHEP, FIREFOX_WHIP, DATACHANNEL_ONLY] {
+    for s in [
+        CHROME_WHIP,
+        CHROME_WHEP,
+        CHROMIUM_WHEP_FULL,
+        FIREFOX_WHIP,
+        DATACHANNEL_ONLY,
+    ] {
         let x = parse(s);
         assert_eq!(parse(&x.to_sdp()), x);
     }
     // Verbatim for a CRLF offer in canonical order.
     assert_eq!(parse(CHROME_WHIP).to_sdp(), CHROME_WHIP);
+    assert_eq!(parse(CHROMIUM_WHEP_FULL).to_sdp(), CHROMIUM_WHEP_FULL);
 }
 
 #[test]
@@ -161,21 +171,48 @@ fn chrome_whip_answer() {
     for m in [audio, video] {
         assert_eq!(m.direction(&answer), Direction::RecvOnly);
         assert!(m.has_attribute("rtcp-rsize"));
-        assert_eq!(m.extmaps(&answer), vec![(4, SDES_MID_URI)]);
         assert!(m.ssrcs().is_empty());
+        assert!(m.ssrc_groups().is_empty());
     }
+    // The offerer's ids echoed, for the known URIs only (no toffset,
+    // video-content-type, video-timing, color-space).
+    assert_eq!(
+        audio.extmaps(&answer),
+        vec![
+            (1, AUDIO_LEVEL_URI),
+            (2, ABS_SEND_TIME_URI),
+            (3, TRANSPORT_CC_URI),
+            (4, SDES_MID_URI)
+        ]
+    );
+    assert_eq!(
+        video.extmaps(&answer),
+        vec![
+            (2, ABS_SEND_TIME_URI),
+            (13, VIDEO_ORIENTATION_URI),
+            (3, TRANSPORT_CC_URI),
+            (5, PLAYOUT_DELAY_URI),
+            (4, SDES_MID_URI),
+            (10, RID_URI),
+            (11, REPAIRED_RID_URI)
+        ]
+    );
     assert_eq!(audio.formats, vec!["111"]);
     assert_eq!(values(audio, "rtpmap"), vec!["111 opus/48000/2"]);
     assert_eq!(audio.fmtp(111), Some("minptime=10;useinbandfec=1"));
-    assert!(
-        audio.rtcp_fbs(111).is_empty(),
-        "transport-cc is not answered"
+    assert_eq!(audio.rtcp_fbs(111), vec!["transport-cc"]);
+    // VP8 and its rtx only: not the other codecs' rtx, not red/ulpfec.
+    assert_eq!(video.formats, vec!["96", "97"]);
+    assert_eq!(
+        values(video, "rtpmap"),
+        vec!["96 VP8/90000", "97 rtx/90000"]
     );
-    assert_eq!(video.formats, vec!["96"]);
-    assert_eq!(values(video, "rtpmap"), vec!["96 VP8/90000"]);
+    assert_eq!(video.fmtp(97), Some("apt=96"));
+    assert!(video.rtcp_fbs(97).is_empty());
     assert_eq!(
         video.rtcp_fbs(96),
-        vec!["goog-remb", "ccm fir", "nack", "nack pli"]
+        vec!["transport-cc", "ccm fir", "nack", "nack pli"],
+        "transport-cc replaces goog-remb"
     );
 
     assert_eq!(
@@ -193,18 +230,60 @@ fn chrome_whip_answer() {
     assert_eq!(a.media.len(), 2);
     let (pa, pv) = (&a.media[0], &a.media[1]);
     assert_eq!(
-        (pa.mid.as_str(), pa.kind, pa.ssrc, pa.rtx_ssrc),
-        ("0", MediaKind::Audio, Some(3735928559), None)
+        (pa.mid.as_str(), pa.kind, pa.ssrc, pa.rtx_ssrc, pa.rtx_pt),
+        ("0", MediaKind::Audio, Some(3735928559), None, None)
     );
     assert_eq!(pa.codec.name, "opus");
     assert_eq!((pa.codec.clock_rate, pa.codec.channels), (48000, 2));
-    assert_eq!(pa.mid_ext_id, Some(4));
+    assert_eq!(
+        pa.ext,
+        ExtIds {
+            mid: Some(4),
+            abs_send_time: Some(2),
+            transport_cc: Some(3),
+            audio_level: Some(1),
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        pa.feedback,
+        Feedback {
+            nack: false,
+            transport_cc: true,
+            remb: false
+        }
+    );
     assert_eq!(
         pa.track_id.as_deref(),
         Some("0c3d8f0e-8a9b-4c44-b4b0-2f5a1e7d9c10")
     );
     assert_eq!((pv.mid.as_str(), pv.kind), ("1", MediaKind::Video));
-    assert_eq!((pv.ssrc, pv.rtx_ssrc), (Some(2813049416), Some(1150318231)));
+    assert_eq!(
+        (pv.ssrc, pv.rtx_ssrc, pv.rtx_pt),
+        (Some(2813049416), Some(1150318231), Some(97))
+    );
+    assert_eq!(
+        pv.ext,
+        ExtIds {
+            mid: Some(4),
+            abs_send_time: Some(2),
+            transport_cc: Some(3),
+            audio_level: None,
+            video_orientation: Some(13),
+            playout_delay: Some(5),
+            dependency_descriptor: None,
+            rid: Some(10),
+            repaired_rid: Some(11),
+        }
+    );
+    assert_eq!(
+        pv.feedback,
+        Feedback {
+            nack: true,
+            transport_cc: true,
+            remb: false
+        }
+    );
     assert_eq!(
         pv.codec,
         Codec {
@@ -214,7 +293,7 @@ fn chrome_whip_answer() {
             channels: 1,
             fmtp: None,
             rtcp_fb: vec![
-                "goog-remb".into(),
+                "transport-cc".into(),
                 "ccm fir".into(),
                 "nack".into(),
                 "nack pli".into()
@@ -225,6 +304,78 @@ fn chrome_whip_answer() {
         pv.stream_id.as_deref(),
         Some("5fa2f3b0-5e5c-4f4e-9d38-3b3c4f5b6a70")
     );
+}
+
+#[test]
+fn publish_offer_without_rtx_or_extensions() {
+    // An older client: no extmap at all, no rtx, goog-remb offered.
+    let bare: String = CHROME_WHIP
+        .lines()
+        .filter(|l| !l.starts_with("a=extmap") && !l.contains("apt=") && !l.contains("rtx/"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let a = publish(&bare).unwrap();
+    let answer = check_answer_shape(&a.sdp, "0 1");
+    for m in &answer.media {
+        assert!(m.extmaps(&answer).is_empty());
+    }
+    let video = &answer.media[1];
+    assert_eq!(video.formats, vec!["96"]);
+    // Without the extension, transport-cc is out and goog-remb stays.
+    assert_eq!(
+        video.rtcp_fbs(96),
+        vec!["goog-remb", "ccm fir", "nack", "nack pli"]
+    );
+    assert!(answer.media[0].rtcp_fbs(111).is_empty());
+    let pv = &a.media[1];
+    assert_eq!((pv.rtx_pt, pv.ext), (None, ExtIds::default()));
+    // The FID group is still reported: the SSRC is known to be the repair one.
+    assert_eq!(pv.rtx_ssrc, Some(1150318231));
+    assert_eq!(
+        pv.feedback,
+        Feedback {
+            nack: true,
+            transport_cc: false,
+            remb: true
+        }
+    );
+}
+
+#[test]
+fn publish_opus_fmtp_passes_fec_and_dtx_through_and_red_is_not_answered() {
+    let dtx = CHROME_WHIP.replace(
+        "a=fmtp:111 minptime=10;useinbandfec=1",
+        "a=fmtp:111 minptime=10;useinbandfec=1;usedtx=1",
+    );
+    let a = publish(&dtx).unwrap();
+    let answer = parse(&a.sdp);
+    let audio = &answer.media[0];
+    assert_eq!(audio.fmtp(111), Some("minptime=10;useinbandfec=1;usedtx=1"));
+    assert_eq!(audio.formats, vec!["111"], "red/48000 (63) is left out");
+    assert_eq!(
+        a.media[0].codec.fmtp.as_deref(),
+        Some("minptime=10;useinbandfec=1;usedtx=1")
+    );
+    // Even a RED-first offer gets plain opus.
+    let red_first = CHROME_WHIP.replace("SAVPF 111 63 9", "SAVPF 63 111 9");
+    let a = publish(&red_first).unwrap();
+    assert_eq!(parse(&a.sdp).media[0].formats, vec!["111"]);
+}
+
+#[test]
+fn publish_renegotiation_keeps_the_offered_ids() {
+    let first = publish(CHROME_WHIP).unwrap();
+    // A renegotiated offer from the same browser: same mids and ids.
+    let again = CHROME_WHIP.replace("o=- 4215775240449105457 2", "o=- 4215775240449105457 3");
+    let second = publish(&again).unwrap();
+    for (x, y) in first.media.iter().zip(&second.media) {
+        assert_eq!((x.ext, x.rtx_pt, x.feedback), (y.ext, y.rtx_pt, y.feedback));
+    }
+    let (a, b) = (parse(&first.sdp), parse(&second.sdp));
+    for (x, y) in a.media.iter().zip(&b.media) {
+        assert_eq!(x.extmaps(&a), y.extmaps(&b));
+        assert_eq!(x.formats, y.formats);
+    }
 }
 
 /// Keeps only the listed payload types on the video m-line.
@@ -246,8 +397,10 @@ fn h264_only_offer_picks_constrained_baseline_mode_1() {
     let fmtp = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
     assert_eq!(v.codec.fmtp.as_deref(), Some(fmtp));
     let answer = check_answer_shape(&a.sdp, "0 1");
-    assert_eq!(answer.media[1].formats, vec!["106"]);
+    assert_eq!(answer.media[1].formats, vec!["106", "107"]);
     assert_eq!(answer.media[1].fmtp(106), Some(fmtp));
+    assert_eq!(answer.media[1].fmtp(107), Some("apt=106"));
+    assert_eq!(v.rtx_pt, Some(107));
 
     // With no baseline flavour at all, any packetization-mode=1 H264 will do.
     let a = publish(&only_video_formats(CHROME_WHIP, "104 112 39")).unwrap();
@@ -272,7 +425,7 @@ fn firefox_whip_answer() {
     let answer = check_answer_shape(&a.sdp, "0 1");
     assert_eq!(answer.media.len(), 3);
     assert_eq!(answer.media[0].formats, vec!["109"]);
-    assert_eq!(answer.media[1].formats, vec!["120"]);
+    assert_eq!(answer.media[1].formats, vec!["120", "124"]);
     let dc = &answer.media[2];
     assert!(dc.is_rejected());
     assert_eq!(
@@ -285,13 +438,34 @@ fn firefox_whip_answer() {
     assert_eq!(a.remote.ice_ufrag, "8c2e4f1a");
     let v = &a.media[1];
     assert_eq!(
-        (v.ssrc, v.rtx_ssrc, v.mid_ext_id),
-        (Some(3962342061), Some(2360540391), Some(3))
+        (v.ssrc, v.rtx_ssrc, v.rtx_pt, v.ext.mid),
+        (Some(3962342061), Some(2360540391), Some(124), Some(3))
     );
     assert_eq!(
         v.codec.rtcp_fb,
-        vec!["nack", "nack pli", "ccm fir", "goog-remb"]
+        vec!["nack", "nack pli", "ccm fir", "transport-cc"]
     );
+    // playout-delay is a=extmap:6/recvonly: Firefox would only receive it,
+    // and sfud sends nothing on a publisher's PeerConnection.
+    assert_eq!(
+        v.ext,
+        ExtIds {
+            mid: Some(3),
+            abs_send_time: Some(4),
+            transport_cc: Some(7),
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        a.media[0].ext,
+        ExtIds {
+            mid: Some(3),
+            audio_level: Some(1),
+            ..Default::default()
+        }
+    );
+    // No transport-cc on Firefox's audio: no feedback of that kind there.
+    assert_eq!(a.media[0].feedback, Feedback::default());
     assert_eq!(
         a.media[0].codec.fmtp.as_deref(),
         Some("maxplaybackrate=48000;stereo=1;useinbandfec=1")
@@ -418,6 +592,7 @@ fn tracks() -> Vec<OfferedTrack> {
                 rtcp_fb: vec!["nack".into()],
             },
             ssrc: 0x1111_2222,
+            rtx_ssrc: Some(0x1111_2224),
             cname: "sfud-cname".into(),
             stream_id: "room1-alice".into(),
             track_id: "alice-cam".into(),
@@ -433,6 +608,7 @@ fn tracks() -> Vec<OfferedTrack> {
                 rtcp_fb: vec![],
             },
             ssrc: 0x3333_4444,
+            rtx_ssrc: None,
             cname: "sfud-cname".into(),
             stream_id: "room1-alice".into(),
             track_id: "alice-mic".into(),
@@ -448,11 +624,22 @@ fn chrome_whep_answer() {
     let (audio, video) = (&answer.media[0], &answer.media[1]);
     for m in [audio, video] {
         assert_eq!(m.direction(&answer), Direction::SendOnly);
-        assert!(m.extmaps(&answer).is_empty());
         assert_eq!(m.msid().map(|(s, _)| s), Some("room1-alice"));
     }
+    assert_eq!(
+        audio.extmaps(&answer),
+        vec![
+            (1, AUDIO_LEVEL_URI),
+            (2, ABS_SEND_TIME_URI),
+            (3, TRANSPORT_CC_URI),
+            (4, SDES_MID_URI)
+        ]
+    );
+    assert_eq!(video.extmaps(&answer), vec![(4, SDES_MID_URI)]);
     assert_eq!(audio.formats, vec!["111"]);
+    assert_eq!(audio.rtcp_fbs(111), vec!["transport-cc"]);
     assert_eq!(audio.ssrcs(), vec![0x3333_4444]);
+    assert!(audio.ssrc_groups().is_empty());
     assert_eq!(
         values(audio, "ssrc"),
         vec![
@@ -461,25 +648,230 @@ fn chrome_whep_answer() {
         ]
     );
     assert_eq!(audio.msid(), Some(("room1-alice", Some("alice-mic"))));
-    // Viewer offered 42001f (102) before 42e01f (106); the exact profile wins.
-    assert_eq!(video.formats, vec!["106"]);
+    // Viewer offered 42001f (102) before 42e01f (106); the exact profile
+    // wins, with the rtx the viewer gave it (107, not 103).
+    assert_eq!(video.formats, vec!["106", "107"]);
+    assert_eq!(video.rtpmap(107).unwrap().name, "rtx");
+    assert_eq!(video.fmtp(107), Some("apt=106"));
     assert_eq!(video.rtcp_fbs(106), vec!["nack", "nack pli"]);
-    assert_eq!(video.ssrcs(), vec![0x1111_2222]);
+    assert_eq!(video.ssrcs(), vec![0x1111_2222, 0x1111_2224]);
+    assert_eq!(
+        video.ssrc_groups(),
+        vec![SsrcGroup {
+            semantics: "FID".into(),
+            ssrcs: vec![0x1111_2222, 0x1111_2224]
+        }]
+    );
+    assert_eq!(
+        values(video, "ssrc"),
+        vec![
+            "286335522 cname:sfud-cname",
+            "286335522 msid:room1-alice alice-cam",
+            "286335524 cname:sfud-cname",
+            "286335524 msid:room1-alice alice-cam",
+        ]
+    );
 
     assert_eq!(a.remote.ice_ufrag, "kP0q");
     assert_eq!(a.media.len(), 2);
     let (sa, sv) = (&a.media[0], &a.media[1]);
     assert_eq!(
-        (sa.mid.as_str(), sa.kind, sa.track_index, sa.ssrc),
-        ("0", MediaKind::Audio, 1, 0x3333_4444)
+        (sa.mid.as_str(), sa.kind, sa.track_index, sa.ssrc, sa.rtx),
+        ("0", MediaKind::Audio, 1, 0x3333_4444, None)
     );
     assert_eq!(sa.codec.pt, 111);
+    // The viewer's opus fmtp is echoed: in-band FEC stays on.
     assert_eq!(sa.codec.fmtp.as_deref(), Some("minptime=10;useinbandfec=1"));
+    assert_eq!(
+        sa.ext,
+        ExtIds {
+            mid: Some(4),
+            abs_send_time: Some(2),
+            transport_cc: Some(3),
+            audio_level: Some(1),
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        sa.feedback,
+        Feedback {
+            nack: false,
+            transport_cc: true,
+            remb: false
+        }
+    );
     assert_eq!(
         (sv.mid.as_str(), sv.track_index, sv.codec.pt),
         ("1", 0, 106)
     );
     assert_eq!(sv.codec.name, "H264");
+    assert_eq!(
+        sv.rtx,
+        Some(RtxSpec {
+            ssrc: 0x1111_2224,
+            payload_type: 107
+        })
+    );
+    assert_eq!(
+        sv.ext,
+        ExtIds {
+            mid: Some(4),
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        sv.feedback,
+        Feedback {
+            nack: true,
+            transport_cc: false,
+            remb: false
+        }
+    );
+}
+
+fn vp8_track() -> OfferedTrack {
+    OfferedTrack {
+        kind: MediaKind::Video,
+        codec: Codec {
+            pt: 96,
+            name: "VP8".into(),
+            clock_rate: 90000,
+            channels: 1,
+            fmtp: None,
+            rtcp_fb: vec!["nack".into()],
+        },
+        ssrc: 0x5555_6667,
+        rtx_ssrc: Some(0x5555_6668),
+        cname: "c".into(),
+        stream_id: "s".into(),
+        track_id: "cam".into(),
+    }
+}
+
+#[test]
+fn whep_remb_without_the_transport_cc_extension() {
+    // CHROME_WHEP offers transport-cc feedback for VP8 but the extension
+    // only on audio: the video section keeps goog-remb.
+    let offer = parse(CHROME_WHEP);
+    let a = answer_subscribe(&offer, &local(), &[vp8_track()]).unwrap();
+    let answer = parse(&a.sdp);
+    let video = &answer.media[1];
+    assert_eq!(video.formats, vec!["96", "97"]);
+    assert_eq!(
+        video.rtcp_fbs(96),
+        vec!["goog-remb", "ccm fir", "nack", "nack pli"]
+    );
+    assert!(!video
+        .extmaps(&answer)
+        .iter()
+        .any(|(_, uri)| *uri == TRANSPORT_CC_URI));
+    let sv = &a.media[0];
+    assert_eq!(
+        sv.feedback,
+        Feedback {
+            nack: true,
+            transport_cc: false,
+            remb: true
+        }
+    );
+    assert_eq!(sv.ext.transport_cc, None);
+}
+
+#[test]
+fn chromium_whep_with_every_extension() {
+    let offer = parse(CHROMIUM_WHEP_FULL);
+    let a = answer_subscribe(&offer, &local(), &[vp8_track(), tracks()[1].clone()]).unwrap();
+    let answer = check_answer_shape(&a.sdp, "0 1");
+    let video = &answer.media[1];
+    assert_eq!(video.formats, vec!["96", "97"]);
+    assert_eq!(
+        video.rtcp_fbs(96),
+        vec!["transport-cc", "ccm fir", "nack", "nack pli"]
+    );
+    // rid and repaired-rid are a publisher's business; the rest is echoed.
+    assert_eq!(
+        video.extmaps(&answer),
+        vec![
+            (2, ABS_SEND_TIME_URI),
+            (13, VIDEO_ORIENTATION_URI),
+            (3, TRANSPORT_CC_URI),
+            (5, PLAYOUT_DELAY_URI),
+            (4, SDES_MID_URI),
+            (9, DEPENDENCY_DESCRIPTOR_URI)
+        ]
+    );
+    let sv = a.media.iter().find(|m| m.kind == MediaKind::Video).unwrap();
+    assert_eq!(
+        sv.ext,
+        ExtIds {
+            mid: Some(4),
+            abs_send_time: Some(2),
+            transport_cc: Some(3),
+            audio_level: None,
+            video_orientation: Some(13),
+            playout_delay: Some(5),
+            dependency_descriptor: Some(9),
+            rid: None,
+            repaired_rid: None,
+        }
+    );
+    assert_eq!(
+        sv.feedback,
+        Feedback {
+            nack: true,
+            transport_cc: true,
+            remb: false
+        }
+    );
+    assert_eq!(
+        sv.rtx,
+        Some(RtxSpec {
+            ssrc: 0x5555_6668,
+            payload_type: 97
+        })
+    );
+    // Opus with DTX and FEC as the viewer asked; no RED.
+    let audio = &answer.media[0];
+    assert_eq!(audio.formats, vec!["111"]);
+    assert_eq!(audio.fmtp(111), Some("minptime=10;usedtx=1;useinbandfec=1"));
+}
+
+#[test]
+fn whep_offer_without_rtx_or_extensions() {
+    let bare: String = CHROME_WHEP
+        .lines()
+        .filter(|l| !l.starts_with("a=extmap") && !l.contains("apt=") && !l.contains("rtx/"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let a = answer_subscribe(&parse(&bare), &local(), &tracks()).unwrap();
+    let answer = check_answer_shape(&a.sdp, "0 1");
+    for m in &answer.media {
+        assert!(m.extmaps(&answer).is_empty());
+        assert!(m.ssrc_groups().is_empty());
+        assert_eq!(m.formats.len(), 1);
+    }
+    assert_eq!(answer.media[1].ssrcs(), vec![0x1111_2222]);
+    for m in &a.media {
+        assert_eq!((m.rtx, m.ext), (None, ExtIds::default()));
+    }
+    // Audio offered transport-cc feedback, but without the extension it is not answered.
+    assert!(answer.media[0].rtcp_fbs(111).is_empty());
+    assert_eq!(a.media[0].feedback, Feedback::default());
+}
+
+#[test]
+fn whep_audio_gets_no_rtx_even_if_offered() {
+    let offer = CHROME_WHEP.replace(
+        "a=rtpmap:63 red/48000/2",
+        "a=rtpmap:63 rtx/48000\na=fmtp:63 apt=111",
+    );
+    let offer = offer.replace("a=fmtp:63 111/111\n", "");
+    let mut t = tracks();
+    t[1].rtx_ssrc = Some(77);
+    let a = answer_subscribe(&parse(&offer), &local(), &t).unwrap();
+    let answer = parse(&a.sdp);
+    assert_eq!(answer.media[0].formats, vec!["111"]);
+    assert_eq!(a.media[0].rtx, None);
 }
 
 #[test]

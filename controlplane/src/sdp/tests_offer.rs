@@ -66,6 +66,7 @@ fn track(kind: MediaKind, codec: Codec, ssrc: u32) -> SubscriberTrack {
         kind,
         codec,
         ssrc,
+        rtx_ssrc: (kind == MediaKind::Video).then_some(ssrc | 0x8000_0000),
         cname: format!("cname{ssrc}"),
         stream_id: format!("stream{}", ssrc / 10),
         track_id: format!("track{ssrc}"),
@@ -90,7 +91,8 @@ fn values<'a>(m: &'a MediaDescription, key: &'a str) -> Vec<&'a str> {
 
 /// What Chrome answers to an offer: recvonly for sendonly, inactive for
 /// inactive, the data channel accepted, rejected sections echoed, except the
-/// mids in `reject`, which it answers with port 0.
+/// mids in `reject`, which it answers with port 0. Formats, extmaps and
+/// feedback are all accepted.
 fn browser_answer(offer: &str, reject: &[&str]) -> String {
     let offer = parse(offer);
     let mut s =
@@ -135,7 +137,7 @@ fn browser_answer(offer: &str, reject: &[&str]) -> String {
         };
         s.push_str(&format!("a={dir}\r\na=rtcp-mux\r\na=rtcp-rsize\r\n"));
         for a in &m.attributes {
-            if ["rtpmap", "fmtp", "rtcp-fb"].contains(&a.key.as_str()) {
+            if ["extmap", "rtpmap", "fmtp", "rtcp-fb"].contains(&a.key.as_str()) {
                 s.push_str(&format!(
                     "a={}:{}\r\n",
                     a.key,
@@ -213,9 +215,46 @@ fn first_offer_shape() {
     assert_eq!(a.msid(), Some(("stream1", Some("track10"))));
     assert_eq!(a.ssrcs(), vec![10]);
     assert!(values(a, "ssrc").contains(&"10 cname:cname10"));
-    assert_eq!(v.formats, vec!["96"]);
-    // transport-cc is not something sfud does towards subscribers.
-    assert_eq!(v.rtcp_fbs(96), vec!["nack", "nack pli", "goog-remb"]);
+    assert!(a.ssrc_groups().is_empty(), "audio gets no RTX");
+    assert_eq!(
+        a.extmaps(&offer),
+        vec![
+            (1, AUDIO_LEVEL_URI),
+            (2, ABS_SEND_TIME_URI),
+            (3, TRANSPORT_CC_URI),
+            (4, SDES_MID_URI)
+        ]
+    );
+    assert_eq!(a.rtcp_fbs(111), vec!["transport-cc"]);
+    // The codec, then its rtx on the next free payload type.
+    assert_eq!(v.formats, vec!["96", "97"]);
+    assert_eq!(v.rtpmap(97).unwrap().name, "rtx");
+    assert_eq!(v.fmtp(97), Some("apt=96"));
+    // Send-side estimation: transport-cc instead of the publisher's goog-remb.
+    assert_eq!(v.rtcp_fbs(96), vec!["nack", "nack pli", "transport-cc"]);
+    assert!(v.rtcp_fbs(97).is_empty());
+    assert_eq!(
+        v.extmaps(&offer),
+        vec![
+            (2, ABS_SEND_TIME_URI),
+            (3, TRANSPORT_CC_URI),
+            (4, SDES_MID_URI),
+            (5, PLAYOUT_DELAY_URI),
+            (6, DEPENDENCY_DESCRIPTOR_URI),
+            (13, VIDEO_ORIENTATION_URI)
+        ]
+    );
+    let rtx = 11 | 0x8000_0000;
+    assert_eq!(
+        v.ssrc_groups(),
+        vec![SsrcGroup {
+            semantics: "FID".into(),
+            ssrcs: vec![11, rtx]
+        }]
+    );
+    assert_eq!(v.ssrcs(), vec![11, rtx]);
+    assert!(values(v, "ssrc").contains(&format!("{rtx} cname:cname11").as_str()));
+    assert!(values(v, "ssrc").contains(&format!("{rtx} msid:stream1 track11").as_str()));
 
     let second = parse(&sub.create_offer());
     assert!(second.origin.ends_with(" 2 IN IP4 127.0.0.1"));
@@ -282,7 +321,7 @@ fn slots_stay_stable_and_are_reused_after_the_browser_saw_them_inactive() {
     assert_eq!(sub.slots()[6].kind, SlotKind::Audio);
     let o3 = parse(&sub.create_offer());
     assert_eq!(mids(&o3)[..5], before[..]);
-    assert_eq!(o3.media[2].ssrcs(), vec![31]);
+    assert_eq!(o3.media[2].ssrcs(), vec![31, 31 | 0x8000_0000]);
     assert_eq!(o3.media[1].ssrcs(), vec![40]);
 }
 
@@ -298,9 +337,18 @@ fn payload_types_never_name_two_codecs() {
     ]);
     let sdp = sub.create_offer();
     let offer = parse(&sdp);
-    let pts: Vec<&str> = offer.media.iter().map(|m| m.formats[0].as_str()).collect();
-    assert_eq!(pts, vec!["96", "97", "111", "111"]);
-    assert_eq!(offer.media[1].rtpmap(97).unwrap().name, "H264");
+    let pts: Vec<Vec<&str>> = offer
+        .media
+        .iter()
+        .map(|m| m.formats.iter().map(String::as_str).collect())
+        .collect();
+    // VP8's rtx took 97, so H264 moves to 98 and its rtx to 99.
+    assert_eq!(
+        pts,
+        vec![vec!["96", "97"], vec!["98", "99"], vec!["111"], vec!["111"]]
+    );
+    assert_eq!(offer.media[1].rtpmap(98).unwrap().name, "H264");
+    assert_eq!(offer.media[1].fmtp(99), Some("apt=98"));
     let r = answer(&mut sub, &sdp);
     let got: Vec<(u32, u8, u8)> = r
         .tracks
@@ -309,12 +357,22 @@ fn payload_types_never_name_two_codecs() {
         .collect();
     assert_eq!(
         got,
-        vec![(1, 96, 96), (2, 96, 97), (3, 111, 111), (4, 111, 111)]
+        vec![(1, 96, 96), (2, 96, 98), (3, 111, 111), (4, 111, 111)]
     );
-    assert_eq!(r.tracks[1].rtcp_fb, vec!["nack", "nack pli"]);
+    assert_eq!(
+        r.tracks[1].rtcp_fb,
+        vec!["nack", "nack pli", "transport-cc"]
+    );
+    let rtx: Vec<Option<u8>> = r
+        .tracks
+        .iter()
+        .map(|t| t.rtx.map(|x| x.payload_type))
+        .collect();
+    assert_eq!(rtx, vec![Some(97), Some(99), None, None]);
 }
 
-/// Chrome's answer to the first offer of `first_offer_shape`, by hand.
+/// Chrome's answer to the first offer of `first_offer_shape`, by hand: it
+/// keeps rtx, transport-cc and every offered extension.
 const CHROME_ANSWER: &str = "v=0\r
 o=- 4611731400430051336 2 IN IP4 127.0.0.1\r
 s=-\r
@@ -341,12 +399,17 @@ a=ice-options:trickle\r
 a=fingerprint:sha-256 1F:32:5E:7A:9C:AA:01:44:53:2B:8E:90:61:CF:D3:0B:7E:2A:48:11:95:C6:3D:EF:02:A4:17:68:B9:5C:40:E1\r
 a=setup:active\r
 a=mid:1\r
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r
+a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r
 a=recvonly\r
 a=rtcp-mux\r
 a=rtcp-rsize\r
 a=rtpmap:111 opus/48000/2\r
+a=rtcp-fb:111 transport-cc\r
 a=fmtp:111 minptime=10;useinbandfec=1\r
-m=video 9 UDP/TLS/RTP/SAVPF 96\r
+m=video 9 UDP/TLS/RTP/SAVPF 96 97\r
 c=IN IP4 0.0.0.0\r
 a=rtcp:9 IN IP4 0.0.0.0\r
 a=ice-ufrag:Vw3Z\r
@@ -355,14 +418,32 @@ a=ice-options:trickle\r
 a=fingerprint:sha-256 1F:32:5E:7A:9C:AA:01:44:53:2B:8E:90:61:CF:D3:0B:7E:2A:48:11:95:C6:3D:EF:02:A4:17:68:B9:5C:40:E1\r
 a=setup:active\r
 a=mid:2\r
+a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r
+a=extmap:5 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay\r
+a=extmap:6 https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension\r
+a=extmap:13 urn:3gpp:video-orientation\r
 a=recvonly\r
 a=rtcp-mux\r
 a=rtcp-rsize\r
 a=rtpmap:96 VP8/90000\r
-a=rtcp-fb:96 goog-remb\r
 a=rtcp-fb:96 nack\r
 a=rtcp-fb:96 nack pli\r
+a=rtcp-fb:96 transport-cc\r
+a=rtpmap:97 rtx/90000\r
+a=fmtp:97 apt=96\r
 ";
+
+/// An answer from a client that knows neither rtx nor header extensions.
+fn plain_answer() -> String {
+    CHROME_ANSWER
+        .replace("SAVPF 96 97", "SAVPF 96")
+        .lines()
+        .filter(|l| !l.starts_with("a=extmap:") && !l.contains(":97"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
 
 fn offered() -> SubscriberOffer {
     let mut sub = SubscriberOffer::new(local(), true);
@@ -394,15 +475,186 @@ fn chrome_answer_applies() {
         })
     );
     assert_eq!(r.tracks.len(), 2);
-    assert_eq!((r.tracks[0].mid.as_str(), r.tracks[0].pt), ("1", 111));
-    assert_eq!((r.tracks[1].mid.as_str(), r.tracks[1].pt), ("2", 96));
-    assert_eq!(r.tracks[1].rtcp_fb, vec!["goog-remb", "nack", "nack pli"]);
+    let (a, v) = (&r.tracks[0], &r.tracks[1]);
+    assert_eq!((a.mid.as_str(), a.pt, a.rtx), ("1", 111, None));
+    assert_eq!(a.rtcp_fb, vec!["transport-cc"]);
+    assert_eq!(
+        a.ext,
+        ExtIds {
+            mid: Some(4),
+            abs_send_time: Some(2),
+            transport_cc: Some(3),
+            audio_level: Some(1),
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        a.feedback,
+        Feedback {
+            nack: false,
+            transport_cc: true,
+            remb: false
+        }
+    );
+    assert_eq!((v.mid.as_str(), v.pt), ("2", 96));
+    assert_eq!(
+        v.rtx,
+        Some(RtxSpec {
+            ssrc: 11 | 0x8000_0000,
+            payload_type: 97
+        })
+    );
+    assert_eq!(v.rtcp_fb, vec!["nack", "nack pli", "transport-cc"]);
+    assert_eq!(
+        v.ext,
+        ExtIds {
+            mid: Some(4),
+            abs_send_time: Some(2),
+            transport_cc: Some(3),
+            audio_level: None,
+            video_orientation: Some(13),
+            playout_delay: Some(5),
+            dependency_descriptor: Some(6),
+            rid: None,
+            repaired_rid: None,
+        }
+    );
+    assert_eq!(
+        v.feedback,
+        Feedback {
+            nack: true,
+            transport_cc: true,
+            remb: false
+        }
+    );
     assert!(r.refused.is_empty() && !r.needs_offer);
 
     // The same transport again is not news.
     sub.create_offer();
     let r2 = sub.apply_answer(&parse(CHROME_ANSWER)).unwrap();
     assert_eq!(r2.remote, None);
+}
+
+#[test]
+fn an_answer_without_rtx_or_extensions() {
+    let mut sub = offered();
+    let r = sub.apply_answer(&parse(&plain_answer())).unwrap();
+    let v = &r.tracks[1];
+    assert_eq!((v.pt, v.rtx, v.ext), (96, None, ExtIds::default()));
+    // transport-cc without its extension is no transport-cc.
+    assert_eq!(v.rtcp_fb, vec!["nack", "nack pli"]);
+    assert_eq!(
+        v.feedback,
+        Feedback {
+            nack: true,
+            transport_cc: false,
+            remb: false
+        }
+    );
+    assert_eq!(r.tracks[0].feedback, Feedback::default());
+}
+
+#[test]
+fn answered_feedback_and_extensions_are_limited_to_the_offer() {
+    let mut sub = offered();
+    // goog-remb was not offered; an unknown URI and a one-way extension the
+    // browser would only send are not sfud's to use.
+    let a = CHROME_ANSWER
+        .replace(
+            "a=rtcp-fb:96 nack\r\n",
+            "a=rtcp-fb:96 nack\r\na=rtcp-fb:96 goog-remb\r\n",
+        )
+        .replace(
+            "a=extmap:13 urn:3gpp:video-orientation",
+            "a=extmap:13/sendonly urn:3gpp:video-orientation\r\na=extmap:14 urn:ietf:params:rtp-hdrext:toffset",
+        )
+        .replace(
+            "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\na=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=extmap:5",
+            "a=extmap:7 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\na=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=extmap:5",
+        );
+    let r = sub.apply_answer(&parse(&a)).unwrap();
+    let v = &r.tracks[1];
+    assert_eq!(v.rtcp_fb, vec!["nack", "nack pli", "transport-cc"]);
+    assert!(!v.feedback.remb);
+    assert_eq!(v.ext.video_orientation, None);
+    assert_eq!(
+        v.ext.transport_cc,
+        Some(7),
+        "the answerer's id is what it parses"
+    );
+}
+
+#[test]
+fn rtx_is_kept_only_if_the_answer_lists_it() {
+    let mut sub = offered();
+    let only_rtx = CHROME_ANSWER.replace("SAVPF 96 97", "SAVPF 97");
+    let e = sub.apply_answer(&parse(&only_rtx)).unwrap_err();
+    assert!(e.to_string().contains("codec's payload type"), "{e}");
+    let no_rtx = CHROME_ANSWER.replace("SAVPF 96 97", "SAVPF 96");
+    let r = sub.apply_answer(&parse(&no_rtx)).unwrap();
+    assert_eq!(r.tracks[1].rtx, None);
+    assert_eq!(r.tracks[1].ext.mid, Some(4));
+}
+
+#[test]
+fn extension_ids_hold_across_m_lines_and_renegotiations() {
+    let mut sub = SubscriberOffer::new(local(), true);
+    sub.set_tracks(&[audio(10), video(11)]);
+    let o1 = sub.create_offer();
+    answer(&mut sub, &o1);
+    sub.set_tracks(&[audio(10), video(11), video(21), audio(20)]);
+    let o2 = sub.create_offer();
+    answer(&mut sub, &o2);
+    sub.set_tracks(&[video(21)]);
+    let o3 = sub.create_offer();
+    let mut ids: Vec<(u8, String)> = Vec::new();
+    for o in [&o1, &o2, &o3] {
+        let offer = parse(o);
+        for m in offer.media.iter().filter(|m| m.kind != "application") {
+            assert!(
+                !m.extmaps(&offer).is_empty(),
+                "inactive slots keep them too"
+            );
+            for (id, uri) in m.extmaps(&offer) {
+                assert!((1..=14).contains(&id));
+                match ids.iter().find(|(i, u)| *i == id || u == uri) {
+                    Some(seen) => assert_eq!(seen, &(id, uri.to_owned())),
+                    None => ids.push((id, uri.to_owned())),
+                }
+            }
+        }
+    }
+    assert_eq!(ids.len(), 7);
+}
+
+#[test]
+fn a_reused_slot_gets_the_rtx_of_its_new_codec() {
+    let mut sub = SubscriberOffer::new(local(), false);
+    sub.set_tracks(&[video(11)]);
+    let o1 = sub.create_offer();
+    answer(&mut sub, &o1);
+    sub.set_tracks(&[]);
+    let o2 = sub.create_offer();
+    let inactive = parse(&o2);
+    assert_eq!(inactive.media[0].formats, vec!["96", "97"]);
+    assert!(inactive.media[0].ssrc_groups().is_empty());
+    answer(&mut sub, &o2);
+    sub.set_tracks(&[track(MediaKind::Video, h264(102), 31)]);
+    let o3 = parse(&sub.create_offer());
+    let m = &o3.media[0];
+    assert_eq!(m.mid(), Some("0"));
+    assert_eq!(m.formats, vec!["102", "98"]);
+    assert_eq!(m.fmtp(98), Some("apt=102"));
+    assert_eq!(m.ssrc_groups()[0].ssrcs, vec![31, 31 | 0x8000_0000]);
+}
+
+#[test]
+fn tracks_sharing_an_rtx_ssrc_are_skipped() {
+    let mut sub = SubscriberOffer::new(local(), false);
+    let mut clash = video(12);
+    clash.rtx_ssrc = Some(11);
+    sub.set_tracks(&[video(11), clash]);
+    assert_eq!(sub.slots().len(), 1);
 }
 
 fn answer_err(edit: impl Fn(&str) -> String) -> NegotiationError {
@@ -493,7 +745,7 @@ fn a_rejected_slot_stays_rejected_and_its_track_is_not_offered_again() {
     assert_eq!(o2.media.len(), 4);
     assert_eq!(o2.media[2].port, 0);
     assert_eq!(o2.media[2].mid(), Some("2"));
-    assert_eq!(o2.media[3].ssrcs(), vec![11]);
+    assert_eq!(o2.media[3].ssrcs(), vec![11, 11 | 0x8000_0000]);
     assert_eq!(o2.bundle_groups(), vec![vec!["0", "1", "3"]]);
     // The browser must keep answering it with port 0.
     let ok = browser_answer(&o2.to_sdp(), &[]);
@@ -619,6 +871,12 @@ fn renegotiated_publisher_offers_add_then_remove_tracks() {
         vec!["1", "2"]
     );
     assert_eq!(a.media[1].ssrc, Some(2001));
+    assert_eq!(
+        (a.media[1].rtx_ssrc, a.media[1].rtx_pt),
+        (Some(2002), Some(97))
+    );
+    assert_eq!(a.media[0].ext.mid, Some(4));
+    assert_eq!(ans.media[2].formats, vec!["96", "97"]);
     assert!(a.data_channel.is_some());
     assert_eq!(ans.media[1].direction(&ans), Direction::RecvOnly);
 
@@ -756,7 +1014,21 @@ proptest! {
                         let a = SessionDescription::parse(&browser_answer(&o, &reject)).unwrap();
                         // Rejecting everything is an error; anything else applies.
                         let all = a.media.iter().all(|m| m.is_rejected());
-                        prop_assert_eq!(sub.apply_answer(&a).is_ok(), !all);
+                        let result = sub.apply_answer(&a);
+                        prop_assert_eq!(result.is_ok(), !all);
+                        // A browser that accepts everything keeps rtx on video and
+                        // transport-cc with its extension everywhere.
+                        for t in result.iter().flat_map(|r| &r.tracks) {
+                            let video = t.track.kind == MediaKind::Video;
+                            prop_assert_eq!(t.rtx.is_some(), video);
+                            if let Some(rtx) = t.rtx {
+                                prop_assert_eq!(Some(rtx.ssrc), t.track.rtx_ssrc);
+                                prop_assert_ne!(rtx.payload_type, t.pt);
+                            }
+                            prop_assert!(t.feedback.transport_cc && !t.feedback.remb);
+                            prop_assert_eq!(t.ext.transport_cc, Some(3));
+                            prop_assert_eq!(t.ext.mid, Some(4));
+                        }
                     } else {
                         let a = parse(CHROME_ANSWER);
                         let _ = sub.apply_answer(&a);

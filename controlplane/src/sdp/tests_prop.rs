@@ -2,7 +2,9 @@
 
 use proptest::prelude::*;
 
-use super::fixtures::{CHROME_WHEP, CHROME_WHIP, DATACHANNEL_ONLY, FIREFOX_WHIP};
+use super::fixtures::{
+    CHROME_WHEP, CHROME_WHIP, CHROMIUM_WHEP_FULL, DATACHANNEL_ONLY, FIREFOX_WHIP,
+};
 use super::*;
 
 fn local() -> LocalIce {
@@ -28,6 +30,7 @@ fn tracks() -> Vec<OfferedTrack> {
         kind,
         codec,
         ssrc,
+        rtx_ssrc: (kind == MediaKind::Video).then_some(ssrc + 100),
         cname: "c".into(),
         stream_id: "s".into(),
         track_id: format!("t{ssrc}"),
@@ -72,6 +75,7 @@ fn exercise(s: &str) {
             m.fmtp(96),
             m.rtcp_fbs(96),
             m.extmaps(&offer),
+            m.extmap_entries(&offer),
             m.ssrcs(),
             m.ssrc_groups(),
             m.msid(),
@@ -80,17 +84,99 @@ fn exercise(s: &str) {
     if let Ok(a) = answer_publish(&offer, &local()) {
         let answer = SessionDescription::parse(&a.sdp).expect("publish answer parses");
         assert_eq!(answer.media.len(), offer.media.len());
+        for p in &a.media {
+            let i = section_of(&answer, &p.mid);
+            check_negotiated(&offer, &answer, i, p.codec.pt, p.rtx_pt, &p.ext, p.feedback);
+        }
     }
     if let Ok(a) = answer_subscribe(&offer, &local(), &tracks()) {
         let answer = SessionDescription::parse(&a.sdp).expect("subscribe answer parses");
         assert_eq!(answer.media.len(), offer.media.len());
+        for s in &a.media {
+            let i = section_of(&answer, &s.mid);
+            let rtx_pt = s.rtx.map(|r| r.payload_type);
+            check_negotiated(&offer, &answer, i, s.codec.pt, rtx_pt, &s.ext, s.feedback);
+            assert!(s.ext.rid.is_none() && s.ext.repaired_rid.is_none());
+            if let Some(rtx) = s.rtx {
+                assert_eq!(
+                    answer.media[i].ssrc_groups()[0].ssrcs,
+                    vec![s.ssrc, rtx.ssrc]
+                );
+            }
+        }
     }
+}
+
+fn section_of(answer: &SessionDescription, mid: &str) -> usize {
+    answer
+        .media
+        .iter()
+        .position(|m| m.mid() == Some(mid))
+        .expect("an accepted mid is in the answer")
+}
+
+/// What every answered media section must hold, whatever the offer was:
+/// only offered formats; rtx only as the codec's repair format; one-byte
+/// extension ids, each once, as reported; transport-cc with its extension.
+fn check_negotiated(
+    offer: &SessionDescription,
+    answer: &SessionDescription,
+    i: usize,
+    pt: u8,
+    rtx_pt: Option<u8>,
+    ext: &ExtIds,
+    feedback: Feedback,
+) {
+    let (o, m) = (&offer.media[i], &answer.media[i]);
+    let mut expected = vec![pt.to_string()];
+    expected.extend(rtx_pt.map(|p| p.to_string()));
+    assert_eq!(m.formats, expected);
+    assert!(m.formats.iter().all(|f| o.formats.contains(f)));
+    if let Some(rtx) = rtx_pt {
+        assert!(m.rtpmap(rtx).unwrap().name.eq_ignore_ascii_case("rtx"));
+        assert_eq!(m.fmtp(rtx), Some(format!("apt={pt}").as_str()));
+    }
+    let maps = m.extmaps(answer);
+    for (n, (id, _)) in maps.iter().enumerate() {
+        assert!((1..=14).contains(id));
+        assert!(maps[n + 1..].iter().all(|(other, _)| other != id));
+    }
+    let reported = [
+        (ext.mid, SDES_MID_URI),
+        (ext.abs_send_time, ABS_SEND_TIME_URI),
+        (ext.transport_cc, TRANSPORT_CC_URI),
+        (ext.audio_level, AUDIO_LEVEL_URI),
+        (ext.video_orientation, VIDEO_ORIENTATION_URI),
+        (ext.playout_delay, PLAYOUT_DELAY_URI),
+        (ext.dependency_descriptor, DEPENDENCY_DESCRIPTOR_URI),
+        (ext.rid, RID_URI),
+        (ext.repaired_rid, REPAIRED_RID_URI),
+    ];
+    let reported: Vec<(u8, &str)> = reported
+        .iter()
+        .filter_map(|(id, uri)| id.map(|id| (id, *uri)))
+        .collect();
+    assert_eq!(maps.len(), reported.len());
+    assert!(reported.iter().all(|r| maps.contains(r)));
+    for (id, uri) in &maps {
+        assert!(
+            o.extmaps(offer).contains(&(*id, *uri)),
+            "echoed, not invented"
+        );
+    }
+    let fbs = m.rtcp_fbs(pt);
+    assert_eq!(feedback.transport_cc, ext.transport_cc.is_some());
+    assert_eq!(feedback.transport_cc, fbs.contains(&"transport-cc"));
+    assert_eq!(feedback.remb, fbs.contains(&"goog-remb"));
+    assert_eq!(feedback.nack, fbs.contains(&"nack"));
+    assert!(!(feedback.remb && feedback.transport_cc));
 }
 
 fn fixture() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
         CHROME_WHIP,
         CHROME_WHEP,
+        CHROMIUM_WHEP_FULL,
         FIREFOX_WHIP,
         DATACHANNEL_ONLY,
     ])
@@ -198,7 +284,55 @@ fn session() -> impl Strategy<Value = SessionDescription> {
         )
 }
 
+/// sfud's offer for an audio and a video track, turned into the answer a
+/// browser accepting all of it would give.
+fn offer_and_answer() -> (SubscriberOffer, String) {
+    let mut sub = SubscriberOffer::new(local(), true);
+    let t = tracks();
+    sub.set_tracks(&t[..2]);
+    let offer = sub.create_offer();
+    let answer = offer
+        .replace("a=ice-lite\r\n", "")
+        .replace("a=sendonly", "a=recvonly")
+        .replace("a=setup:actpass", "a=setup:active");
+    (sub, answer)
+}
+
 proptest! {
+    #[test]
+    fn mutated_answers_to_sfud_offers_keep_the_rules(edits in prop::collection::vec(edit(), 0..6)) {
+        let (mut sub, answer) = offer_and_answer();
+        let Ok(answer) = SessionDescription::parse(&apply(&answer, &edits)) else {
+            return Ok(());
+        };
+        let Ok(r) = sub.apply_answer(&answer) else {
+            return Ok(());
+        };
+        for t in &r.tracks {
+            let m = answer.media.iter().find(|m| m.mid() == Some(t.mid.as_str())).unwrap();
+            prop_assert!(m.formats.contains(&t.pt.to_string()));
+            if let Some(rtx) = t.rtx {
+                prop_assert_eq!(t.track.kind, MediaKind::Video);
+                prop_assert!(m.formats.contains(&rtx.payload_type.to_string()));
+                prop_assert_eq!(Some(rtx.ssrc), t.track.rtx_ssrc);
+            }
+            prop_assert_eq!(t.feedback.transport_cc, t.ext.transport_cc.is_some());
+            prop_assert!(!(t.feedback.transport_cc && t.feedback.remb));
+            prop_assert!(t.ext.rid.is_none() && t.ext.repaired_rid.is_none());
+            for id in [t.ext.mid, t.ext.abs_send_time, t.ext.transport_cc, t.ext.audio_level,
+                       t.ext.video_orientation, t.ext.playout_delay, t.ext.dependency_descriptor]
+                .into_iter()
+                .flatten()
+            {
+                prop_assert!((1..=14).contains(&id));
+            }
+        }
+        if edits.is_empty() {
+            prop_assert_eq!(r.tracks.len(), 2);
+            prop_assert!(r.tracks[1].rtx.is_some() && r.tracks[1].feedback.transport_cc);
+        }
+    }
+
     #[test]
     fn random_text_never_panics(s in "\\PC{0,400}") {
         exercise(&s);
