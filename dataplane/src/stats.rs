@@ -34,10 +34,15 @@ pub enum DropReason {
     SteerLoop,
     /// The route table is at its cap (`shard::core::MAX_ROUTES`).
     RouteTableFull,
+    /// Padding-only packets (a sender's bandwidth probes): absorbed here,
+    /// never forwarded.
+    Padding,
+    /// A packet seen before, or too old to place in a subscriber's stream.
+    Duplicate,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::Malformed,
         DropReason::UnknownUfrag,
         DropReason::UnknownSource,
@@ -52,6 +57,8 @@ impl DropReason {
         DropReason::TcpQueueFull,
         DropReason::SteerLoop,
         DropReason::RouteTableFull,
+        DropReason::Padding,
+        DropReason::Duplicate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +77,8 @@ impl DropReason {
             DropReason::TcpQueueFull => "tcp_queue_full",
             DropReason::SteerLoop => "steer_loop",
             DropReason::RouteTableFull => "route_table_full",
+            DropReason::Padding => "padding",
+            DropReason::Duplicate => "duplicate",
         }
     }
 }
@@ -89,13 +98,28 @@ pub struct ShardStats {
     pub steered: u64,
     pub plis_sent: u64,
     pub plis_received: u64,
+    /// NACK packets from subscribers.
     pub nacks_received: u64,
+    /// Sequence numbers subscribers NACKed that could not be resent
+    /// (evicted, unknown, or resent too recently).
+    pub nacks_unanswered: u64,
+    /// Sequence numbers sfud NACKed to publishers (retries included).
+    pub nacks_sent: u64,
+    /// Packets lost upstream that a retransmission restored.
+    pub packets_recovered: u64,
+    /// Upstream losses given up on (a keyframe was requested instead).
+    pub losses_unrecoverable: u64,
+    /// Bytes held by this shard's retransmission caches.
+    pub cache_bytes: u64,
+    /// Each local subscriber session's downlink estimate, in bit/s.
+    pub subscriber_estimates: Vec<(crate::msg::SessionId, u64)>,
     pub peer_batches_out: u64,
     pub peer_batches_in: u64,
     pub send_batches: u64,
     /// Histogram of datagrams per send flush: buckets <=1, 2, 4, 8, 16, 32, 64, more.
     pub send_batch_sizes: [u64; 8],
     pub send_batch_datagrams: u64,
+    /// Packets resent to subscribers in answer to their NACKs.
     pub retransmissions: u64,
     pub drops: [u64; DropReason::ALL.len()],
     pub sessions: u64,

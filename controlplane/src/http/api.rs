@@ -112,7 +112,11 @@ pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Que
                 "rtp_in": s.rtp_in, "rtp_forwarded": s.rtp_forwarded, "rtcp_in": s.rtcp_in,
                 "stun_in": s.stun_in, "dtls_in": s.dtls_in, "steered": s.steered,
                 "plis_sent": s.plis_sent, "plis_received": s.plis_received, "nacks_received": s.nacks_received,
-                "retransmissions": s.retransmissions,
+                "retransmissions": s.retransmissions, "nacks_unanswered": s.nacks_unanswered,
+                "nacks_sent": s.nacks_sent, "packets_recovered": s.packets_recovered,
+                "losses_unrecoverable": s.losses_unrecoverable, "cache_bytes": s.cache_bytes,
+                "subscriber_estimates_bps": s.subscriber_estimates.iter()
+                    .map(|(sid, bps)| json!({ "session": sid.0, "bps": bps })).collect::<Vec<_>>(),
                 "peer_batches_out": s.peer_batches_out, "peer_batches_in": s.peer_batches_in,
                 "send_batches": s.send_batches, "send_batch_sizes": s.send_batch_sizes,
                 "sessions": s.sessions, "uptracks": s.uptracks, "downtracks": s.downtracks,

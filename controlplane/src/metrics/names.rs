@@ -14,6 +14,13 @@ pub const NACKS_RECEIVED: &str = "sfud_nacks_received_total";
 pub const PLIS_RECEIVED: &str = "sfud_plis_received_total";
 pub const PLIS_SENT: &str = "sfud_plis_sent_total";
 pub const RETRANSMISSIONS: &str = "sfud_retransmissions_total";
+pub const NACKS_UNANSWERED: &str = "sfud_nack_sequences_unanswered_total";
+pub const NACKS_SENT: &str = "sfud_nack_sequences_sent_total";
+pub const PACKETS_RECOVERED: &str = "sfud_packets_recovered_total";
+pub const LOSSES_UNRECOVERABLE: &str = "sfud_losses_unrecoverable_total";
+pub const CACHE_BYTES: &str = "sfud_retransmission_cache_bytes";
+pub const SUBSCRIBER_ESTIMATE_MIN: &str = "sfud_subscriber_estimate_min_bps";
+pub const SUBSCRIBER_ESTIMATE_MEAN: &str = "sfud_subscriber_estimate_mean_bps";
 pub const DTLS_HANDSHAKES: &str = "sfud_dtls_handshakes_total";
 pub const SIGNALING_REQUESTS: &str = "sfud_signaling_requests_total";
 pub const SESSIONS: &str = "sfud_sessions";
@@ -43,6 +50,13 @@ pub const TCP_PACKETS_IN: &str = "sfud_ice_tcp_packets_received_total";
 pub const TCP_PACKETS_OUT: &str = "sfud_ice_tcp_packets_sent_total";
 
 pub(super) fn describe_all() {
+    describe_counter!(NACKS_UNANSWERED, "NACKed sequence numbers not resent (evicted, unknown, or resent within an RTT), per shard.");
+    describe_counter!(NACKS_SENT, "Sequence numbers NACKed to publishers, retries included, per shard.");
+    describe_counter!(PACKETS_RECOVERED, "Packets lost upstream and restored by a publisher's retransmission, per shard.");
+    describe_counter!(LOSSES_UNRECOVERABLE, "Upstream losses given up on (a keyframe was requested instead), per shard.");
+    describe_gauge!(CACHE_BYTES, "Bytes held by the retransmission caches, per shard.");
+    describe_gauge!(SUBSCRIBER_ESTIMATE_MIN, "Lowest downlink estimate among a shard's subscribers, in bit/s.");
+    describe_gauge!(SUBSCRIBER_ESTIMATE_MEAN, "Mean downlink estimate of a shard's subscribers, in bit/s.");
     describe_counter!(TCP_ACCEPTED, "ICE-TCP connections accepted.");
     describe_gauge!(TCP_CONNECTIONS, "Open ICE-TCP connections.");
     describe_counter!(TCP_HANDED_OVER, "ICE-TCP connections handed to the shard owning their session.");

@@ -59,6 +59,16 @@ pub fn record_shard_stats(s: &ShardStats) {
     set(RTP_FORWARDED, s.rtp_forwarded);
     set(SEND_BATCHES, s.send_batches);
     set(NACKS_RECEIVED, s.nacks_received);
+    set(NACKS_UNANSWERED, s.nacks_unanswered);
+    set(NACKS_SENT, s.nacks_sent);
+    set(PACKETS_RECOVERED, s.packets_recovered);
+    set(LOSSES_UNRECOVERABLE, s.losses_unrecoverable);
+    gauge!(CACHE_BYTES, "shard" => shard.clone()).set(s.cache_bytes as f64);
+    let estimates: Vec<u64> = s.subscriber_estimates.iter().map(|(_, e)| *e).collect();
+    let min = estimates.iter().min().copied().unwrap_or(0);
+    let mean = if estimates.is_empty() { 0 } else { estimates.iter().sum::<u64>() / estimates.len() as u64 };
+    gauge!(SUBSCRIBER_ESTIMATE_MIN, "shard" => shard.clone()).set(min as f64);
+    gauge!(SUBSCRIBER_ESTIMATE_MEAN, "shard" => shard.clone()).set(mean as f64);
     set(PLIS_RECEIVED, s.plis_received);
     set(PLIS_SENT, s.plis_sent);
     for reason in DropReason::ALL {

@@ -1,22 +1,55 @@
 //! A downtrack lives on its subscriber's shard. It gives the subscriber a
-//! stream of its own: our SSRC, a contiguous sequence space starting at a
-//! random point, its own timestamp base and its payload type.
+//! stream of its own: our SSRC, a contiguous sequence space that hides
+//! what sfud drops on purpose, its own timestamps, payload type and header
+//! extension ids, and it answers the subscriber's NACKs from the shard's
+//! copy of the track.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use crate::forward::extensions::{self, Stamp, MAX_ELEMENTS};
+use crate::forward::resend_limiter::ResendLimiter;
+use crate::forward::retransmission_cache::RetransmissionCache;
+use crate::forward::rtx;
+use crate::forward::seq_mapper::SeqMapper;
 use crate::msg::{DowntrackSpec, MediaKind};
 use crate::rtp::{self, HeaderFields};
 use crate::shard::peer::MediaItem;
 
+/// A waiting video downtrack asks again this often: a PLI can be ignored by
+/// the publisher, or its keyframe can arrive before this viewer has keys.
+const KEYFRAME_RETRY: Duration = Duration::from_secs(1);
+
+/// What a downtrack did with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    /// A packet was written: `len` bytes, ready to protect. `transport_seq`
+    /// says whether it used the transport-wide sequence number offered.
+    Packet { len: usize, transport_seq: bool },
+    /// Dropped on purpose (waiting for a keyframe, padding): the
+    /// subscriber sees no gap.
+    Skip,
+    /// Too old to place in the subscriber's sequence space.
+    TooOld,
+    /// Does not fit the output buffer.
+    TooLarge,
+}
+
+/// What the session adds to every packet it sends.
+pub struct SendContext {
+    /// abs-send-time for this packet.
+    pub abs_send_time: [u8; 3],
+    /// The session's next transport-wide sequence number.
+    pub transport_seq: u16,
+}
+
 pub struct Downtrack {
     pub spec: DowntrackSpec,
-    started: bool,
     /// Video must start on a keyframe or the decoder shows garbage until the next one.
     pub waiting_keyframe: bool,
-    seq_offset: u16,
-    ts_offset: u32,
-    base_seq: u16,
-    base_ts: u32,
+    mapper: SeqMapper,
+    limiter: ResendLimiter,
+    /// Our own sequence space for the RTX stream (RFC 4588 §4).
+    rtx_seq: u16,
     pub packets: u32,
     pub octets: u32,
     /// Last timestamp sent and when, to extrapolate the SR's RTP time.
@@ -26,26 +59,14 @@ pub struct Downtrack {
     last_keyframe_request: Option<Instant>,
 }
 
-/// A waiting video downtrack asks again this often: a PLI can be ignored by
-/// the publisher, or its keyframe can arrive before this viewer has keys.
-const KEYFRAME_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
-
-pub enum Rewrite {
-    /// Header written: this many bytes, payload follows.
-    Header(usize),
-    Skip,
-}
-
 impl Downtrack {
     pub fn new(spec: DowntrackSpec) -> Self {
         Downtrack {
             waiting_keyframe: spec.kind == MediaKind::Video,
+            mapper: SeqMapper::new(rand::random::<u16>() & 0x7fff, rand::random::<u32>()),
+            limiter: ResendLimiter::new(),
+            rtx_seq: rand::random::<u16>() & 0x7fff,
             spec,
-            started: false,
-            seq_offset: 0,
-            ts_offset: 0,
-            base_seq: rand::random::<u16>() & 0x7fff,
-            base_ts: rand::random::<u32>(),
             packets: 0,
             octets: 0,
             last_ts: 0,
@@ -54,37 +75,123 @@ impl Downtrack {
         }
     }
 
-    /// Writes the rewritten RTP header for `item` into `out` (the payload is
-    /// appended by the caller), or says to skip the packet.
-    pub fn rewrite(&mut self, item: &MediaItem, out: &mut [u8], now: Instant) -> Rewrite {
+    /// Writes the subscriber's packet for `item` (header with extensions,
+    /// then the payload) into `out`.
+    pub fn forward(
+        &mut self,
+        item: &MediaItem,
+        carried: &[u8],
+        payload: &[u8],
+        ctx: &SendContext,
+        out: &mut [u8],
+        now: Instant,
+    ) -> Rewrite {
+        if payload.is_empty() {
+            // Padding the publisher sent for its own bandwidth probing.
+            self.mapper.skip(item.ext_seq);
+            return Rewrite::Skip;
+        }
         if self.waiting_keyframe {
             if !item.keyframe {
+                self.mapper.skip(item.ext_seq);
                 return Rewrite::Skip;
             }
             self.waiting_keyframe = false;
         }
-        if !self.started {
-            self.started = true;
-            self.seq_offset = self.base_seq.wrapping_sub(item.sequence);
-            self.ts_offset = self.base_ts.wrapping_sub(item.timestamp);
-        }
+        let Some((sequence, timestamp)) = self.mapper.map(item.ext_seq, item.timestamp) else {
+            return Rewrite::TooOld;
+        };
         let fields = HeaderFields {
             marker: item.marker,
             payload_type: self.spec.payload_type,
-            sequence: item.sequence.wrapping_add(self.seq_offset),
-            timestamp: item.timestamp.wrapping_add(self.ts_offset),
+            sequence,
+            timestamp,
             ssrc: self.spec.ssrc,
         };
-        match rtp::write_header(out, &fields) {
-            Ok(n) => {
-                self.packets = self.packets.wrapping_add(1);
-                self.octets = self.octets.wrapping_add(item.len);
-                self.last_ts = fields.timestamp;
-                self.last_sent = Some(now);
-                Rewrite::Header(n)
-            }
-            Err(_) => Rewrite::Skip,
+        let tw = ctx.transport_seq.to_be_bytes();
+        let stamp = Stamp { mid: self.spec.mid.as_bytes(), abs_send_time: &ctx.abs_send_time, transport_seq: &tw };
+        let Some(len) = self.write(&fields, &stamp, carried, &[], payload, out) else {
+            return Rewrite::TooLarge;
+        };
+        // The SR extrapolates from the newest packet, not a late one.
+        self.last_ts = self.mapper.last_out().map_or(timestamp, |(_, ts)| ts);
+        self.packets = self.packets.wrapping_add(1);
+        self.octets = self.octets.wrapping_add(payload.len() as u32);
+        self.last_sent = Some(now);
+        Rewrite::Packet { len, transport_seq: self.spec.ext.transport_cc.is_some() }
+    }
+
+    /// Answers a NACK for output sequence `seq` from `cache`: writes the
+    /// resend (as RTX when the subscriber negotiated it) into `out`. None
+    /// when the packet is unknown, evicted, or was resent too recently.
+    pub fn resend(
+        &mut self,
+        seq: u16,
+        cache: &RetransmissionCache,
+        ctx: &SendContext,
+        rtt: Duration,
+        out: &mut [u8],
+        now: Instant,
+    ) -> Option<Resent> {
+        let ext_seq = self.mapper.source_of(seq)?;
+        let pkt = cache.get(ext_seq, now)?;
+        let (sequence, timestamp) = self.mapper.map(ext_seq, pkt.timestamp)?;
+        if sequence != seq || !self.limiter.allow(seq, now, rtt) {
+            return None;
         }
+        let tw = ctx.transport_seq.to_be_bytes();
+        let stamp = Stamp { mid: self.spec.mid.as_bytes(), abs_send_time: &ctx.abs_send_time, transport_seq: &tw };
+        let (fields, osn) = match self.spec.rtx {
+            Some(r) => {
+                self.rtx_seq = self.rtx_seq.wrapping_add(1);
+                let f = HeaderFields {
+                    marker: pkt.marker,
+                    payload_type: r.payload_type,
+                    sequence: self.rtx_seq,
+                    timestamp,
+                    ssrc: r.ssrc,
+                };
+                (f, Some(seq.to_be_bytes()))
+            }
+            None => {
+                let f = HeaderFields {
+                    marker: pkt.marker,
+                    payload_type: self.spec.payload_type,
+                    sequence,
+                    timestamp,
+                    ssrc: self.spec.ssrc,
+                };
+                (f, None)
+            }
+        };
+        let prefix: &[u8] = match &osn {
+            Some(b) => b,
+            None => &[],
+        };
+        let len = self.write(&fields, &stamp, pkt.ext, prefix, pkt.payload, out)?;
+        Some(Resent { len, transport_seq: self.spec.ext.transport_cc.is_some() })
+    }
+
+    /// Header (with extensions), then `prefix` (the RTX OSN), then `payload`.
+    fn write(
+        &self,
+        fields: &HeaderFields,
+        stamp: &Stamp,
+        carried: &[u8],
+        prefix: &[u8],
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let mut els = [(0u8, &[][..]); MAX_ELEMENTS];
+        let n = extensions::elements(&self.spec.ext, stamp, carried, &mut els);
+        let hdr = rtp::write_header_with_extensions(out, fields, &els[..n]).ok()?;
+        let body = if prefix.is_empty() {
+            out.get_mut(hdr..hdr + payload.len())?.copy_from_slice(payload);
+            payload.len()
+        } else {
+            rtx::encapsulate(out.get_mut(hdr..)?, u16::from_be_bytes([prefix[0], prefix[1]]), payload).ok()?
+        };
+        Some(hdr + body)
     }
 
     /// RTP time "now" for a Sender Report, extrapolated from the last packet.
@@ -112,4 +219,11 @@ impl Downtrack {
     pub fn has_sent(&self) -> bool {
         self.last_sent.is_some()
     }
+}
+
+/// A resend written by `Downtrack::resend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resent {
+    pub len: usize,
+    pub transport_seq: bool,
 }

@@ -4,6 +4,7 @@
 pub mod bwe;
 pub mod downtrack;
 pub mod extensions;
+pub mod keyframe_requester;
 pub mod nack_generator;
 pub mod resend_limiter;
 pub mod retransmission_cache;

@@ -1,24 +1,28 @@
-//! An uptrack lives on the shard that owns its publisher. It decrypts once,
-//! keeps receive statistics (for RR) and decides where packets go.
+//! An uptrack lives on the shard that owns its publisher. It decrypts
+//! once, restores repaired packets (RFC 4588), keeps receive statistics
+//! (for RR), asks the publisher for what was lost, and decides where
+//! packets go.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use crate::forward::keyframe_requester::KeyframeRequester;
+use crate::forward::nack_generator::{Arrival, NackGenerator};
 use crate::msg::{CodecKind, MediaKind, ShardId, UptrackSpec};
-use crate::rtp::{codec, ReceiveStats};
-
-/// Keyframe requests closer together than this are merged: a burst of new
-/// viewers should cost the publisher one keyframe, not one each.
-const PLI_INTERVAL: Duration = Duration::from_millis(300);
+use crate::rtp::{codec, ReceiveStats, SeqUnwrapper};
 
 pub struct Uptrack {
     pub spec: UptrackSpec,
     pub ssrc: Option<u32>,
+    /// The publisher's repair stream: signalled, or bound on first sight
+    /// of the rtx payload type with this track's mid.
+    pub rtx_ssrc: Option<u32>,
     pub stats: ReceiveStats,
+    seq: SeqUnwrapper,
+    pub nack: NackGenerator,
+    pub keyframes: KeyframeRequester,
     /// Remote shards with subscribers, valid for `routes_epoch`.
     pub remote_shards: Vec<ShardId>,
     pub routes_epoch: u64,
-    pub last_pli: Option<Instant>,
-    pub pli_pending: bool,
     pub active_reported: bool,
     /// Admin mute: packets are counted and dropped here, before fan-out.
     pub muted: bool,
@@ -28,11 +32,13 @@ impl Uptrack {
     pub fn new(spec: UptrackSpec) -> Self {
         Uptrack {
             ssrc: spec.ssrc,
+            rtx_ssrc: spec.rtx_ssrc,
             stats: ReceiveStats::new(spec.clock_rate),
+            seq: SeqUnwrapper::new(),
+            nack: NackGenerator::new(),
+            keyframes: KeyframeRequester::default(),
             remote_shards: Vec::new(),
             routes_epoch: u64::MAX,
-            last_pli: None,
-            pli_pending: false,
             active_reported: false,
             muted: false,
             spec,
@@ -50,16 +56,17 @@ impl Uptrack {
         }
     }
 
-    /// Whether a PLI may go out now; clears the pending flag when it may.
-    pub fn take_pli(&mut self, now: Instant) -> bool {
-        if !self.pli_pending {
-            return false;
+    /// A media packet (original, or restored from the repair stream) with
+    /// sequence number `seq`: its extended sequence number, or None when it
+    /// is a duplicate or too old to matter.
+    pub fn receive(&mut self, seq: u16, keyframe: bool, now: Instant) -> Option<(u64, Arrival)> {
+        let ext = self.seq.unwrap(seq);
+        if !self.spec.feedback.nack {
+            return Some((ext, Arrival::InOrder));
         }
-        if self.last_pli.is_some_and(|t| now.duration_since(t) < PLI_INTERVAL) {
-            return false;
+        match self.nack.on_packet(ext, keyframe, now) {
+            Arrival::Duplicate | Arrival::TooOld => None,
+            a => Some((ext, a)),
         }
-        self.pli_pending = false;
-        self.last_pli = Some(now);
-        true
     }
 }

@@ -9,18 +9,18 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{debug, info, warn};
 
 use crate::demux::{classify, PacketClass};
-use crate::forward::downtrack::Rewrite;
+use crate::forward::retransmission_cache::RetransmissionCache;
 use crate::forward::{Downtrack, Uptrack};
 use crate::ice::IceLite;
 use crate::msg::{Command, Event, SessionId, ShardId, TrackId};
-use crate::rtcp::{self, RtcpPacket};
+use crate::rtcp;
 use crate::shard::outbox::{ConnId, Dest, Outbox};
-use crate::shard::peer::{MediaBatch, MediaItem, PeerMsg};
+use crate::shard::peer::{MediaBatch, PeerMsg};
 use crate::shard::registry::Registry;
 use crate::shard::session::Session;
 use crate::srtp::{SrtpContext, SrtpError};
 use crate::stats::{DropReason, ShardStats};
-use crate::{dtls_record, rtp, stun};
+use crate::{dtls_record, stun};
 
 /// How often RR/SR go out and consent is checked.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
@@ -56,17 +56,23 @@ const MAX_EARLY_CLAIMS: usize = 1024;
 
 pub struct ShardCore {
     pub id: ShardId,
-    registry: Registry,
-    sessions: HashMap<SessionId, Session>,
+    pub(super) registry: Registry,
+    pub(super) sessions: HashMap<SessionId, Session>,
     /// UDP 5-tuples and TCP connections to the session they carry.
     routes: HashMap<Dest, Route>,
-    uptracks: HashMap<TrackId, Uptrack>,
+    pub(super) uptracks: HashMap<TrackId, Uptrack>,
     /// Local downtracks per source track.
-    downtracks: HashMap<TrackId, Vec<Downtrack>>,
+    pub(super) downtracks: HashMap<TrackId, Vec<Downtrack>>,
+    /// This shard's copy of recent packets of each track it has
+    /// downtracks of, so NACKs are answered here.
+    pub(super) caches: HashMap<TrackId, RetransmissionCache>,
+    /// The first instant the core saw: origin of abs-send-time.
+    pub(super) origin: Option<Instant>,
     pub stats: ShardStats,
-    last_report: Option<Instant>,
+    pub(super) last_report: Option<Instant>,
     /// Scratch for building RTCP before it is protected into the outbox.
-    scratch: Vec<u8>,
+    pub(super) scratch: Vec<u8>,
+    pub(super) nack_scratch: Vec<u16>,
     /// Tracks whose new local downtracks need a keyframe at the next tick.
     pending_keyframes: Vec<TrackId>,
     /// Bounded, oldest first: see `MAX_EARLY_CLAIMS`.
@@ -83,8 +89,11 @@ impl ShardCore {
             uptracks: HashMap::new(),
             downtracks: HashMap::new(),
             stats: ShardStats { shard: id, ..Default::default() },
+            caches: HashMap::new(),
+            origin: None,
             last_report: None,
             scratch: vec![0; 1500],
+            nack_scratch: Vec::new(),
             pending_keyframes: Vec::new(),
             early_claims: Vec::new(),
         }
@@ -165,8 +174,11 @@ impl ShardCore {
     /// `steered`: another shard sent it here. It is never steered again,
     /// so two shards that disagree cannot bounce a packet between them.
     fn handle_packet(&mut self, from: Dest, src: SocketAddr, buf: &mut [u8], steered: bool, now: Instant, out: &mut Outbox) {
-        self.stats.packets_in += 1;
-        self.stats.bytes_in += buf.len() as u64;
+        // The shard whose socket read a steered packet counted it already.
+        if !steered {
+            self.stats.packets_in += 1;
+            self.stats.bytes_in += buf.len() as u64;
+        }
         match classify(buf) {
             PacketClass::Stun => {
                 self.stats.stun_in += 1;
@@ -320,6 +332,7 @@ impl ShardCore {
     fn instantiate_tracks(&mut self, sid: SessionId) {
         let ups: Vec<_> = self.registry.uptracks_of(sid).cloned().collect();
         for spec in ups {
+            self.enable_twcc(sid, spec.ext.transport_cc, spec.feedback.transport_cc);
             let muted = self.registry.muted.contains(&spec.track);
             self.uptracks.entry(spec.track).or_insert_with(|| Uptrack::new(spec)).muted = muted;
         }
@@ -350,178 +363,21 @@ impl ShardCore {
         out.events.push(Event::Dtls { session: sid, datagram: buf.to_vec() });
     }
 
-    fn on_rtp(&mut self, sid: SessionId, buf: &mut [u8], now: Instant, out: &mut Outbox) {
-        let Some(sess) = self.sessions.get_mut(&sid) else { return };
-        let Some(rx) = sess.rx.as_mut() else {
-            self.stats.drop(DropReason::NoKeys);
-            return;
-        };
-        let len = match rx.unprotect_rtp(buf, buf.len()) {
-            Ok(n) => n,
-            Err(e) => {
-                self.stats.drop(srtp_drop_reason(e));
-                return;
-            }
-        };
-        let pkt = &buf[..len];
-        let Ok(hdr) = rtp::parse(pkt) else {
-            self.stats.drop(DropReason::Malformed);
-            return;
-        };
-        // Bound SSRCs resolve in the session's own short list; only an
-        // unbound one pays for the scan over the shard's uptracks.
-        let known = self.sessions.get(&sid).and_then(|s| s.uptrack_for_ssrc(hdr.ssrc));
-        let Some(track) = known.or_else(|| self.bind_uptrack(sid, &hdr, pkt)) else {
-            self.stats.drop(DropReason::UnknownSsrc);
-            return;
-        };
-        let epoch = self.registry.epoch;
-        let Some(up) = self.uptracks.get_mut(&track) else { return };
-        up.stats.on_packet(hdr.sequence, hdr.timestamp, now);
-        if !up.active_reported {
-            up.active_reported = true;
-            out.events.push(Event::UptrackActive { track, ssrc: hdr.ssrc });
-        }
-        if up.muted {
-            self.stats.drop(DropReason::Muted);
-            return;
-        }
-        let payload = hdr.payload(pkt);
-        let item = MediaItem {
-            track,
-            sequence: hdr.sequence,
-            timestamp: hdr.timestamp,
-            marker: hdr.marker,
-            keyframe: up.is_keyframe(payload),
-            start: 0,
-            len: payload.len() as u32,
-        };
-        if up.routes_epoch != epoch {
-            self.registry.remote_subscriber_shards(track, self.id, &mut up.remote_shards);
-            up.routes_epoch = epoch;
-        }
-        for &shard in &up.remote_shards {
-            out.media_for(shard).push(item, payload);
-        }
-        fanout(&mut self.downtracks, &mut self.sessions, &mut self.stats, &item, payload, now, out);
-    }
-
-    /// The uptrack an RTP packet belongs to: by SSRC, else by the MID header
-    /// extension or, for a single track of a kind, by payload type. Binds the
-    /// SSRC so later packets take the first branch.
-    fn bind_uptrack(&mut self, sid: SessionId, hdr: &rtp::RtpHeader, pkt: &[u8]) -> Option<TrackId> {
-        let track = self.find_uptrack(sid, hdr, pkt)?;
-        if let Some(sess) = self.sessions.get_mut(&sid) {
-            sess.bind_uptrack_ssrc(hdr.ssrc, track);
-        }
-        Some(track)
-    }
-
-    /// The scan behind `bind_uptrack`: by signalled SSRC, MID extension, or
-    /// a payload type only one unbound uptrack of the session uses.
-    fn find_uptrack(&mut self, sid: SessionId, hdr: &rtp::RtpHeader, pkt: &[u8]) -> Option<TrackId> {
-        let mut by_pt = None;
-        let mut by_pt_count = 0;
-        for up in self.uptracks.values_mut() {
-            if up.spec.session != sid {
-                continue;
-            }
-            if up.ssrc == Some(hdr.ssrc) {
-                return Some(up.spec.track);
-            }
-            if up.ssrc.is_none() {
-                if let Some(id) = up.spec.ext.mid {
-                    if rtp::extension(pkt, hdr, id) == Some(up.spec.mid.as_bytes()) {
-                        up.ssrc = Some(hdr.ssrc);
-                        return Some(up.spec.track);
-                    }
-                }
-                if up.spec.payload_type == hdr.payload_type {
-                    by_pt = Some(up.spec.track);
-                    by_pt_count += 1;
-                }
-            }
-        }
-        if by_pt_count == 1 {
-            let track = by_pt?;
-            if let Some(up) = self.uptracks.get_mut(&track) {
-                up.ssrc = Some(hdr.ssrc);
-            }
-            return Some(track);
-        }
-        None
-    }
-
-    fn on_rtcp(&mut self, sid: SessionId, buf: &mut [u8], now: Instant, out: &mut Outbox) {
-        let Some(sess) = self.sessions.get_mut(&sid) else { return };
-        let Some(rx) = sess.rx.as_mut() else {
-            self.stats.drop(DropReason::NoKeys);
-            return;
-        };
-        let len = match rx.unprotect_rtcp(buf, buf.len()) {
-            Ok(n) => n,
-            Err(e) => {
-                self.stats.drop(srtp_drop_reason(e));
-                return;
-            }
-        };
-        let mut keyframe_for: [Option<TrackId>; 4] = [None; 4];
-        let mut n_kf = 0;
-        for pkt in rtcp::iter_compound(&buf[..len]) {
-            let Ok(pkt) = pkt else {
-                self.stats.drop(DropReason::Malformed);
-                break;
-            };
-            match pkt {
-                RtcpPacket::Pli { media_ssrc, .. } => {
-                    self.stats.plis_received += 1;
-                    if let Some(t) = sess.track_for_ssrc(media_ssrc) {
-                        if n_kf < keyframe_for.len() {
-                            keyframe_for[n_kf] = Some(t);
-                            n_kf += 1;
-                        }
-                    }
-                }
-                RtcpPacket::Fir { entries, .. } => {
-                    self.stats.plis_received += 1;
-                    for (ssrc, _) in entries {
-                        if let Some(t) = sess.track_for_ssrc(ssrc) {
-                            if n_kf < keyframe_for.len() {
-                                keyframe_for[n_kf] = Some(t);
-                                n_kf += 1;
-                            }
-                        }
-                    }
-                }
-                RtcpPacket::Nack { .. } => self.stats.nacks_received += 1,
-                RtcpPacket::SenderReport { ssrc, ntp, .. } => {
-                    if let Some(up) = sess.uptrack_for_ssrc(ssrc).and_then(|t| self.uptracks.get_mut(&t)) {
-                        up.stats.on_sender_report(ntp, now);
-                    }
-                }
-                _ => {}
-            }
-        }
-        for t in keyframe_for.into_iter().flatten() {
-            self.request_keyframe(t, now, out);
-        }
-    }
-
     // ---- keyframes and reports ------------------------------------------
 
     pub fn request_keyframe(&mut self, track: TrackId, now: Instant, out: &mut Outbox) {
         if let Some(up) = self.uptracks.get_mut(&track) {
-            up.pli_pending = true;
+            up.keyframes.request(now);
             self.flush_pli(track, now, out);
         } else if let Some(owner) = self.registry.track_owner(track) {
             out.peer.push((owner, PeerMsg::KeyframeRequest(track)));
         }
     }
 
-    fn flush_pli(&mut self, track: TrackId, now: Instant, out: &mut Outbox) {
+    pub(super) fn flush_pli(&mut self, track: TrackId, now: Instant, out: &mut Outbox) {
         let Some(up) = self.uptracks.get_mut(&track) else { return };
         let Some(media_ssrc) = up.ssrc else { return };
-        if !up.take_pli(now) {
+        if !up.keyframes.take_due(now) {
             return;
         }
         let Some(sess) = self.sessions.get_mut(&up.spec.session) else { return };
@@ -558,16 +414,14 @@ impl ShardCore {
         for t in waiting {
             self.request_keyframe(t, now, out);
         }
-        let retry: Vec<TrackId> = self.uptracks.iter().filter(|(_, u)| u.pli_pending).map(|(t, _)| *t).collect();
-        for t in retry {
-            self.flush_pli(t, now, out);
-        }
+        self.upstream_feedback(now, out);
         if self.last_report.is_some_and(|t| now.duration_since(t) < REPORT_INTERVAL) {
             return;
         }
         self.last_report = Some(now);
         self.send_receiver_reports(now, out);
         self.send_sender_reports(now, out);
+        self.send_remb(out);
         for sess in self.sessions.values_mut() {
             if !sess.consent_reported && sess.ice.consent_expired(now) {
                 sess.consent_reported = true;
@@ -578,6 +432,10 @@ impl ShardCore {
         self.stats.sessions = self.sessions.len() as u64;
         self.stats.uptracks = self.uptracks.len() as u64;
         self.stats.downtracks = self.downtracks.values().map(|v| v.len() as u64).sum();
+        self.stats.cache_bytes = super::media::cache_bytes(&self.caches);
+        let mut estimates = std::mem::take(&mut self.stats.subscriber_estimates);
+        self.estimates(&mut estimates);
+        self.stats.subscriber_estimates = estimates;
         out.events.push(Event::Stats(self.stats.clone()));
     }
 
@@ -602,7 +460,9 @@ impl ShardCore {
                 let Some(sess) = self.sessions.get_mut(&dt.spec.session) else { continue };
                 let res = rtcp::write_sr(&mut self.scratch, dt.spec.ssrc, ntp, dt.rtp_time_at(now), dt.packets, dt.octets, &[]);
                 if let Ok(n) = res {
-                    send_rtcp(sess, &self.scratch[..n], out);
+                    if send_rtcp(sess, &self.scratch[..n], out) {
+                        sess.sr_sent(rtcp::ntp_middle32(ntp), now);
+                    }
                 }
             }
         }
@@ -654,10 +514,12 @@ impl ShardCore {
                 self.registry.uptracks.insert(spec.track, spec.clone());
                 self.registry.epoch += 1;
                 if owned {
+                    self.enable_twcc(spec.session, spec.ext.transport_cc, spec.feedback.transport_cc);
                     self.uptracks.entry(spec.track).or_insert_with(|| Uptrack::new(spec));
                 }
             }
             Command::RemoveUptrack(track) => {
+                self.caches.remove(&track);
                 let downs = self.registry.remove_uptrack(track);
                 if let Some(up) = self.uptracks.remove(&track) {
                     if let Some(sess) = self.sessions.get_mut(&up.spec.session) {
@@ -699,6 +561,7 @@ impl ShardCore {
         let (tracks, downs) = self.registry.remove_session(sid);
         for t in &tracks {
             self.uptracks.remove(t);
+            self.caches.remove(t);
         }
         self.drop_downtracks(&downs, out);
         if self.sessions.remove(&sid).is_some() {
@@ -743,6 +606,7 @@ impl ShardCore {
             let dt = list.swap_remove(pos);
             if list.is_empty() {
                 self.downtracks.remove(track);
+                self.caches.remove(track);
             }
             if let Some(sess) = self.sessions.get_mut(sub) {
                 sess.down_ssrcs.retain(|(s, _)| *s != dt.spec.ssrc);
@@ -757,7 +621,6 @@ impl ShardCore {
         match msg {
             PeerMsg::Claimed { session, shard } => self.on_remote_claim(session, shard, out),
             PeerMsg::Steered { src, mut datagram } => {
-                self.stats.packets_in = self.stats.packets_in.wrapping_sub(1);
                 self.handle_packet(Dest::Udp(src), src, &mut datagram, true, now, out);
             }
             PeerMsg::Media(batch) => {
@@ -779,8 +642,7 @@ impl ShardCore {
 
     fn on_media_batch(&mut self, batch: &MediaBatch, now: Instant, out: &mut Outbox) {
         for item in &batch.items {
-            let payload = batch.payload(item);
-            fanout(&mut self.downtracks, &mut self.sessions, &mut self.stats, item, payload, now, out);
+            self.fanout(item, batch.carried(item), batch.payload(item), now, out);
         }
     }
 
@@ -831,46 +693,7 @@ impl ShardCore {
     }
 }
 
-/// Rewrites and encrypts one uptrack packet for every local downtrack of its
-/// track. A free function so the caller can hold disjoint borrows.
-fn fanout(
-    downtracks: &mut HashMap<TrackId, Vec<Downtrack>>,
-    sessions: &mut HashMap<SessionId, Session>,
-    stats: &mut ShardStats,
-    item: &MediaItem,
-    payload: &[u8],
-    now: Instant,
-    out: &mut Outbox,
-) {
-    let Some(list) = downtracks.get_mut(&item.track) else { return };
-    for dt in list.iter_mut() {
-        let Some(sess) = sessions.get_mut(&dt.spec.session) else { continue };
-        let Some(tx) = sess.tx.as_mut() else { continue };
-        let slot = out.slot();
-        let hdr_len = match dt.rewrite(item, slot, now) {
-            Rewrite::Header(n) => n,
-            Rewrite::Skip => {
-                stats.drop(DropReason::WaitingKeyframe);
-                continue;
-            }
-        };
-        let end = hdr_len + payload.len();
-        if end + 16 > slot.len() {
-            stats.drop(DropReason::Malformed);
-            continue;
-        }
-        slot[hdr_len..end].copy_from_slice(payload);
-        match tx.protect_rtp(slot, end) {
-            Ok(n) => {
-                out.commit(n, sess.remote);
-                stats.rtp_forwarded += 1;
-            }
-            Err(_) => stats.drop(DropReason::Malformed),
-        }
-    }
-}
-
-fn send_rtcp(sess: &mut Session, plain: &[u8], out: &mut Outbox) -> bool {
+pub(super) fn send_rtcp(sess: &mut Session, plain: &[u8], out: &mut Outbox) -> bool {
     let Some(tx) = sess.tx.as_mut() else { return false };
     let slot = out.slot();
     if plain.len() + 32 > slot.len() {
@@ -895,7 +718,7 @@ fn authentic_binding(msg: &stun::Message, pwd: &str) -> bool {
         && msg.check_integrity(pwd.as_bytes()).is_ok()
 }
 
-fn srtp_drop_reason(e: SrtpError) -> DropReason {
+pub(super) fn srtp_drop_reason(e: SrtpError) -> DropReason {
     match e {
         SrtpError::AuthFailed => DropReason::SrtpAuth,
         SrtpError::Replay => DropReason::Replay,

@@ -5,6 +5,7 @@
 
 pub mod core;
 pub mod framing;
+mod media;
 pub mod outbox;
 pub mod peer;
 pub mod registry;
@@ -17,6 +18,8 @@ mod tcp_tests;
 mod tests;
 #[cfg(test)]
 mod claim_tests;
+#[cfg(test)]
+mod forward_tests;
 
 use std::cell::RefCell;
 use std::io;
@@ -44,6 +47,8 @@ const MESH_CAPACITY: usize = 1024;
 const FLUSH_THRESHOLD: usize = 1024;
 /// Timer resolution for reports, keyframe retries and consent checks.
 const TICK: Duration = Duration::from_millis(50);
+/// Shortest timer sleep: deadlines closer than this are served together.
+const MIN_WAIT: Duration = Duration::from_millis(2);
 
 #[derive(Clone, Debug)]
 pub struct DataplaneConfig {
@@ -323,12 +328,17 @@ async fn run_shard(
         })
         .detach();
     }
-    // Reports, keyframe retries, consent.
+    // Timers the core reports: NACK retries, merged PLIs, congestion
+    // feedback, reports, consent. TICK bounds the sleep, since work that
+    // arrives meanwhile can bring the deadline forward.
     {
         let io = io.clone();
         glommio::spawn_local(async move {
             loop {
-                glommio::timer::sleep(TICK).await;
+                let now = Instant::now();
+                let next = io.core.borrow().poll_timeout().unwrap_or(now + TICK);
+                let wait = next.saturating_duration_since(now).clamp(MIN_WAIT, TICK);
+                glommio::timer::sleep(wait).await;
                 let now = Instant::now();
                 io.with_core(|core, out| core.tick(now, out));
             }
@@ -376,6 +386,12 @@ async fn run_shard(
         }
         io.flush();
         io.core.borrow_mut().stats.busy_ns += started.elapsed().as_nanos() as u64;
+        // Deadlines that fell due while receiving (a NACK to send) are not
+        // left for the timer task.
+        let due = io.core.borrow().poll_timeout().is_some_and(|t| t <= started);
+        if due {
+            io.with_core(|core, out| core.tick(started, out));
+        }
         // Let commands, peer batches and the timer in between receive batches.
         glommio::executor().yield_now().await;
     }

@@ -5,16 +5,20 @@ use std::os::fd::OwnedFd;
 
 use crate::msg::{SessionId, ShardId, TrackId};
 
-/// One uptrack packet after SRTP unprotect, as a downtrack needs it.
+/// One uptrack packet after SRTP unprotect (and RTX restore), as a
+/// downtrack needs it.
 #[derive(Clone, Copy, Debug)]
 pub struct MediaItem {
     pub track: TrackId,
-    pub sequence: u16,
+    /// The publisher's sequence number, extended by the uptrack.
+    pub ext_seq: u64,
     pub timestamp: u32,
     pub marker: bool,
     pub keyframe: bool,
-    /// Payload range in `MediaBatch::data`.
+    /// Carried header extensions (`forward::extensions`), then the payload,
+    /// in `MediaBatch::data`.
     pub start: u32,
+    pub carried_len: u8,
     pub len: u32,
 }
 
@@ -27,15 +31,22 @@ pub struct MediaBatch {
 }
 
 impl MediaBatch {
-    pub fn push(&mut self, mut item: MediaItem, payload: &[u8]) {
+    pub fn push(&mut self, mut item: MediaItem, carried: &[u8], payload: &[u8]) {
         item.start = self.data.len() as u32;
+        item.carried_len = carried.len().min(usize::from(u8::MAX)) as u8;
         item.len = payload.len() as u32;
+        self.data.extend_from_slice(&carried[..usize::from(item.carried_len)]);
         self.data.extend_from_slice(payload);
         self.items.push(item);
     }
 
-    pub fn payload(&self, item: &MediaItem) -> &[u8] {
+    pub fn carried(&self, item: &MediaItem) -> &[u8] {
         let start = item.start as usize;
+        self.data.get(start..start + usize::from(item.carried_len)).unwrap_or(&[])
+    }
+
+    pub fn payload(&self, item: &MediaItem) -> &[u8] {
+        let start = item.start as usize + usize::from(item.carried_len);
         self.data.get(start..start + item.len as usize).unwrap_or(&[])
     }
 }

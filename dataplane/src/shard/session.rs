@@ -2,7 +2,10 @@
 //! addresses its peer sends from.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
+use crate::forward::bwe::BandwidthEstimator;
+use crate::forward::twcc_receiver::TwccReceiver;
 use crate::ice::IceLite;
 use crate::msg::{SessionId, TrackId};
 use crate::shard::outbox::{ConnId, Dest};
@@ -10,6 +13,15 @@ use crate::srtp::SrtpContext;
 
 /// Paths remembered per session; the ICE agent keeps as many (`ice.rs`).
 const MAX_PATHS: usize = 8;
+
+/// Round-trip time assumed until RR/SR exchanges measure one.
+pub const DEFAULT_RTT: Duration = Duration::from_millis(100);
+
+/// Where a subscriber's estimate starts, before feedback moves it.
+const INITIAL_ESTIMATE_BPS: u64 = 1_000_000;
+
+/// Sender Reports remembered to match the LSR echoed in RRs.
+const SR_HISTORY: usize = 4;
 
 pub struct Session {
     pub id: SessionId,
@@ -22,8 +34,20 @@ pub struct Session {
     pub rtcp_ssrc: u32,
     /// Downtrack SSRCs announced to this peer, to map its PLI/FIR/NACK back.
     pub down_ssrcs: Vec<(u32, TrackId)>,
-    /// SSRCs this peer publishes, bound to their uptracks on first sight.
-    up_ssrcs: Vec<(u32, TrackId)>,
+    /// SSRCs this peer publishes, bound to their uptracks on first sight;
+    /// `true` marks a repair (RTX) stream.
+    up_ssrcs: Vec<(u32, TrackId, bool)>,
+    /// Transport-wide congestion feedback we owe this peer as a publisher,
+    /// and the header extension id its sequence numbers come in.
+    pub twcc: Option<(u8, TwccReceiver)>,
+    /// The next transport-wide sequence number we stamp on what we send
+    /// this peer, and its estimate of the peer's downlink.
+    pub transport_seq: u16,
+    pub bwe: BandwidthEstimator,
+    /// Measured from the LSR/DLSR in this peer's receiver reports.
+    pub rtt: Duration,
+    sr_sent: [(u32, Option<Instant>); SR_HISTORY],
+    sr_next: usize,
     pub consent_reported: bool,
     /// The ICE agent knows paths by address only; this maps each address
     /// that passed a check to its transport, so a selected TCP path is
@@ -42,6 +66,12 @@ impl Session {
             rtcp_ssrc: rand::random::<u32>() | 1,
             down_ssrcs: Vec::new(),
             up_ssrcs: Vec::new(),
+            twcc: None,
+            transport_seq: rand::random::<u16>(),
+            bwe: BandwidthEstimator::new(INITIAL_ESTIMATE_BPS),
+            rtt: DEFAULT_RTT,
+            sr_sent: [(0, None); SR_HISTORY],
+            sr_next: 0,
             consent_reported: false,
             paths: Vec::with_capacity(2),
         }
@@ -51,18 +81,54 @@ impl Session {
         self.down_ssrcs.iter().find(|(s, _)| *s == ssrc).map(|(_, t)| *t)
     }
 
-    pub fn uptrack_for_ssrc(&self, ssrc: u32) -> Option<TrackId> {
-        self.up_ssrcs.iter().find(|(s, _)| *s == ssrc).map(|(_, t)| *t)
+    /// The uptrack an SSRC of this peer belongs to, and whether it is
+    /// that track's repair stream.
+    pub fn uptrack_for_ssrc(&self, ssrc: u32) -> Option<(TrackId, bool)> {
+        self.up_ssrcs.iter().find(|(s, _, _)| *s == ssrc).map(|(_, t, rtx)| (*t, *rtx))
     }
 
-    pub fn bind_uptrack_ssrc(&mut self, ssrc: u32, track: TrackId) {
+    pub fn bind_uptrack_ssrc(&mut self, ssrc: u32, track: TrackId, rtx: bool) {
         if self.uptrack_for_ssrc(ssrc).is_none() {
-            self.up_ssrcs.push((ssrc, track));
+            self.up_ssrcs.push((ssrc, track, rtx));
         }
     }
 
     pub fn unbind_uptrack(&mut self, track: TrackId) {
-        self.up_ssrcs.retain(|(_, t)| *t != track);
+        self.up_ssrcs.retain(|(_, t, _)| *t != track);
+    }
+
+    /// A media SSRC of this peer's, to name in feedback that is about the
+    /// whole transport (browsers accept any of theirs).
+    pub fn any_media_ssrc(&self) -> Option<u32> {
+        self.up_ssrcs.iter().find(|(_, _, rtx)| !rtx).map(|(s, _, _)| *s)
+    }
+
+    /// We sent a packet stamped with `transport_seq`: the estimator learns
+    /// of it and the next one gets a new number.
+    pub fn sent_with_transport_seq(&mut self, size: usize, now: Instant) {
+        self.bwe.on_sent(self.transport_seq, size, now);
+        self.transport_seq = self.transport_seq.wrapping_add(1);
+    }
+
+    /// We sent an SR whose NTP time had these middle 32 bits.
+    pub fn sr_sent(&mut self, ntp_middle: u32, now: Instant) {
+        self.sr_sent[self.sr_next] = (ntp_middle, Some(now));
+        self.sr_next = (self.sr_next + 1) % SR_HISTORY;
+    }
+
+    /// An RR block echoed one of our SRs: RTT = now - sent - DLSR.
+    pub fn on_report_block(&mut self, lsr: u32, dlsr: u32, now: Instant) {
+        if lsr == 0 {
+            return;
+        }
+        let Some(sent) = self.sr_sent.iter().find(|(m, t)| *m == lsr && t.is_some()).and_then(|(_, t)| *t) else {
+            return;
+        };
+        let held = Duration::from_micros(u64::from(dlsr) * 1_000_000 / 65_536);
+        if let Some(rtt) = now.saturating_duration_since(sent).checked_sub(held) {
+            // Smoothed like TCP's SRTT, so one late report does not swing retries.
+            self.rtt = (self.rtt * 7 + rtt.max(Duration::from_millis(1))) / 8;
+        }
     }
 
     /// A valid check arrived from `addr` over `via`. Returns the transport

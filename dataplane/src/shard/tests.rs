@@ -15,15 +15,15 @@ use crate::{rtp, shard::peer::PeerMsg};
 
 pub(super) const PUB: SessionId = SessionId(1);
 pub(super) const SUB: SessionId = SessionId(2);
-const TRACK: TrackId = TrackId(10);
-const PUB_SSRC: u32 = 0x1111;
-const SUB_SSRC: u32 = 0x2222;
+pub(super) const TRACK: TrackId = TrackId(10);
+pub(super) const PUB_SSRC: u32 = 0x1111;
+pub(super) const SUB_SSRC: u32 = 0x2222;
 
 pub(super) fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-fn key(seed: u8, profile: SrtpProfile) -> MasterKey {
+pub(super) fn key(seed: u8, profile: SrtpProfile) -> MasterKey {
     MasterKey { profile, key: [seed; 16], salt: [seed.wrapping_add(1); 14] }
 }
 
@@ -51,14 +51,14 @@ pub(super) fn binding(ufrag: &str) -> Vec<u8> {
     buf
 }
 
-fn vp8(keyframe: bool) -> Vec<u8> {
+pub(super) fn vp8(keyframe: bool) -> Vec<u8> {
     // Payload descriptor: S=1, PID=0; then the VP8 frame tag's P bit (0 = key).
     let mut p = vec![0x10, if keyframe { 0x00 } else { 0x01 }];
     p.extend_from_slice(&[0xAB; 100]);
     p
 }
 
-fn rtp_packet(seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+pub(super) fn rtp_packet(seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
     let mut buf = vec![0u8; 1500];
     let f = rtp::HeaderFields { marker: true, payload_type: 96, sequence: seq, timestamp: ts, ssrc: PUB_SSRC };
     let n = rtp::write_header(&mut buf, &f).unwrap();
@@ -68,48 +68,61 @@ fn rtp_packet(seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
 }
 
 /// The peer's side of the keys: what it protects with and unprotects with.
-struct Peer {
-    tx: SrtpContext,
-    rx: SrtpContext,
+pub(super) struct Peer {
+    pub(super) tx: SrtpContext,
+    pub(super) rx: SrtpContext,
+}
+
+pub(super) fn up_spec() -> UptrackSpec {
+    UptrackSpec {
+        track: TRACK,
+        session: PUB,
+        kind: MediaKind::Video,
+        codec: CodecKind::Vp8,
+        payload_type: 96,
+        clock_rate: 90000,
+        ssrc: Some(PUB_SSRC),
+        mid: "0".into(),
+        rtx_ssrc: None,
+        rtx_payload_type: None,
+        ext: Default::default(),
+        feedback: Default::default(),
+    }
+}
+
+pub(super) fn down_spec() -> DowntrackSpec {
+    DowntrackSpec {
+        session: SUB,
+        track: TRACK,
+        kind: MediaKind::Video,
+        ssrc: SUB_SSRC,
+        payload_type: 100,
+        clock_rate: 90000,
+        mid: String::new(),
+        rtx: None,
+        ext: Default::default(),
+        feedback: Default::default(),
+    }
 }
 
 fn setup(core: &mut ShardCore, out: &mut Outbox, now: Instant, profile: SrtpProfile) -> (Peer, Peer) {
+    setup_with(core, out, now, profile, up_spec(), down_spec())
+}
+
+/// Publisher (PUB at port 5000) and subscriber (SUB at 6000) on one shard,
+/// connected and keyed: returns the publisher's and the viewer's ends.
+pub(super) fn setup_with(
+    core: &mut ShardCore,
+    out: &mut Outbox,
+    now: Instant,
+    profile: SrtpProfile,
+    up: UptrackSpec,
+    down: DowntrackSpec,
+) -> (Peer, Peer) {
     core.handle_command(session(PUB, "pubu", None), now, out);
     core.handle_command(session(SUB, "subu", None), now, out);
-    core.handle_command(
-        Command::AddUptrack(UptrackSpec {
-            track: TRACK,
-            session: PUB,
-            kind: MediaKind::Video,
-            codec: CodecKind::Vp8,
-            payload_type: 96,
-            clock_rate: 90000,
-            ssrc: Some(PUB_SSRC),
-            mid: "0".into(),
-            rtx_ssrc: None,
-            rtx_payload_type: None,
-            ext: Default::default(),
-            feedback: Default::default(),
-        }),
-        now,
-        out,
-    );
-    core.handle_command(
-        Command::AddDowntrack(DowntrackSpec {
-            session: SUB,
-            track: TRACK,
-            kind: MediaKind::Video,
-            ssrc: SUB_SSRC,
-            payload_type: 100,
-            clock_rate: 90000,
-            mid: String::new(),
-            rtx: None,
-            ext: Default::default(),
-            feedback: Default::default(),
-        }),
-        now,
-        out,
-    );
+    core.handle_command(Command::AddUptrack(up), now, out);
+    core.handle_command(Command::AddDowntrack(down), now, out);
     for (ufrag, port) in [("pubu", 5000), ("subu", 6000)] {
         let mut b = binding(ufrag);
         core.handle_datagram(addr(port), &mut b, now, out);
@@ -124,7 +137,7 @@ fn setup(core: &mut ShardCore, out: &mut Outbox, now: Instant, profile: SrtpProf
     (peer(2, 1), peer(4, 3))
 }
 
-fn protect(ctx: &mut SrtpContext, plain: &[u8]) -> Vec<u8> {
+pub(super) fn protect(ctx: &mut SrtpContext, plain: &[u8]) -> Vec<u8> {
     let mut buf = plain.to_vec();
     buf.resize(plain.len() + 64, 0);
     let n = ctx.protect_rtp(&mut buf, plain.len()).unwrap();
@@ -133,7 +146,7 @@ fn protect(ctx: &mut SrtpContext, plain: &[u8]) -> Vec<u8> {
 }
 
 /// Datagrams queued for `dst`, drained from the outbox.
-fn take_for(out: &mut Outbox, dst: SocketAddr) -> Vec<Vec<u8>> {
+pub(super) fn take_for(out: &mut Outbox, dst: SocketAddr) -> Vec<Vec<u8>> {
     let v = (0..out.len()).map(|i| out.datagram(i)).filter(|(_, d)| *d == Dest::Udp(dst)).map(|(b, _)| b.to_vec()).collect();
     out.clear_datagrams();
     v

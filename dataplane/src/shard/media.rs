@@ -1,0 +1,484 @@
+//! The media half of the shard core: RTP in from publishers (decrypt once,
+//! restore repairs, ask for what was lost, fan out), RTCP feedback from
+//! both sides, and the feedback sfud owes them. The forwarding decisions
+//! themselves are the `forward` parts; this file wires them to sessions
+//! and the outbox.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::forward::downtrack::{Rewrite, SendContext};
+use crate::forward::extensions::{self, MAX_CARRIED};
+use crate::forward::nack_generator::Arrival;
+use crate::forward::retransmission_cache::RetransmissionCache;
+use crate::forward::twcc_receiver::TwccReceiver;
+use crate::forward::{rtx, Downtrack};
+use crate::msg::{MediaKind, SessionId, TrackId};
+use crate::rtcp::{self, RtcpPacket};
+use crate::shard::core::{send_rtcp, srtp_drop_reason, ShardCore};
+use crate::shard::outbox::Outbox;
+use crate::shard::peer::MediaItem;
+use crate::shard::session::{Session, DEFAULT_RTT};
+use crate::stats::DropReason;
+use crate::rtp;
+
+/// How long a shard keeps copies of a track's packets for NACKs: a few
+/// round trips on a bad path.
+pub const CACHE_AGE: Duration = Duration::from_millis(1000);
+/// Slots per cache, by kind: video at 10 Mbit/s of 1200-byte packets for
+/// `CACHE_AGE`, audio at 50 packets a second with room to spare.
+const CACHE_SLOTS_VIDEO: usize = 1024;
+const CACHE_SLOTS_AUDIO: usize = 128;
+/// Sequence numbers answered from one NACK packet, whatever it lists.
+const MAX_NACK_SEQS: usize = 256;
+/// What a publisher that only speaks REMB is told it may send: sfud does
+/// not estimate uplinks, so this only lifts REMB's cap off the sender's
+/// own loss-based control.
+const REMB_CEILING_BPS: u64 = 8_000_000;
+
+impl ShardCore {
+    pub(super) fn on_rtp(&mut self, sid: SessionId, buf: &mut [u8], now: Instant, out: &mut Outbox) {
+        let Some(sess) = self.sessions.get_mut(&sid) else { return };
+        let Some(rx) = sess.rx.as_mut() else {
+            self.stats.drop(DropReason::NoKeys);
+            return;
+        };
+        let len = match rx.unprotect_rtp(buf, buf.len()) {
+            Ok(n) => n,
+            Err(e) => {
+                self.stats.drop(srtp_drop_reason(e));
+                return;
+            }
+        };
+        let pkt: &[u8] = &buf[..len];
+        let Ok(hdr) = rtp::parse(pkt) else {
+            self.stats.drop(DropReason::Malformed);
+            return;
+        };
+        // Congestion feedback covers every packet the transport carried,
+        // repairs and padding included, so record it before anything drops.
+        if let Some((id, twcc)) = sess.twcc.as_mut() {
+            if let Some(tw) = rtp::extension(pkt, &hdr, *id).and_then(|d| <[u8; 2]>::try_from(d).ok()) {
+                twcc.on_packet(u16::from_be_bytes(tw), now);
+            }
+        }
+        let known = sess.uptrack_for_ssrc(hdr.ssrc);
+        let Some((track, is_rtx)) = known.or_else(|| self.bind_uptrack(sid, &hdr, pkt)) else {
+            self.stats.drop(DropReason::UnknownSsrc);
+            return;
+        };
+        let Some(up) = self.uptracks.get_mut(&track) else { return };
+        let (seq, payload) = if is_rtx {
+            match rtx::decapsulate(hdr.payload(pkt)) {
+                Ok(restored) => restored,
+                Err(_) => {
+                    // A repair-stream packet with no OSN is probe padding.
+                    self.stats.drop(DropReason::Padding);
+                    return;
+                }
+            }
+        } else {
+            up.stats.on_packet(hdr.sequence, hdr.timestamp, now);
+            (hdr.sequence, hdr.payload(pkt))
+        };
+        let keyframe = up.is_keyframe(payload);
+        let Some((ext_seq, arrival)) = up.receive(seq, keyframe, now) else {
+            self.stats.drop(DropReason::Duplicate);
+            return;
+        };
+        if arrival == Arrival::Recovered {
+            self.stats.packets_recovered += 1;
+        }
+        if !up.active_reported && !is_rtx {
+            up.active_reported = true;
+            out.events.push(crate::msg::Event::UptrackActive { track, ssrc: hdr.ssrc });
+        }
+        if up.muted {
+            self.stats.drop(DropReason::Muted);
+            return;
+        }
+        let mut carried = [0u8; MAX_CARRIED];
+        let carried_len = extensions::carry(pkt, &hdr, &up.spec.ext, &mut carried);
+        let carried = &carried[..carried_len];
+        let item = MediaItem {
+            track,
+            ext_seq,
+            timestamp: hdr.timestamp,
+            marker: hdr.marker,
+            keyframe,
+            start: 0,
+            carried_len: carried_len as u8,
+            len: payload.len() as u32,
+        };
+        let epoch = self.registry.epoch;
+        if up.routes_epoch != epoch {
+            self.registry.remote_subscriber_shards(track, self.id, &mut up.remote_shards);
+            up.routes_epoch = epoch;
+        }
+        for &shard in &up.remote_shards {
+            out.media_for(shard).push(item, carried, payload);
+        }
+        self.fanout(&item, carried, payload, now, out);
+    }
+
+    /// The uptrack an RTP packet belongs to: by SSRC, else by the MID header
+    /// extension or, for a single track of a kind, by payload type. The
+    /// repair stream binds the same ways, by the rtx payload type. Binds the
+    /// SSRC so later packets resolve in the session's own short list.
+    fn bind_uptrack(&mut self, sid: SessionId, hdr: &rtp::RtpHeader, pkt: &[u8]) -> Option<(TrackId, bool)> {
+        let found = self.find_uptrack(sid, hdr, pkt)?;
+        if let Some(sess) = self.sessions.get_mut(&sid) {
+            sess.bind_uptrack_ssrc(hdr.ssrc, found.0, found.1);
+        }
+        Some(found)
+    }
+
+    fn find_uptrack(&mut self, sid: SessionId, hdr: &rtp::RtpHeader, pkt: &[u8]) -> Option<(TrackId, bool)> {
+        let mut by_pt = None;
+        let mut by_pt_count = 0;
+        for up in self.uptracks.values_mut() {
+            if up.spec.session != sid {
+                continue;
+            }
+            if up.ssrc == Some(hdr.ssrc) {
+                return Some((up.spec.track, false));
+            }
+            if up.rtx_ssrc == Some(hdr.ssrc) {
+                return Some((up.spec.track, true));
+            }
+            let rtx = up.spec.rtx_payload_type == Some(hdr.payload_type);
+            let unbound = if rtx { up.rtx_ssrc.is_none() } else { up.ssrc.is_none() };
+            if !unbound || !(rtx || up.spec.payload_type == hdr.payload_type) {
+                continue;
+            }
+            let mid = up.spec.ext.mid.and_then(|id| rtp::extension(pkt, hdr, id));
+            if mid == Some(up.spec.mid.as_bytes()) {
+                bind(up, hdr.ssrc, rtx);
+                return Some((up.spec.track, rtx));
+            }
+            by_pt = Some((up.spec.track, rtx));
+            by_pt_count += 1;
+        }
+        if by_pt_count != 1 {
+            return None;
+        }
+        let (track, rtx) = by_pt?;
+        bind(self.uptracks.get_mut(&track)?, hdr.ssrc, rtx);
+        Some((track, rtx))
+    }
+
+    /// Rewrites and encrypts one uptrack packet for every local downtrack
+    /// of its track, keeping a copy here for their NACKs.
+    pub(super) fn fanout(&mut self, item: &MediaItem, carried: &[u8], payload: &[u8], now: Instant, out: &mut Outbox) {
+        let Some(list) = self.downtracks.get_mut(&item.track) else { return };
+        let Some(first) = list.first() else { return };
+        if !payload.is_empty() {
+            let kind = first.spec.kind;
+            let cache = self.caches.entry(item.track).or_insert_with(|| new_cache(kind));
+            cache.insert(item.ext_seq, item.timestamp, item.marker, carried, payload, now);
+        }
+        let origin = *self.origin.get_or_insert(now);
+        for dt in list.iter_mut() {
+            let Some(sess) = self.sessions.get_mut(&dt.spec.session) else { continue };
+            if sess.tx.is_none() {
+                continue;
+            }
+            let ctx = send_context(sess, origin, now);
+            let slot = out.slot();
+            let (len, stamped) = match dt.forward(item, carried, payload, &ctx, slot, now) {
+                Rewrite::Packet { len, transport_seq } => (len, transport_seq),
+                Rewrite::Skip => {
+                    let why = if payload.is_empty() { DropReason::Padding } else { DropReason::WaitingKeyframe };
+                    self.stats.drop(why);
+                    continue;
+                }
+                Rewrite::TooOld => {
+                    self.stats.drop(DropReason::Duplicate);
+                    continue;
+                }
+                Rewrite::TooLarge => {
+                    self.stats.drop(DropReason::Malformed);
+                    continue;
+                }
+            };
+            if protect_and_commit(sess, len, stamped, now, out) {
+                self.stats.rtp_forwarded += 1;
+            } else {
+                self.stats.drop(DropReason::Malformed);
+            }
+        }
+    }
+
+    pub(super) fn on_rtcp(&mut self, sid: SessionId, buf: &mut [u8], now: Instant, out: &mut Outbox) {
+        let Some(sess) = self.sessions.get_mut(&sid) else { return };
+        let Some(rx) = sess.rx.as_mut() else {
+            self.stats.drop(DropReason::NoKeys);
+            return;
+        };
+        let len = match rx.unprotect_rtcp(buf, buf.len()) {
+            Ok(n) => n,
+            Err(e) => {
+                self.stats.drop(srtp_drop_reason(e));
+                return;
+            }
+        };
+        let mut keyframe_for: [Option<TrackId>; 4] = [None; 4];
+        let mut n_kf = 0;
+        let mut want_keyframe = |t: Option<TrackId>| {
+            if let Some(t) = t {
+                if n_kf < keyframe_for.len() && !keyframe_for.contains(&Some(t)) {
+                    keyframe_for[n_kf] = Some(t);
+                    n_kf += 1;
+                }
+            }
+        };
+        let origin = *self.origin.get_or_insert(now);
+        for pkt in rtcp::iter_compound(&buf[..len]) {
+            let Ok(pkt) = pkt else {
+                self.stats.drop(DropReason::Malformed);
+                break;
+            };
+            match pkt {
+                RtcpPacket::Pli { media_ssrc, .. } => {
+                    self.stats.plis_received += 1;
+                    want_keyframe(sess.track_for_ssrc(media_ssrc));
+                }
+                RtcpPacket::Fir { entries, .. } => {
+                    self.stats.plis_received += 1;
+                    for (ssrc, _) in entries {
+                        want_keyframe(sess.track_for_ssrc(ssrc));
+                    }
+                }
+                RtcpPacket::Nack { media_ssrc, items, .. } => {
+                    self.stats.nacks_received += 1;
+                    let Some(track) = sess.track_for_ssrc(media_ssrc) else {
+                        self.stats.drop(DropReason::UnknownSsrc);
+                        continue;
+                    };
+                    let dt = self.downtracks.get_mut(&track).and_then(|l| l.iter_mut().find(|d| d.spec.session == sid));
+                    let (Some(dt), Some(cache)) = (dt, self.caches.get(&track)) else { continue };
+                    for seq in items.lost_sequences().take(MAX_NACK_SEQS) {
+                        if answer_nack(sess, dt, cache, seq, origin, now, out) {
+                            self.stats.retransmissions += 1;
+                        } else {
+                            self.stats.nacks_unanswered += 1;
+                        }
+                    }
+                }
+                RtcpPacket::TransportCc { fci, .. } => {
+                    if sess.bwe.on_twcc(fci, now).is_err() {
+                        self.stats.drop(DropReason::Malformed);
+                    }
+                }
+                RtcpPacket::Remb { bitrate_bps, .. } => sess.bwe.on_remb(bitrate_bps, now),
+                RtcpPacket::ReceiverReport { reports, .. } => on_report_blocks(sess, reports, now),
+                RtcpPacket::SenderReport { ssrc, ntp, reports, .. } => {
+                    on_report_blocks(sess, reports, now);
+                    if let Some((t, false)) = sess.uptrack_for_ssrc(ssrc) {
+                        if let Some(up) = self.uptracks.get_mut(&t) {
+                            up.stats.on_sender_report(ntp, now);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for t in keyframe_for.into_iter().flatten() {
+            self.request_keyframe(t, now, out);
+        }
+    }
+
+    /// What sfud owes publishers, when due: NACKs for what they lost,
+    /// merged keyframe requests, and transport-wide congestion feedback.
+    pub(super) fn upstream_feedback(&mut self, now: Instant, out: &mut Outbox) {
+        let mut lost: Vec<u16> = std::mem::take(&mut self.nack_scratch);
+        for up in self.uptracks.values_mut() {
+            let Some(media_ssrc) = up.ssrc else { continue };
+            let Some(sess) = self.sessions.get_mut(&up.spec.session) else { continue };
+            if up.spec.feedback.nack {
+                lost.clear();
+                up.nack.poll(now, DEFAULT_RTT, &mut lost);
+                // One NACK packet carries at most this many, well under the MTU.
+                for chunk in lost.chunks(64) {
+                    if let Ok(n) = rtcp::write_nack(&mut self.scratch, sess.rtcp_ssrc, media_ssrc, chunk) {
+                        if send_rtcp(sess, &self.scratch[..n], out) {
+                            self.stats.nacks_sent += chunk.len() as u64;
+                        }
+                    }
+                }
+                if up.nack.take_keyframe_needed() {
+                    self.stats.losses_unrecoverable += 1;
+                    up.keyframes.request(now);
+                }
+            }
+        }
+        self.nack_scratch = lost;
+        let due: Vec<TrackId> =
+            self.uptracks.iter().filter(|(_, u)| u.keyframes.is_pending()).map(|(t, _)| *t).collect();
+        for t in due {
+            self.flush_pli(t, now, out);
+        }
+        for sess in self.sessions.values_mut() {
+            let Some(media_ssrc) = sess.any_media_ssrc() else { continue };
+            let Some((id, mut twcc)) = sess.twcc.take() else { continue };
+            // Bounded: a receiver never owes more than a few messages at once.
+            for _ in 0..4 {
+                let Some(n) = twcc.poll_feedback(now, media_ssrc, &mut self.scratch) else { break };
+                send_rtcp(sess, &self.scratch[..n], out);
+            }
+            sess.twcc = Some((id, twcc));
+        }
+    }
+
+    /// REMB for publishers that negotiated it instead of transport-cc.
+    pub(super) fn send_remb(&mut self, out: &mut Outbox) {
+        for sess in self.sessions.values_mut() {
+            if sess.twcc.is_some() {
+                continue;
+            }
+            let mut ssrcs = [0u32; 8];
+            let mut n = 0;
+            for up in self.uptracks.values() {
+                if up.spec.session == sess.id && up.spec.feedback.remb && n < ssrcs.len() {
+                    if let Some(s) = up.ssrc {
+                        ssrcs[n] = s;
+                        n += 1;
+                    }
+                }
+            }
+            if n == 0 {
+                continue;
+            }
+            if let Ok(len) = rtcp::write_remb(&mut self.scratch, sess.rtcp_ssrc, REMB_CEILING_BPS, &ssrcs[..n]) {
+                send_rtcp(sess, &self.scratch[..len], out);
+            }
+        }
+    }
+
+    /// Starts transport-wide feedback for a publisher session whose track
+    /// negotiated it.
+    pub(super) fn enable_twcc(&mut self, sid: SessionId, ext_id: Option<u8>, negotiated: bool) {
+        let (Some(id), true) = (ext_id, negotiated) else { return };
+        if let Some(sess) = self.sessions.get_mut(&sid) {
+            if sess.twcc.is_none() {
+                sess.twcc = Some((id, TwccReceiver::new(sess.rtcp_ssrc)));
+            }
+        }
+    }
+
+    /// The earliest time `tick` has work: NACK retries, merged PLIs,
+    /// congestion feedback, reports.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = self.last_report.map(|t| t + crate::shard::core::REPORT_INTERVAL);
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            }
+        };
+        // Tracks without a bound SSRC cannot be asked anything yet.
+        for up in self.uptracks.values().filter(|u| u.ssrc.is_some()) {
+            if up.spec.feedback.nack {
+                consider(up.nack.poll_timeout(DEFAULT_RTT));
+            }
+            consider(up.keyframes.poll_timeout());
+        }
+        for sess in self.sessions.values() {
+            consider(sess.twcc.as_ref().and_then(|(_, t)| t.poll_timeout()));
+        }
+        next
+    }
+
+    /// Per-session downlink estimates, for stats.
+    pub(super) fn estimates(&self, into: &mut Vec<(SessionId, u64)>) {
+        into.clear();
+        let subscribers = self.downtracks.values().flatten().map(|d| d.spec.session);
+        for sid in subscribers {
+            if into.iter().any(|(s, _)| *s == sid) {
+                continue;
+            }
+            if let Some(sess) = self.sessions.get(&sid) {
+                into.push((sid, sess.bwe.estimate_bps()));
+            }
+        }
+    }
+}
+
+/// Receiver reports about what we send this peer: its RTT and loss.
+fn on_report_blocks(sess: &mut Session, reports: rtcp::ReportBlocks, now: Instant) {
+    for block in reports {
+        if sess.track_for_ssrc(block.ssrc).is_some() {
+            sess.on_report_block(block.lsr, block.dlsr, now);
+            sess.bwe.on_loss_fraction(block.fraction_lost, now);
+        }
+    }
+}
+
+fn bind(up: &mut crate::forward::Uptrack, ssrc: u32, rtx: bool) {
+    if rtx {
+        up.rtx_ssrc = Some(ssrc);
+    } else {
+        up.ssrc = Some(ssrc);
+    }
+}
+
+fn new_cache(kind: MediaKind) -> RetransmissionCache {
+    let slots = match kind {
+        MediaKind::Video => CACHE_SLOTS_VIDEO,
+        MediaKind::Audio => CACHE_SLOTS_AUDIO,
+    };
+    RetransmissionCache::new(slots, CACHE_AGE)
+}
+
+fn send_context(sess: &Session, origin: Instant, now: Instant) -> SendContext {
+    SendContext {
+        abs_send_time: extensions::abs_send_time(now.saturating_duration_since(origin)),
+        transport_seq: sess.transport_seq,
+    }
+}
+
+/// Protects the `len` bytes written in the outbox's current slot and
+/// queues them for the session's peer.
+fn protect_and_commit(sess: &mut Session, len: usize, stamped: bool, now: Instant, out: &mut Outbox) -> bool {
+    let Some(tx) = sess.tx.as_mut() else { return false };
+    let slot = out.slot();
+    // Room for the SRTP tag (16 bytes for GCM, 10 for HMAC-SHA1-80).
+    if len + 16 > slot.len() {
+        return false;
+    }
+    match tx.protect_rtp(slot, len) {
+        Ok(n) => {
+            out.commit(n, sess.remote);
+            if stamped {
+                sess.sent_with_transport_seq(n, now);
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn answer_nack(
+    sess: &mut Session,
+    dt: &mut Downtrack,
+    cache: &RetransmissionCache,
+    seq: u16,
+    origin: Instant,
+    now: Instant,
+    out: &mut Outbox,
+) -> bool {
+    if sess.tx.is_none() {
+        return false;
+    }
+    let ctx = send_context(sess, origin, now);
+    let rtt = sess.rtt;
+    let slot = out.slot();
+    match dt.resend(seq, cache, &ctx, rtt, slot, now) {
+        Some(r) => protect_and_commit(sess, r.len, r.transport_seq, now, out),
+        None => false,
+    }
+}
+
+/// Lets tests and stats see the caches' memory without reaching in.
+pub(super) fn cache_bytes(caches: &HashMap<TrackId, RetransmissionCache>) -> u64 {
+    caches.values().map(|c| c.allocated_bytes() as u64).sum()
+}
