@@ -71,7 +71,7 @@ pub struct BweStats {
     pub delay_trend_ms: f64,
     pub delay_threshold_ms: f64,
     pub usage: BandwidthUsage,
-    /// Transport-cc feedback messages taken in.
+    /// Transport-cc feedback messages that reported at least one packet we still know.
     pub feedbacks: u64,
     /// Reported sequence numbers we have no record of (never sent, or aged out).
     pub unknown_seqs: u64,

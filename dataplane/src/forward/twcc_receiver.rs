@@ -220,7 +220,9 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     /// `(base_seq, fb_count, [(seq, arrival in us since the first packet)])` of a written feedback.
-    fn decode(buf: &[u8]) -> (u16, u8, Vec<(u16, Option<i64>)>) {
+    type Decoded = (u16, u8, Vec<(u16, Option<i64>)>);
+
+    fn decode(buf: &[u8]) -> Decoded {
         let mut it = iter_compound(buf);
         let Some(Ok(RtcpPacket::TransportCc {
             sender_ssrc,
@@ -236,7 +238,7 @@ mod tests {
         (fb.base_seq, fb.fb_count, fb.arrivals().collect())
     }
 
-    fn poll(rx: &mut TwccReceiver, now: Instant) -> Option<(u16, u8, Vec<(u16, Option<i64>)>)> {
+    fn poll(rx: &mut TwccReceiver, now: Instant) -> Option<Decoded> {
         let mut out = [0u8; 1500];
         let n = rx.poll_feedback(now, 0xbbbb, &mut out)?;
         Some(decode(&out[..n]))

@@ -85,14 +85,13 @@ impl LossBasedControl {
         self.last_ratio = ratio;
         if ratio < LOW_LOSS {
             self.bps = self.bps * GROWTH_PER_S.powf(step) + GROWTH_BPS_PER_S * step;
-        } else if ratio > HIGH_LOSS {
-            if self
+        } else if ratio > HIGH_LOSS
+            && self
                 .last_decrease
                 .is_none_or(|t| now.saturating_duration_since(t) >= MIN_DECREASE_INTERVAL)
-            {
-                self.last_decrease = Some(now);
-                self.bps *= 1.0 - 0.5 * ratio;
-            }
+        {
+            self.last_decrease = Some(now);
+            self.bps *= 1.0 - 0.5 * ratio;
         }
     }
 }
