@@ -173,6 +173,15 @@ pub enum Command {
     RemoveUptrack(TrackId),
     AddDowntrack(DowntrackSpec),
     RemoveDowntrack { session: SessionId, track: TrackId },
+    /// The uptrack goes, but its downtracks stay, idle, keeping their SSRC,
+    /// sequence and timestamp state for a new source: a livestream's
+    /// encoder reconnecting must not cost its viewers their sessions.
+    DetachUptrack(TrackId),
+    /// Moves a subscriber's downtrack to another uptrack of the same codec.
+    /// The subscriber's stream continues: same SSRC, contiguous sequence
+    /// numbers, a timestamp jump for the gap, video from the new source's
+    /// next keyframe (which is requested).
+    MoveDowntrack { session: SessionId, from: TrackId, to: TrackId },
     /// Ask the publisher of a track for a keyframe.
     RequestKeyframe(TrackId),
     /// Stop (or resume) forwarding an uptrack to every subscriber.

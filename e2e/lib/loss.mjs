@@ -74,3 +74,19 @@ export async function withLoss(percent, opts, body) {
     await removeLoss();
   }
 }
+
+/**
+ * A bottleneck for one viewer: polices what sfud's media port sends to
+ * `viewerPort` to `kbytesPerSec` (excess dropped, not queued, as a policer
+ * does). Shares the loss table, so `removeLoss` takes it away too.
+ */
+export async function applyPolicer(viewerPort, kbytesPerSec) {
+  assert.ok(Number.isInteger(viewerPort) && viewerPort > 0, `viewer port ${viewerPort}`);
+  const script = [
+    DROP_TABLE,
+    `add table inet ${TABLE}`,
+    `add chain inet ${TABLE} in { type filter hook input priority 0; }`,
+    `add rule inet ${TABLE} in udp sport ${MEDIA_PORT} udp dport ${viewerPort} limit rate over ${kbytesPerSec} kbytes/second counter drop`,
+  ].join('\n');
+  await nft(['-f', '-'], `${script}\n`);
+}

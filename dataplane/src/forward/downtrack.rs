@@ -194,6 +194,21 @@ impl Downtrack {
         Some(hdr + body)
     }
 
+    /// The downtrack now forwards `to`: the subscriber's sequence numbers
+    /// continue, its timestamps jump by the time since the last packet (at
+    /// least a frame), and video waits for the new source's keyframe.
+    pub fn switch_source(&mut self, to: crate::msg::TrackId, now: Instant) {
+        self.spec.track = to;
+        let clock = u64::from(self.spec.clock_rate);
+        let gap = self.last_sent.map_or(0, |t| now.saturating_duration_since(t).as_micros() as u64 * clock / 1_000_000);
+        // A frame at 50 fps at least, so the first new packet is never
+        // presented with (or before) the last old one.
+        let gap = gap.max(clock / 50).min(u64::from(u32::MAX / 2)) as u32;
+        self.mapper.switch_source(gap);
+        self.waiting_keyframe = self.spec.kind == MediaKind::Video;
+        self.last_keyframe_request = None;
+    }
+
     /// RTP time "now" for a Sender Report, extrapolated from the last packet.
     pub fn rtp_time_at(&self, now: Instant) -> u32 {
         match self.last_sent {

@@ -68,6 +68,8 @@ struct Missing {
 
 pub struct NackGenerator {
     highest: Option<u64>,
+    /// Request-to-repair time of the last packet recovered after one NACK.
+    rtt_sample: Option<Duration>,
     /// One bit per ext seq in (highest - WINDOW, highest].
     received: [u64; WORDS],
     /// Ascending by ext seq; never holds more than MAX_MISSING.
@@ -86,6 +88,7 @@ impl NackGenerator {
     pub fn new() -> Self {
         NackGenerator {
             highest: None,
+            rtt_sample: None,
             received: [0; WORDS],
             missing: VecDeque::with_capacity(MAX_MISSING),
             keyframe_needed: false,
@@ -116,7 +119,13 @@ impl NackGenerator {
             return Arrival::Duplicate;
         }
         if let Ok(i) = self.missing.binary_search_by_key(&ext_seq, |m| m.ext_seq) {
-            self.missing.remove(i);
+            // Karn's rule: only a packet asked for once says unambiguously
+            // how long a request took to be answered.
+            if let Some(m) = self.missing.remove(i) {
+                if let (1, Some(asked)) = (m.requests, m.last_request) {
+                    self.rtt_sample = Some(now.saturating_duration_since(asked));
+                }
+            }
             self.stats.recovered += 1;
             if highest - ext_seq < WINDOW {
                 self.set_received(ext_seq);
@@ -182,6 +191,13 @@ impl NackGenerator {
                 next.min(m.detected + MAX_AGE)
             })
             .min()
+    }
+
+    /// How long the last repair took after a single NACK: a round-trip
+    /// sample toward a publisher, which gives sfud no other one (it sends
+    /// the publisher no media, so its RRs echo nothing of ours).
+    pub fn take_rtt_sample(&mut self) -> Option<Duration> {
+        self.rtt_sample.take()
     }
 
     pub fn stats(&self) -> NackStats {
@@ -276,6 +292,22 @@ mod tests {
         let mut out = Vec::new();
         g.poll(now, rtt, &mut out);
         out
+    }
+
+    #[test]
+    fn repairs_after_one_request_sample_the_rtt() {
+        let t0 = Instant::now();
+        let mut g = NackGenerator::new();
+        let mut out = Vec::new();
+        g.on_packet(100, false, t0);
+        g.on_packet(102, false, t0);
+        let t1 = t0 + Duration::from_millis(10);
+        g.poll(t1, Duration::from_millis(50), &mut out);
+        assert_eq!(out, vec![101]);
+        assert_eq!(g.take_rtt_sample(), None);
+        assert_eq!(g.on_packet(101, false, t1 + Duration::from_millis(7)), Arrival::Recovered);
+        assert_eq!(g.take_rtt_sample(), Some(Duration::from_millis(7)));
+        assert_eq!(g.take_rtt_sample(), None, "taken once");
     }
 
     #[test]

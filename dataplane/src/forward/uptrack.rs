@@ -3,12 +3,15 @@
 //! (for RR), asks the publisher for what was lost, and decides where
 //! packets go.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::forward::keyframe_requester::KeyframeRequester;
 use crate::forward::nack_generator::{Arrival, NackGenerator};
 use crate::msg::{CodecKind, MediaKind, ShardId, UptrackSpec};
 use crate::rtp::{codec, ReceiveStats, SeqUnwrapper};
+
+/// Retries are spaced by this until a repair has been timed.
+const INITIAL_RTT: Duration = Duration::from_millis(100);
 
 pub struct Uptrack {
     pub spec: UptrackSpec,
@@ -19,6 +22,9 @@ pub struct Uptrack {
     pub stats: ReceiveStats,
     seq: SeqUnwrapper,
     pub nack: NackGenerator,
+    /// Smoothed request-to-repair time toward the publisher: NACK retries
+    /// are spaced by it.
+    pub rtt: Duration,
     pub keyframes: KeyframeRequester,
     /// Remote shards with subscribers, valid for `routes_epoch`.
     pub remote_shards: Vec<ShardId>,
@@ -36,6 +42,7 @@ impl Uptrack {
             stats: ReceiveStats::new(spec.clock_rate),
             seq: SeqUnwrapper::new(),
             nack: NackGenerator::new(),
+            rtt: INITIAL_RTT,
             keyframes: KeyframeRequester::default(),
             remote_shards: Vec::new(),
             routes_epoch: u64::MAX,

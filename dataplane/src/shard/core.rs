@@ -538,6 +538,20 @@ impl ShardCore {
                 self.registry.epoch += 1;
                 self.drop_downtracks(&[(session, track)], out);
             }
+            Command::DetachUptrack(track) => {
+                self.registry.detach_uptrack(track);
+                self.caches.remove(&track);
+                if let Some(up) = self.uptracks.remove(&track) {
+                    if let Some(sess) = self.sessions.get_mut(&up.spec.session) {
+                        sess.unbind_uptrack(track);
+                    }
+                }
+            }
+            Command::MoveDowntrack { session, from, to } => {
+                if self.registry.move_downtrack(session, from, to) {
+                    self.move_local_downtrack(session, from, to, now);
+                }
+            }
             Command::RequestKeyframe(track) => self.request_keyframe(track, now, out),
             Command::SetMuted { track, muted } => {
                 if muted {
@@ -595,6 +609,25 @@ impl ShardCore {
                 }
             }
         });
+    }
+
+    fn move_local_downtrack(&mut self, session: SessionId, from: TrackId, to: TrackId, now: Instant) {
+        let Some(list) = self.downtracks.get_mut(&from) else { return };
+        let Some(pos) = list.iter().position(|d| d.spec.session == session) else { return };
+        let mut dt = list.swap_remove(pos);
+        if list.is_empty() {
+            self.downtracks.remove(&from);
+            self.caches.remove(&from);
+        }
+        dt.switch_source(to, now);
+        if let Some(sess) = self.sessions.get_mut(&session) {
+            for entry in sess.down_ssrcs.iter_mut().filter(|(s, _)| *s == dt.spec.ssrc) {
+                entry.1 = to;
+            }
+        }
+        info!(shard = self.id, session = session.0, from = from.0, to = to.0, "downtrack follows a new source");
+        self.downtracks.entry(to).or_default().push(dt);
+        self.pending_keyframes.push(to);
     }
 
     /// Removes local downtracks and tells their subscribers with an RTCP BYE,

@@ -248,3 +248,56 @@ fn transport_wide_feedback_to_the_publisher() {
     }
     assert!(feedback >= 1, "transport-cc feedback went to the publisher");
 }
+
+/// A livestream's encoder reconnects: the old uptrack is detached, the
+/// viewer's downtrack moves to the new one, and the viewer's stream goes on
+/// with the same SSRC, the next sequence number, a later timestamp, from
+/// the new source's keyframe.
+#[test]
+fn downtrack_follows_a_new_publisher() {
+    use crate::msg::{Command, SessionId, TrackId};
+    use crate::shard::tests::{binding, key, session};
+    let (mut core, mut out, mut publisher, mut viewer, now) = start(false);
+    let first = viewer_sees(&mut viewer, publish(&mut core, &mut out, &mut publisher, &[10, 11, 12], now));
+    let last = first.last().unwrap().clone();
+
+    const PUB2: SessionId = SessionId(9);
+    const TRACK2: TrackId = TrackId(20);
+    core.handle_command(Command::DetachUptrack(crate::shard::tests::TRACK), now, &mut out);
+    core.handle_command(Command::RemoveSession(crate::shard::tests::PUB), now, &mut out);
+    assert!(take_for(&mut out, addr(6000)).is_empty(), "no BYE: the viewer's stream is kept");
+    core.handle_command(session(PUB2, "pub2", None), now, &mut out);
+    let mut up = up_spec();
+    up.track = TRACK2;
+    up.session = PUB2;
+    up.ssrc = Some(0x9999);
+    core.handle_command(Command::AddUptrack(up), now, &mut out);
+    let later = now + Duration::from_secs(1);
+    core.handle_command(Command::MoveDowntrack { session: crate::shard::tests::SUB, from: crate::shard::tests::TRACK, to: TRACK2 }, later, &mut out);
+    let mut b = binding("pub2");
+    core.handle_datagram(addr(5002), &mut b, later, &mut out);
+    core.handle_command(Command::SetSrtp { session: PUB2, tx: key(5, SrtpProfile::AeadAes128Gcm), rx: key(6, SrtpProfile::AeadAes128Gcm) }, later, &mut out);
+    core.tick(later, &mut out);
+    out.clear_datagrams();
+    let mut tx2 = crate::srtp::SrtpContext::new(&key(6, SrtpProfile::AeadAes128Gcm)).unwrap();
+    let mut got = Vec::new();
+    for (i, seq) in [500u16, 501, 502].into_iter().enumerate() {
+        let mut pkt = rtp_packet(seq, 777_000 + u32::from(seq), &vp8(i == 1));
+        pkt[8..12].copy_from_slice(&0x9999u32.to_be_bytes());
+        let mut p = protect(&mut tx2, &pkt);
+        core.handle_datagram(addr(5002), &mut p, later, &mut out);
+        got.extend(take_for(&mut out, addr(6000)));
+    }
+    let mut seen = Vec::new();
+    for mut d in got {
+        let len = d.len();
+        let n = viewer.rx.unprotect_rtp(&mut d, len).expect("viewer decrypts");
+        let h = rtp::parse(&d[..n]).unwrap();
+        seen.push((h.ssrc, h.sequence, h.timestamp));
+    }
+    assert_eq!(seen.len(), 2, "from the keyframe on: {seen:?}");
+    assert!(seen.iter().all(|(ssrc, _, _)| *ssrc == SUB_SSRC), "same SSRC");
+    assert_eq!(seen[0].1, last.1.wrapping_add(1), "the next sequence number");
+    assert_eq!(seen[1].1, last.1.wrapping_add(2));
+    let _ = first;
+}

@@ -18,7 +18,7 @@ use crate::rtcp::{self, RtcpPacket};
 use crate::shard::core::{send_rtcp, srtp_drop_reason, ShardCore};
 use crate::shard::outbox::Outbox;
 use crate::shard::peer::MediaItem;
-use crate::shard::session::{Session, DEFAULT_RTT};
+use crate::shard::session::Session;
 use crate::stats::DropReason;
 use crate::rtp;
 
@@ -297,7 +297,7 @@ impl ShardCore {
             let Some(sess) = self.sessions.get_mut(&up.spec.session) else { continue };
             if up.spec.feedback.nack {
                 lost.clear();
-                up.nack.poll(now, DEFAULT_RTT, &mut lost);
+                up.nack.poll(now, up.rtt, &mut lost);
                 // One NACK packet carries at most this many, well under the MTU.
                 for chunk in lost.chunks(64) {
                     if let Ok(n) = rtcp::write_nack(&mut self.scratch, sess.rtcp_ssrc, media_ssrc, chunk) {
@@ -378,7 +378,7 @@ impl ShardCore {
         // Tracks without a bound SSRC cannot be asked anything yet.
         for up in self.uptracks.values().filter(|u| u.ssrc.is_some()) {
             if up.spec.feedback.nack {
-                consider(up.nack.poll_timeout(DEFAULT_RTT));
+                consider(up.nack.poll_timeout(up.rtt));
             }
             consider(up.keyframes.poll_timeout());
         }

@@ -75,6 +75,23 @@ impl Registry {
         downs
     }
 
+    /// Removes an uptrack but keeps the downtracks it fed (see
+    /// `Command::DetachUptrack`).
+    pub fn detach_uptrack(&mut self, track: TrackId) {
+        self.uptracks.remove(&track);
+        self.muted.remove(&track);
+        self.epoch += 1;
+    }
+
+    /// Points a subscriber's downtrack at another uptrack.
+    pub fn move_downtrack(&mut self, session: SessionId, from: TrackId, to: TrackId) -> bool {
+        let Some(mut spec) = self.downtracks.remove(&(session, from)) else { return false };
+        spec.track = to;
+        self.downtracks.insert((session, to), spec);
+        self.epoch += 1;
+        true
+    }
+
     pub fn by_ufrag(&self, ufrag: &[u8]) -> Option<SessionId> {
         self.ufrags.get(ufrag).copied()
     }

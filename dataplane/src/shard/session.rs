@@ -15,7 +15,7 @@ use crate::srtp::SrtpContext;
 const MAX_PATHS: usize = 8;
 
 /// Round-trip time assumed until RR/SR exchanges measure one.
-pub const DEFAULT_RTT: Duration = Duration::from_millis(100);
+const DEFAULT_RTT: Duration = Duration::from_millis(100);
 
 /// Where a subscriber's estimate starts, before feedback moves it.
 const INITIAL_ESTIMATE_BPS: u64 = 1_000_000;
