@@ -12,10 +12,10 @@ import { requireNamespace, applyPolicer, removeLoss, droppedPackets } from './li
 import { instrument, sample, receiveSide } from './lib/quality.mjs';
 import { pollUntil, sleep } from './lib/util.mjs';
 
-const CLEAN_ESTIMATE_BPS = 1.5e6;
-// 60 kB/s is 480 kbit/s: a quarter of what the 720p stream needs.
-const POLICE_KBYTES = 60;
-const SQUEEZED_ESTIMATE_BPS = 1.0e6;
+const CLEAN_ESTIMATE_BPS = 1.0e6;
+// 40 kB/s is 320 kbit/s: well under what the camera stream needs.
+const POLICE_KBYTES = 40;
+const SQUEEZED_ESTIMATE_BPS = 0.7e6;
 
 async function shardStats(url) {
   const r = await fetch(`${url}/api/v1/stats`);
@@ -26,7 +26,7 @@ async function shardStats(url) {
 const estimates = (shards) => shards.flatMap((s) => s.subscriber_estimates_bps.map((e) => e.bps));
 const total = (shards, key) => shards.reduce((n, s) => n + s[key], 0);
 
-test('bottleneck: sfud\'s estimate for a policed viewer falls below the bottleneck, and its resends stay bounded', { timeout: 90000 }, async (t) => {
+test('bottleneck: sfud\'s estimate for a policed viewer drops behind a 320 kbit/s policer, and its resends stay bounded', { timeout: 90000 }, async (t) => {
   requireNamespace();
   const name = 'bottleneck';
   const server = await startSfud({ name, env: { SFUD_DATAPLANE__SHARDS: '1' } });

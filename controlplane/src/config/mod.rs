@@ -237,6 +237,10 @@ pub struct RoomConfig {
     /// Close a room this many seconds after its last participant left;
     /// 0 closes it at once.
     pub empty_timeout_secs: u64,
+    /// WHEP viewers of a room whose WHIP publisher left stay connected this
+    /// long, and follow a new publisher that arrives meanwhile; 0 ends
+    /// them with the publisher.
+    pub publisher_grace_secs: u64,
 }
 
 impl Default for RoomConfig {
@@ -245,6 +249,7 @@ impl Default for RoomConfig {
             max_participants: 100,
             max_tracks_per_participant: 8,
             empty_timeout_secs: 0,
+            publisher_grace_secs: 10,
         }
     }
 }

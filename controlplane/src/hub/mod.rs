@@ -22,6 +22,7 @@ use crate::sdp::{self, Codec, LocalIce, MediaKind, OfferedTrack, SessionDescript
 
 mod admin;
 mod events;
+mod republish;
 mod rooms;
 mod specs;
 
@@ -88,6 +89,10 @@ struct Room {
     tracks: Vec<RoomTrack>,
     viewers: Vec<SessionId>,
     participants: Vec<ParticipantId>,
+    /// WHEP viewers' downtracks, so they can follow a new publisher.
+    viewer_downtracks: Vec<republish::ViewerDowntrack>,
+    /// Set while viewers wait for a departed publisher's replacement.
+    orphaned: Option<republish::Orphaned>,
 }
 
 impl Room {
@@ -299,7 +304,7 @@ impl Hub {
         let announced: Vec<(TrackId, MediaKind)> = tracks.iter().map(|t| (t.id, t.kind)).collect();
         let r = self.room_entry(room);
         r.publisher = Some(id);
-        r.tracks.extend(tracks);
+        r.tracks.extend(tracks.iter().cloned());
         let codecs: Vec<&str> = r.tracks.iter().filter(|t| t.owner == id).map(|t| t.codec.name.as_str()).collect();
         info!(session = id.0, room, ?codecs, "publisher joined");
         let who = self.sessions.get(&id).map(|s| s.identity.clone()).unwrap_or_default();
@@ -308,6 +313,7 @@ impl Hub {
             self.track_published(room, &who, t, kind);
         }
         self.refresh_room(room);
+        self.resume_viewers(room, &tracks);
         Ok(Created { resource, answer: answer.sdp })
     }
 
@@ -356,6 +362,10 @@ impl Hub {
         }
         if let Some(r) = self.rooms.get_mut(room) {
             r.viewers.push(id);
+            for m in &answer.media {
+                let Some(t) = tracks.get(m.track_index) else { continue };
+                r.viewer_downtracks.push(republish::ViewerDowntrack { viewer: id, track: t.id, codec: m.codec.clone() });
+            }
         }
         info!(session = id.0, room, "viewer joined");
         let who = self.sessions.get(&id).map(|s| s.identity.clone()).unwrap_or_default();
@@ -389,6 +399,10 @@ impl Hub {
     fn drop_session(&mut self, id: SessionId, why: &str) {
         let Some(entry) = self.sessions.remove(&id) else { return };
         self.resources.remove(&entry.resource);
+        // Before RemoveSession, which would take the viewers' downtracks with it.
+        if entry.kind == SessionKind::Whip {
+            self.detach_for_viewers(&entry.room, id);
+        }
         self.dataplane.broadcast(|| Command::RemoveSession(id));
         let mut removed = Vec::new();
         if let Some(room) = self.rooms.get_mut(&entry.room) {
@@ -398,6 +412,7 @@ impl Hub {
             removed = room.tracks.iter().filter(|t| t.owner == id).map(|t| (t.id, t.kind)).collect();
             room.tracks.retain(|t| t.owner != id);
             room.viewers.retain(|v| *v != id);
+            room.viewer_downtracks.retain(|vd| vd.viewer != id);
         }
         info!(session = id.0, room = %entry.room, kind = ?entry.kind, why, "session ended");
         for (t, kind) in &removed {
@@ -485,6 +500,7 @@ impl Hub {
     pub fn on_timer(&mut self) {
         let now = Instant::now();
         self.expire_offers(now);
+        self.expire_orphans(now);
         let due: Vec<SessionId> = self
             .sessions
             .iter()

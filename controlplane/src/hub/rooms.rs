@@ -74,6 +74,9 @@ pub struct RoomInfo {
     pub tracks: usize,
     pub whip_publisher: bool,
     pub whep_viewers: usize,
+    /// Seconds the room's viewers have been waiting for a new publisher
+    /// (`room.publisher_grace_secs`), when its publisher left.
+    pub waiting_for_publisher_secs: Option<u64>,
 }
 
 fn parse_sdp(sdp: &str) -> Result<SessionDescription, RpcError> {
@@ -372,6 +375,7 @@ impl Hub {
     }
 
     pub fn rooms(&self) -> Vec<RoomInfo> {
+        let now = Instant::now();
         let mut v: Vec<RoomInfo> = self
             .rooms
             .iter()
@@ -386,6 +390,7 @@ impl Hub {
                 tracks: r.tracks.len(),
                 whip_publisher: r.publisher.is_some(),
                 whep_viewers: r.viewers.len(),
+                waiting_for_publisher_secs: self.waiting_secs(name, now),
             })
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));

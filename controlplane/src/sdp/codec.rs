@@ -161,6 +161,20 @@ pub(crate) fn viewer_match(
     }
 }
 
+/// Whether a viewer that negotiated `viewer` (the codec its answer holds,
+/// with the viewer's payload type) can go on decoding a new source encoded
+/// as `source`, with no renegotiation: a WHEP viewer following a
+/// republished livestream.
+pub fn decodes_unchanged(viewer: &Codec, source: &Codec) -> bool {
+    let as_rtpmap = RtpMap {
+        pt: viewer.pt,
+        name: viewer.name.clone(),
+        clock_rate: viewer.clock_rate,
+        channels: viewer.channels,
+    };
+    viewer_match(source, &as_rtpmap, viewer.fmtp.as_deref()).is_some()
+}
+
 /// Canonical name for the codecs sfud forwards, so comparisons and answers
 /// do not depend on the offerer's capitalisation.
 pub(crate) fn canonical_name(name: &str) -> String {

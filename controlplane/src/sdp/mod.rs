@@ -49,7 +49,7 @@ mod subscribe;
 mod transport;
 mod write;
 
-pub use codec::{Codec, MediaKind};
+pub use codec::{decodes_unchanged, Codec, MediaKind};
 /// What negotiation hands the dataplane: the same types its specs carry.
 pub use dataplane::msg::{ExtIds, Feedback, RtxSpec};
 pub use extmap::{

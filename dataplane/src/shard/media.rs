@@ -473,8 +473,10 @@ fn answer_nack(
     let rtt = sess.rtt;
     let slot = out.slot();
     match dt.resend(seq, cache, &ctx, rtt, slot, now) {
-        Some(r) => protect_and_commit(sess, r.len, r.transport_seq, now, out),
-        None => false,
+        Some(r) if sess.resend_budget.allow(r.len, sess.bwe.estimate_bps(), now) => {
+            protect_and_commit(sess, r.len, r.transport_seq, now, out)
+        }
+        _ => false,
     }
 }
 

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::forward::bwe::BandwidthEstimator;
+use crate::forward::resend_budget::ResendBudget;
 use crate::forward::twcc_receiver::TwccReceiver;
 use crate::ice::IceLite;
 use crate::msg::{SessionId, TrackId};
@@ -44,6 +45,8 @@ pub struct Session {
     /// this peer, and its estimate of the peer's downlink.
     pub transport_seq: u16,
     pub bwe: BandwidthEstimator,
+    /// Retransmissions to this peer, within a share of `bwe`'s estimate.
+    pub resend_budget: ResendBudget,
     /// Measured from the LSR/DLSR in this peer's receiver reports.
     pub rtt: Duration,
     sr_sent: [(u32, Option<Instant>); SR_HISTORY],
@@ -69,6 +72,7 @@ impl Session {
             twcc: None,
             transport_seq: rand::random::<u16>(),
             bwe: BandwidthEstimator::new(INITIAL_ESTIMATE_BPS),
+            resend_budget: ResendBudget::default(),
             rtt: DEFAULT_RTT,
             sr_sent: [(0, None); SR_HISTORY],
             sr_next: 0,
