@@ -82,6 +82,12 @@ impl Hub {
             self.dataplane.broadcast(|| Command::MoveDowntrack { session: viewer, from, to });
         }
         info!(room, viewers_kept = kept, viewers_ended = ended.len(), "new publisher took over the room's viewers");
+        let identity = tracks
+            .first()
+            .and_then(|t| self.sessions.get(&t.owner))
+            .map(|s| s.identity.clone())
+            .unwrap_or_default();
+        self.emit(crate::webhook::WebhookEvent::publisher_replaced(room, &identity, kept));
         for viewer in ended {
             self.end_cleanly(viewer, "the new publisher's media cannot be decoded by this viewer");
         }

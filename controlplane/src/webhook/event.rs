@@ -16,6 +16,9 @@ pub enum EventKind {
     ParticipantLeft,
     TrackPublished,
     TrackUnpublished,
+    /// A room's WHIP publisher was replaced within the grace period and its
+    /// WHEP viewers were kept (sfud's own; LiveKit has no such event).
+    PublisherReplaced,
 }
 
 impl EventKind {
@@ -27,6 +30,7 @@ impl EventKind {
             EventKind::ParticipantLeft => "participant_left",
             EventKind::TrackPublished => "track_published",
             EventKind::TrackUnpublished => "track_unpublished",
+            EventKind::PublisherReplaced => "publisher_replaced",
         }
     }
 }
@@ -76,6 +80,9 @@ pub struct WebhookEvent {
     pub participant: Option<ParticipantInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track: Option<TrackInfo>,
+    /// With `publisher_replaced`: the viewers that followed the new publisher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub viewers_kept: Option<u64>,
     /// Unique per event, so a receiver can drop the duplicates a retry
     /// after a lost response produces.
     pub id: String,
@@ -112,6 +119,7 @@ impl WebhookEvent {
             },
             participant: None,
             track: None,
+            viewers_kept: None,
             id: new_id(),
             created_at: now_secs(),
         }
@@ -131,6 +139,12 @@ impl WebhookEvent {
             kind,
         });
         self
+    }
+
+    pub fn publisher_replaced(room: &str, identity: &str, viewers_kept: usize) -> Self {
+        let mut ev = Self::new(EventKind::PublisherReplaced, room).with_participant(identity);
+        ev.viewers_kept = Some(viewers_kept as u64);
+        ev
     }
 
     pub fn room_started(room: &str) -> Self {
