@@ -39,17 +39,7 @@ const REMB_CEILING_BPS: u64 = 8_000_000;
 impl ShardCore {
     pub(super) fn on_rtp(&mut self, sid: SessionId, buf: &mut [u8], now: Instant, out: &mut Outbox) {
         let Some(sess) = self.sessions.get_mut(&sid) else { return };
-        let Some(rx) = sess.rx.as_mut() else {
-            self.stats.drop(DropReason::NoKeys);
-            return;
-        };
-        let len = match rx.unprotect_rtp(buf, buf.len()) {
-            Ok(n) => n,
-            Err(e) => {
-                self.stats.drop(srtp_drop_reason(e));
-                return;
-            }
-        };
+        let Some(len) = unprotect(sess, buf, false, &mut self.stats) else { return };
         let pkt: &[u8] = &buf[..len];
         let Ok(hdr) = rtp::parse(pkt) else {
             self.stats.drop(DropReason::Malformed);
@@ -211,17 +201,7 @@ impl ShardCore {
 
     pub(super) fn on_rtcp(&mut self, sid: SessionId, buf: &mut [u8], now: Instant, out: &mut Outbox) {
         let Some(sess) = self.sessions.get_mut(&sid) else { return };
-        let Some(rx) = sess.rx.as_mut() else {
-            self.stats.drop(DropReason::NoKeys);
-            return;
-        };
-        let len = match rx.unprotect_rtcp(buf, buf.len()) {
-            Ok(n) => n,
-            Err(e) => {
-                self.stats.drop(srtp_drop_reason(e));
-                return;
-            }
-        };
+        let Some(len) = unprotect(sess, buf, true, &mut self.stats) else { return };
         let mut keyframe_for: [Option<TrackId>; 4] = [None; 4];
         let mut n_kf = 0;
         let mut want_keyframe = |t: Option<TrackId>| {
@@ -401,6 +381,18 @@ impl ShardCore {
             }
         }
     }
+}
+
+/// SRTP or SRTCP unprotect in place; the plaintext length, or the drop
+/// counted by reason.
+fn unprotect(sess: &mut Session, buf: &mut [u8], rtcp: bool, stats: &mut crate::stats::ShardStats) -> Option<usize> {
+    let Some(rx) = sess.rx.as_mut() else {
+        stats.drop(DropReason::NoKeys);
+        return None;
+    };
+    let len = buf.len();
+    let res = if rtcp { rx.unprotect_rtcp(buf, len) } else { rx.unprotect_rtp(buf, len) };
+    res.map_err(|e| stats.drop(srtp_drop_reason(e))).ok()
 }
 
 /// Receiver reports about what we send this peer: its RTT and loss.

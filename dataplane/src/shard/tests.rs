@@ -300,32 +300,8 @@ fn two_shards_steer_and_batch() {
     let mut s1 = ShardCore::new(1);
     let mut o0 = Outbox::new(2);
     let mut o1 = Outbox::new(2);
-    let up = UptrackSpec {
-        track: TRACK,
-        session: PUB,
-        kind: MediaKind::Video,
-        codec: CodecKind::Vp8,
-        payload_type: 96,
-        clock_rate: 90000,
-        ssrc: Some(PUB_SSRC),
-        mid: "0".into(),
-        rtx_ssrc: None,
-        rtx_payload_type: None,
-        ext: Default::default(),
-        feedback: Default::default(),
-    };
-    let down = DowntrackSpec {
-        session: SUB,
-        track: TRACK,
-        kind: MediaKind::Video,
-        ssrc: SUB_SSRC,
-        payload_type: 100,
-        clock_rate: 90000,
-        mid: String::new(),
-        rtx: None,
-        ext: Default::default(),
-        feedback: Default::default(),
-    };
+    let up = up_spec();
+    let down = down_spec();
     for (core, out) in [(&mut s0, &mut o0), (&mut s1, &mut o1)] {
         core.handle_command(session(PUB, "pubu", None), now, out);
         core.handle_command(session(SUB, "subu", Some(1)), now, out);
