@@ -135,6 +135,9 @@ pub struct UptrackSpec {
     /// (a=ssrc-group:FID), and the rtx payload type whose apt is ours.
     pub rtx_ssrc: Option<u32>,
     pub rtx_payload_type: Option<u8>,
+    /// The publisher's `red/48000/2` payload type around this (Opus) codec,
+    /// when it negotiated RFC 2198 redundancy.
+    pub red_payload_type: Option<u8>,
     /// Extension ids as the publisher negotiated them.
     pub ext: ExtIds,
     pub feedback: Feedback,
@@ -156,6 +159,9 @@ pub struct DowntrackSpec {
     pub mid: String,
     /// Set when the subscriber negotiated rtx for this codec.
     pub rtx: Option<RtxSpec>,
+    /// The subscriber's `red/48000/2` payload type, when it negotiated RED
+    /// too: RED passes through. Without it, RED is reduced to its primary.
+    pub red_payload_type: Option<u8>,
     /// Extension ids as the subscriber negotiated them.
     pub ext: ExtIds,
     pub feedback: Feedback,

@@ -80,6 +80,8 @@ struct RoomTrack {
     owner: SessionId,
     /// The publisher's media stream id (msid), shared by its tracks.
     stream_id: String,
+    /// The publisher sends RED around this (Opus) codec.
+    red: bool,
 }
 
 #[derive(Default)]
@@ -296,6 +298,7 @@ impl Hub {
                 codec: m.codec.clone(),
                 owner: id,
                 stream_id: format!("sfud-{room}"),
+                red: m.red_pt.is_some(),
             });
         }
         if let Some(s) = self.sessions.get_mut(&id) {
@@ -346,6 +349,7 @@ impl Hub {
                 codec: t.codec.clone(),
                 ssrc: rand::random::<u32>() | 1,
                 rtx_ssrc: specs::rtx_ssrc_for(t.kind),
+                red: t.red,
                 cname: format!("sfud-{room}"),
                 stream_id: t.stream_id.clone(),
                 track_id: rooms::track_label(t.id),

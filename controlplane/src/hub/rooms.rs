@@ -206,7 +206,7 @@ impl Hub {
             let track = self.add_uptrack(publisher, m);
             let stream_id = m.stream_id.clone().unwrap_or_else(|| uid.clone());
             if let Some(r) = self.rooms.get_mut(&room) {
-                r.tracks.push(RoomTrack { id: track, kind: m.kind, codec: m.codec.clone(), owner: publisher, stream_id });
+                r.tracks.push(RoomTrack { id: track, kind: m.kind, codec: m.codec.clone(), owner: publisher, stream_id, red: m.red_pt.is_some() });
             }
             info!(participant = pid.0, track = track.0, kind = m.kind.as_str(), codec = %m.codec.name, "track published");
             self.track_published(&room, &uid, track, m.kind);
@@ -321,6 +321,8 @@ impl Hub {
                     codec: t.codec.clone(),
                     ssrc,
                     rtx_ssrc,
+                    // Room offers carry no RED; the dataplane sends the primary.
+                    red: false,
                     cname: t.stream_id.clone(),
                     stream_id: t.stream_id.clone(),
                     track_id: track_label(t.id),

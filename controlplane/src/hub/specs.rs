@@ -26,6 +26,7 @@ pub(super) fn uptrack(track: TrackId, session: SessionId, m: &PublishedMedia) ->
         // The FID partner only carries repairs if the rtx payload type was answered.
         rtx_ssrc: m.rtx_pt.and(m.rtx_ssrc),
         rtx_payload_type: m.rtx_pt,
+        red_payload_type: m.red_pt,
         ext: m.ext,
         feedback: m.feedback,
     }
@@ -42,6 +43,7 @@ pub(super) fn whep_downtrack(session: SessionId, track: TrackId, m: &SubscribedM
         clock_rate: m.codec.clock_rate,
         mid: m.mid.clone(),
         rtx: m.rtx,
+        red_payload_type: m.red_pt,
         ext: m.ext,
         feedback: m.feedback,
     }
@@ -58,6 +60,8 @@ pub(super) fn room_downtrack(session: SessionId, track: TrackId, t: &AnsweredTra
         clock_rate: t.track.codec.clock_rate,
         mid: t.mid.clone(),
         rtx: t.rtx,
+        // sfud's room offers carry no RED: room subscribers get the primary.
+        red_payload_type: None,
         ext: t.ext,
         feedback: t.feedback,
     }
@@ -139,6 +143,7 @@ mod tests {
             },
             ssrc,
             rtx_ssrc: Some(ssrc + 1),
+            red: false,
             cname: "c".into(),
             stream_id: "s".into(),
             track_id: "sfud-track-7".into(),

@@ -44,6 +44,7 @@ mod model;
 mod offer;
 mod parse;
 mod publish;
+mod red;
 mod rtx;
 mod subscribe;
 mod transport;

@@ -1,8 +1,8 @@
 //! WHIP: answering a publisher's offer. sfud receives one codec per section,
 //! plus that codec's RTX repair format on video (RFC 4588), and binds
 //! incoming SSRCs to sections by the sdes:mid header extension or the offered
-//! a=ssrc lines (the FID group names the repair SSRC). RED and FEC formats
-//! are not answered. The header extensions of `ExtIds` are accepted with the
+//! a=ssrc lines (the FID group names the repair SSRC). Audio RED around Opus
+//! (RFC 2198) is answered, first, so browsers send it; FEC formats are not. The header extensions of `ExtIds` are accepted with the
 //! publisher's ids, and transport-cc replaces goog-remb when both are
 //! possible (see `feedback`). Rooms answer their publisher PeerConnections
 //! with `answer_publish_with`, which can also keep the client's data channel
@@ -21,6 +21,7 @@ use super::error::NegotiationError;
 use super::extmap::{self, Extensions, Flow};
 use super::feedback;
 use super::model::{Direction, MediaDescription, RtpMap, SessionDescription};
+use super::red::{offered_red, red_codec};
 use super::rtx::{offered_rtx, rtx_codec};
 use super::transport::{remote_params, LocalIce, RemoteParams};
 
@@ -37,6 +38,9 @@ pub struct PublishedMedia {
     /// The rtx payload type answered for `codec` (its apt); None for audio,
     /// and for video offered without one.
     pub rtx_pt: Option<u8>,
+    /// The `red/48000/2` payload type answered around Opus (listed first,
+    /// so the browser sends RED); None for video and offers without it.
+    pub red_pt: Option<u8>,
     /// Header extensions as answered, with the publisher's ids.
     pub ext: ExtIds,
     /// What the answer's rtcp-fb lines for `codec` amount to.
@@ -145,6 +149,10 @@ pub fn answer_publish_with(
                 let mut body = ext.attributes();
                 body.extend(codec_attributes(&p.codec));
                 let mut formats = vec![p.codec.pt];
+                if let Some(red_pt) = p.red_pt {
+                    body.extend(codec_attributes(&red_codec(red_pt, &p.codec)));
+                    formats.insert(0, red_pt);
+                }
                 if let Some(rtx_pt) = p.rtx_pt {
                     body.extend(codec_attributes(&rtx_codec(rtx_pt, &p.codec)));
                     formats.push(rtx_pt);
@@ -266,6 +274,10 @@ fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<(PublishedMedi
         MediaKind::Video => offered_rtx(m, &codec),
         MediaKind::Audio => None,
     };
+    let red_pt = match kind {
+        MediaKind::Audio => offered_red(m, &codec),
+        MediaKind::Video => None,
+    };
     let (ssrc, rtx_ssrc) = primary_ssrcs(m);
     let msid = m.msid();
     let media = PublishedMedia {
@@ -276,6 +288,7 @@ fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<(PublishedMedi
         ssrc,
         rtx_ssrc,
         rtx_pt,
+        red_pt,
         ext: ext.ids(),
         stream_id: msid.map(|(s, _)| s.to_owned()),
         track_id: msid.and_then(|(_, t)| t).map(str::to_owned),
@@ -283,9 +296,7 @@ fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<(PublishedMedi
     Plan::Accept((media, ext))
 }
 
-/// Opus only. red/48000 (RFC 2198 audio redundancy) is deliberately not
-/// answered yet: the dataplane cannot strip RED for a viewer that did not
-/// negotiate it, so a RED publisher would break those viewers' audio.
+/// Opus; RED around it is settled by `offered_red`.
 fn choose_audio(m: &MediaDescription) -> Option<RtpMap> {
     offered_rtpmaps(m)
         .into_iter()

@@ -18,6 +18,7 @@ use super::error::NegotiationError;
 use super::extmap::{self, Flow};
 use super::feedback;
 use super::model::{Attribute, Direction, MediaDescription, SessionDescription};
+use super::red::{offered_red, red_codec};
 use super::rtx::{fid_group, offered_rtx, rtx_codec};
 use super::transport::{remote_params, LocalIce, RemoteParams};
 
@@ -32,6 +33,8 @@ pub struct OfferedTrack {
     /// sfud's RTX SSRC for this viewer, used if the viewer negotiates rtx;
     /// None for audio, which gets no RTX.
     pub rtx_ssrc: Option<u32>,
+    /// The publisher sends RED around this (Opus) codec.
+    pub red: bool,
     pub cname: String,
     pub stream_id: String,
     pub track_id: String,
@@ -49,6 +52,9 @@ pub struct SubscribedMedia {
     pub ssrc: u32,
     /// sfud's repair stream, when the viewer offered rtx for `codec`.
     pub rtx: Option<RtxSpec>,
+    /// The viewer's RED payload type, when the track carries RED and the
+    /// viewer offered RED around its Opus: then RED passes through.
+    pub red_pt: Option<u8>,
     /// Header extensions as answered, with the viewer's ids.
     pub ext: ExtIds,
     pub feedback: Feedback,
@@ -120,7 +126,15 @@ pub fn answer_subscribe(
                 .map(|(ssrc, payload_type)| RtxSpec { ssrc, payload_type });
                 let mut body = ext.attributes();
                 body.extend(sending_attributes(&codec, rtx, track));
+                let red_pt = match kept.kind {
+                    MediaKind::Audio if track.red => offered_red(m, &codec),
+                    _ => None,
+                };
                 let mut formats = vec![codec.pt];
+                if let Some(red_pt) = red_pt {
+                    body.extend(codec_attributes(&red_codec(red_pt, &codec)));
+                    formats.insert(0, red_pt);
+                }
                 formats.extend(rtx.map(|r| r.payload_type));
                 sections.push(accepted_section(
                     m,
@@ -138,6 +152,7 @@ pub fn answer_subscribe(
                     codec,
                     ssrc: track.ssrc,
                     rtx,
+                    red_pt,
                     ext: ext.ids(),
                 });
             }

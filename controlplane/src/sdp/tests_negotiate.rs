@@ -197,8 +197,10 @@ fn chrome_whip_answer() {
             (11, REPAIRED_RID_URI)
         ]
     );
-    assert_eq!(audio.formats, vec!["111"]);
-    assert_eq!(values(audio, "rtpmap"), vec!["111 opus/48000/2"]);
+    // RED around opus, first, so Chromium sends it.
+    assert_eq!(audio.formats, vec!["63", "111"]);
+    assert_eq!(values(audio, "rtpmap"), vec!["111 opus/48000/2", "63 red/48000/2"]);
+    assert_eq!(audio.fmtp(63), Some("111/111"));
     assert_eq!(audio.fmtp(111), Some("minptime=10;useinbandfec=1"));
     assert_eq!(audio.rtcp_fbs(111), vec!["transport-cc"]);
     // VP8 and its rtx only: not the other codecs' rtx, not red/ulpfec.
@@ -342,7 +344,7 @@ fn publish_offer_without_rtx_or_extensions() {
 }
 
 #[test]
-fn publish_opus_fmtp_passes_fec_and_dtx_through_and_red_is_not_answered() {
+fn publish_opus_fmtp_passes_fec_and_dtx_through_and_red_is_answered_first() {
     let dtx = CHROME_WHIP.replace(
         "a=fmtp:111 minptime=10;useinbandfec=1",
         "a=fmtp:111 minptime=10;useinbandfec=1;usedtx=1",
@@ -351,15 +353,17 @@ fn publish_opus_fmtp_passes_fec_and_dtx_through_and_red_is_not_answered() {
     let answer = parse(&a.sdp);
     let audio = &answer.media[0];
     assert_eq!(audio.fmtp(111), Some("minptime=10;useinbandfec=1;usedtx=1"));
-    assert_eq!(audio.formats, vec!["111"], "red/48000 (63) is left out");
+    assert_eq!(audio.formats, vec!["63", "111"], "red/48000 (63) first");
+    assert_eq!(a.media[0].red_pt, Some(63));
     assert_eq!(
         a.media[0].codec.fmtp.as_deref(),
         Some("minptime=10;useinbandfec=1;usedtx=1")
     );
-    // Even a RED-first offer gets plain opus.
-    let red_first = CHROME_WHIP.replace("SAVPF 111 63 9", "SAVPF 63 111 9");
-    let a = publish(&red_first).unwrap();
+    // RED around another payload type is not taken.
+    let red_elsewhere = CHROME_WHIP.replace("a=fmtp:63 111/111", "a=fmtp:63 111/9");
+    let a = publish(&red_elsewhere).unwrap();
     assert_eq!(parse(&a.sdp).media[0].formats, vec!["111"]);
+    assert_eq!(a.media[0].red_pt, None);
 }
 
 #[test]
@@ -593,6 +597,7 @@ fn tracks() -> Vec<OfferedTrack> {
             },
             ssrc: 0x1111_2222,
             rtx_ssrc: Some(0x1111_2224),
+            red: false,
             cname: "sfud-cname".into(),
             stream_id: "room1-alice".into(),
             track_id: "alice-cam".into(),
@@ -609,6 +614,7 @@ fn tracks() -> Vec<OfferedTrack> {
             },
             ssrc: 0x3333_4444,
             rtx_ssrc: None,
+            red: false,
             cname: "sfud-cname".into(),
             stream_id: "room1-alice".into(),
             track_id: "alice-mic".into(),
@@ -742,6 +748,7 @@ fn vp8_track() -> OfferedTrack {
         },
         ssrc: 0x5555_6667,
         rtx_ssrc: Some(0x5555_6668),
+        red: false,
         cname: "c".into(),
         stream_id: "s".into(),
         track_id: "cam".into(),
@@ -953,4 +960,25 @@ fn whep_ids_cannot_break_lines() {
         answer.media[0].msid(),
         Some(("evila=injectedx", Some("alice-mic")))
     );
+}
+
+#[test]
+fn whep_red_passes_through_only_when_the_track_and_the_viewer_have_it() {
+    let offer = parse(CHROME_WHEP);
+    let mut t = tracks();
+    // The publisher sends plain opus: the viewer's RED offer is not used.
+    let a = answer_subscribe(&offer, &local(), &t).unwrap();
+    assert_eq!(parse(&a.sdp).media[0].formats, vec!["111"]);
+    assert_eq!(a.media[0].red_pt, None);
+    // The publisher sends RED and the viewer offered RED around its opus.
+    t[1].red = true;
+    let a = answer_subscribe(&offer, &local(), &t).unwrap();
+    let answer = parse(&a.sdp);
+    assert_eq!(answer.media[0].formats, vec!["63", "111"]);
+    assert_eq!(answer.media[0].fmtp(63), Some("111/111"));
+    assert_eq!(a.media[0].red_pt, Some(63));
+    // A viewer without RED gets opus; the dataplane sends it the primary.
+    let no_red = CHROME_WHEP.replace("a=rtpmap:63 red/48000/2\n", "").replace("a=fmtp:63 111/111\n", "");
+    let a = answer_subscribe(&parse(&no_red), &local(), &t).unwrap();
+    assert_eq!(a.media[0].red_pt, None);
 }

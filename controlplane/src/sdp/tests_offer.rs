@@ -67,6 +67,7 @@ fn track(kind: MediaKind, codec: Codec, ssrc: u32) -> SubscriberTrack {
         codec,
         ssrc,
         rtx_ssrc: (kind == MediaKind::Video).then_some(ssrc | 0x8000_0000),
+        red: false,
         cname: format!("cname{ssrc}"),
         stream_id: format!("stream{}", ssrc / 10),
         track_id: format!("track{ssrc}"),

@@ -31,6 +31,7 @@ fn tracks() -> Vec<OfferedTrack> {
         codec,
         ssrc,
         rtx_ssrc: (kind == MediaKind::Video).then_some(ssrc + 100),
+        red: false,
         cname: "c".into(),
         stream_id: "s".into(),
         track_id: format!("t{ssrc}"),
@@ -86,7 +87,7 @@ fn exercise(s: &str) {
         assert_eq!(answer.media.len(), offer.media.len());
         for p in &a.media {
             let i = section_of(&answer, &p.mid);
-            check_negotiated(&offer, &answer, i, p.codec.pt, p.rtx_pt, &p.ext, p.feedback);
+            check_negotiated(&offer, &answer, i, p.codec.pt, p.rtx_pt, p.red_pt, &p.ext, p.feedback);
         }
     }
     if let Ok(a) = answer_subscribe(&offer, &local(), &tracks()) {
@@ -95,7 +96,7 @@ fn exercise(s: &str) {
         for s in &a.media {
             let i = section_of(&answer, &s.mid);
             let rtx_pt = s.rtx.map(|r| r.payload_type);
-            check_negotiated(&offer, &answer, i, s.codec.pt, rtx_pt, &s.ext, s.feedback);
+            check_negotiated(&offer, &answer, i, s.codec.pt, rtx_pt, s.red_pt, &s.ext, s.feedback);
             assert!(s.ext.rid.is_none() && s.ext.repaired_rid.is_none());
             if let Some(rtx) = s.rtx {
                 assert_eq!(
@@ -124,11 +125,13 @@ fn check_negotiated(
     i: usize,
     pt: u8,
     rtx_pt: Option<u8>,
+    red_pt: Option<u8>,
     ext: &ExtIds,
     feedback: Feedback,
 ) {
     let (o, m) = (&offer.media[i], &answer.media[i]);
-    let mut expected = vec![pt.to_string()];
+    let mut expected: Vec<String> = red_pt.map(|p| p.to_string()).into_iter().collect();
+    expected.push(pt.to_string());
     expected.extend(rtx_pt.map(|p| p.to_string()));
     assert_eq!(m.formats, expected);
     assert!(m.formats.iter().all(|f| o.formats.contains(f)));

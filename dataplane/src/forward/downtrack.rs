@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::forward::extensions::{self, Stamp, MAX_ELEMENTS};
 use crate::forward::resend_limiter::ResendLimiter;
 use crate::forward::retransmission_cache::RetransmissionCache;
-use crate::forward::rtx;
+use crate::forward::{red, rtx};
 use crate::forward::seq_mapper::SeqMapper;
 use crate::msg::{DowntrackSpec, MediaKind};
 use crate::rtp::{self, HeaderFields};
@@ -32,6 +32,8 @@ pub enum Rewrite {
     TooOld,
     /// Does not fit the output buffer.
     TooLarge,
+    /// A RED payload whose blocks do not add up.
+    Malformed,
 }
 
 /// What the session adds to every packet it sends.
@@ -98,12 +100,25 @@ impl Downtrack {
             }
             self.waiting_keyframe = false;
         }
+        // RED passes through to a subscriber that negotiated it; the others
+        // get the primary encoding.
+        let (payload_type, payload) = match (item.red, self.spec.red_payload_type) {
+            (true, Some(red_pt)) => (red_pt, payload),
+            (true, None) => match red::primary(payload) {
+                Ok((_, primary)) => (self.spec.payload_type, primary),
+                Err(_) => {
+                    self.mapper.skip(item.ext_seq);
+                    return Rewrite::Malformed;
+                }
+            },
+            (false, _) => (self.spec.payload_type, payload),
+        };
         let Some((sequence, timestamp)) = self.mapper.map(item.ext_seq, item.timestamp) else {
             return Rewrite::TooOld;
         };
         let fields = HeaderFields {
             marker: item.marker,
-            payload_type: self.spec.payload_type,
+            payload_type,
             sequence,
             timestamp,
             ssrc: self.spec.ssrc,

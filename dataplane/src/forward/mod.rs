@@ -6,6 +6,7 @@ pub mod downtrack;
 pub mod extensions;
 pub mod keyframe_requester;
 pub mod nack_generator;
+pub mod red;
 pub mod resend_budget;
 pub mod resend_limiter;
 pub mod retransmission_cache;

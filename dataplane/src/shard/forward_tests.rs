@@ -301,3 +301,41 @@ fn downtrack_follows_a_new_publisher() {
     assert_eq!(seen[1].1, last.1.wrapping_add(2));
     let _ = first;
 }
+
+/// RFC 2198 audio redundancy passes through to a subscriber that
+/// negotiated it, and is reduced to the primary Opus block for one that
+/// did not.
+#[test]
+fn red_passes_through_or_is_reduced_to_its_primary() {
+    use crate::msg::{CodecKind, MediaKind};
+    for viewer_red in [Some(120u8), None] {
+        let now = Instant::now();
+        let mut core = ShardCore::new(0);
+        let mut out = Outbox::new(1);
+        let mut up = up_spec();
+        up.kind = MediaKind::Audio;
+        up.codec = CodecKind::Opus;
+        up.payload_type = 111;
+        up.clock_rate = 48000;
+        up.red_payload_type = Some(63);
+        let mut down = down_spec();
+        down.kind = MediaKind::Audio;
+        down.payload_type = 109;
+        down.clock_rate = 48000;
+        down.red_payload_type = viewer_red;
+        let (mut publisher, mut viewer) = setup_with(&mut core, &mut out, now, SrtpProfile::AeadAes128Gcm, up, down);
+        out.clear_datagrams();
+        // One redundant block of 2 bytes (offset 960), then the primary.
+        let red_payload = [0x80 | 111, 0x0f, 0x00, 2, 111, 0xaa, 0xbb, b'o', b'p', b'u', b's'];
+        let mut pkt = rtp_packet(7, 4800, &red_payload);
+        pkt[1] = 63;
+        let mut p = protect(&mut publisher.tx, &pkt);
+        core.handle_datagram(addr(5000), &mut p, now, &mut out);
+        let seen = viewer_sees(&mut viewer, take_for(&mut out, addr(6000)));
+        assert_eq!(seen.len(), 1);
+        match viewer_red {
+            Some(pt) => assert_eq!((seen[0].2, &seen[0].3[..]), (pt, &red_payload[..]), "RED as is"),
+            None => assert_eq!((seen[0].2, &seen[0].3[..]), (109, &b"opus"[..]), "the primary, as Opus"),
+        }
+    }
+}

@@ -72,6 +72,7 @@ impl ShardCore {
             (hdr.sequence, hdr.payload(pkt))
         };
         let keyframe = up.is_keyframe(payload);
+        let red = up.spec.red_payload_type == Some(hdr.payload_type);
         let Some((ext_seq, arrival)) = up.receive(seq, keyframe, now) else {
             self.stats.drop(DropReason::Duplicate);
             return;
@@ -96,6 +97,7 @@ impl ShardCore {
             timestamp: hdr.timestamp,
             marker: hdr.marker,
             keyframe,
+            red,
             start: 0,
             carried_len: carried_len as u8,
             len: payload.len() as u32,
@@ -138,7 +140,8 @@ impl ShardCore {
             }
             let rtx = up.spec.rtx_payload_type == Some(hdr.payload_type);
             let unbound = if rtx { up.rtx_ssrc.is_none() } else { up.ssrc.is_none() };
-            if !unbound || !(rtx || up.spec.payload_type == hdr.payload_type) {
+            let media_pt = up.spec.payload_type == hdr.payload_type || up.spec.red_payload_type == Some(hdr.payload_type);
+            if !unbound || !(rtx || media_pt) {
                 continue;
             }
             let mid = up.spec.ext.mid.and_then(|id| rtp::extension(pkt, hdr, id));
@@ -162,7 +165,9 @@ impl ShardCore {
     pub(super) fn fanout(&mut self, item: &MediaItem, carried: &[u8], payload: &[u8], now: Instant, out: &mut Outbox) {
         let Some(list) = self.downtracks.get_mut(&item.track) else { return };
         let Some(first) = list.first() else { return };
-        if !payload.is_empty() {
+        // RED is audio, which nobody NACKs; the cache holds what a resend
+        // could send as is.
+        if !payload.is_empty() && !item.red {
             let kind = first.spec.kind;
             let cache = self.caches.entry(item.track).or_insert_with(|| new_cache(kind));
             cache.insert(item.ext_seq, item.timestamp, item.marker, carried, payload, now);
@@ -186,7 +191,7 @@ impl ShardCore {
                     self.stats.drop(DropReason::Duplicate);
                     continue;
                 }
-                Rewrite::TooLarge => {
+                Rewrite::TooLarge | Rewrite::Malformed => {
                     self.stats.drop(DropReason::Malformed);
                     continue;
                 }

@@ -15,6 +15,8 @@ pub struct MediaItem {
     pub timestamp: u32,
     pub marker: bool,
     pub keyframe: bool,
+    /// The payload is RFC 2198 RED (the uptrack's `red_payload_type`).
+    pub red: bool,
     /// Carried header extensions (`forward::extensions`), then the payload,
     /// in `MediaBatch::data`.
     pub start: u32,

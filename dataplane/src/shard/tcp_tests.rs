@@ -119,6 +119,7 @@ fn forwarding_to_a_tcp_viewer() {
             mid: "0".into(),
             rtx_ssrc: None,
             rtx_payload_type: None,
+        red_payload_type: None,
             ext: Default::default(),
             feedback: Default::default(),
         }),
@@ -126,7 +127,8 @@ fn forwarding_to_a_tcp_viewer() {
         &mut out,
     );
     core.handle_command(
-        Command::AddDowntrack(DowntrackSpec { session: SUB, track: TRACK, kind: MediaKind::Audio, ssrc: SUB_SSRC, payload_type: 111, clock_rate: 48000, mid: String::new(), rtx: None, ext: Default::default(), feedback: Default::default() }),
+        Command::AddDowntrack(DowntrackSpec { session: SUB, track: TRACK, kind: MediaKind::Audio, ssrc: SUB_SSRC, payload_type: 111, clock_rate: 48000, mid: String::new(), rtx: None,
+        red_payload_type: None, ext: Default::default(), feedback: Default::default() }),
         now,
         &mut out,
     );

@@ -85,6 +85,7 @@ pub(super) fn up_spec() -> UptrackSpec {
         mid: "0".into(),
         rtx_ssrc: None,
         rtx_payload_type: None,
+        red_payload_type: None,
         ext: Default::default(),
         feedback: Default::default(),
     }
@@ -100,6 +101,7 @@ pub(super) fn down_spec() -> DowntrackSpec {
         clock_rate: 90000,
         mid: String::new(),
         rtx: None,
+        red_payload_type: None,
         ext: Default::default(),
         feedback: Default::default(),
     }
