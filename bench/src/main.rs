@@ -7,8 +7,10 @@ mod engine;
 mod floor;
 mod http;
 mod janus;
+mod loss;
 mod media;
 mod procstat;
+mod recv;
 mod scenario;
 mod sdp;
 mod session;
@@ -75,6 +77,14 @@ struct TargetArgs {
     /// Video bitrate per publisher, kbit/s.
     #[arg(long, default_value_t = 1500)]
     video_kbps: u64,
+    /// Fraction of video packets each viewer drops on arrival and NACKs
+    /// (deterministic per session), e.g. 0.01.
+    #[arg(long, default_value_t = 0.0)]
+    viewer_loss: f64,
+    /// Fraction of video packets each publisher drops before sending
+    /// (kept in its cache, so a NACK repairs it), e.g. 0.01.
+    #[arg(long, default_value_t = 0.0)]
+    publisher_loss: f64,
 }
 
 #[derive(Subcommand)]
@@ -154,7 +164,12 @@ fn start_target(kind: TargetKind, a: &TargetArgs, fingerprint: &str) -> Result<B
 fn engine(a: &TargetArgs) -> Result<(Engine, String)> {
     let id = dtls::Identity::generate()?;
     let ctx = id.context(&a.srtp)?;
-    let cfg = MediaConfig { video_bps: a.video_kbps * 1000, ..MediaConfig::default() };
+    let cfg = MediaConfig {
+        video_bps: a.video_kbps * 1000,
+        viewer_loss: a.viewer_loss,
+        publisher_loss: a.publisher_loss,
+        ..MediaConfig::default()
+    };
     Ok((Engine::new(ctx, cfg)?, id.fingerprint))
 }
 
