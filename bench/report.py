@@ -158,13 +158,13 @@ def main():
             last_n, last_r = loss_ratios[-1]
             lines.append(f"- at {vl:g}% viewer loss, repaired by NACK: sfud cost per forwarded packet / floor's: median **{med:.2f}x** over "
                          f"{len(loss_ratios)} common steps with residual loss < {LOSS_BOUND}%; {last_r:.2f}x at {last_n} {unit}")
-            for a, b in (("sfud", "sfud-loss"), ("floor", "floor-loss")):
-                if a in runs and b in runs:
-                    base = {s["n"]: s for s in runs[a]["steps"]}
-                    d = [f"{s['cpu_us_per_pkt'] / base[s['n']]['cpu_us_per_pkt']:.2f}x @ {s['n']}" for s in runs[b]["steps"]
+            for x, y in (("sfud", "sfud-loss"), ("floor", "floor-loss")):
+                if x in runs and y in runs:
+                    base = {s["n"]: s for s in runs[x]["steps"]}
+                    d = [f"{s['cpu_us_per_pkt'] / base[s['n']]['cpu_us_per_pkt']:.2f}x @ {s['n']}" for s in runs[y]["steps"]
                          if s["n"] in base and base[s["n"]]["cpu_us_per_pkt"] > 0]
                     if d:
-                        lines.append(f"- {a} cost per packet with loss / without: " + ", ".join(d))
+                        lines.append(f"- {x} cost per packet with loss / without: " + ", ".join(d))
         if "sfud" in held_n and "janus" in held_n and held_n["janus"][0] > 0:
             r = held_n["sfud"][0] / held_n["janus"][0]
             note = " (lower bound: sfud held every step run)" if held_n["sfud"][1] else ""

@@ -46,7 +46,8 @@ pub struct Receiver {
     pub rtx_pt: Option<u8>,
     pub fid: Vec<(u32, u32)>,
     pub drop: Option<Dropper>,
-    /// Earliest time the NACK generators have something to do.
+    /// Earliest time the NACK generators may have something to do (lowered
+    /// on arrival, recomputed by `poll_nacks`; early is harmless).
     nack_due: Option<Instant>,
     /// The engine keeps this session in its NACK list while true.
     pub queued: bool,
@@ -209,4 +210,73 @@ fn queue_rtcp(out: &mut Outq, tx: Option<&mut SrtpContext>, build: impl FnOnce(&
     };
     out.commit(n);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::rtcp::{iter_compound, RtcpPacket};
+    use dataplane::rtp::{write_header, HeaderFields};
+
+    fn packet(pt: u8, seq: u16, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; 12 + payload.len()];
+        write_header(&mut b, &HeaderFields { marker: false, payload_type: pt, sequence: seq, timestamp: 1, ssrc }).unwrap();
+        b[12..].copy_from_slice(payload);
+        b
+    }
+
+    fn feed(r: &mut Receiver, p: &[u8], now: Instant, c: &mut Counters) {
+        let h = dataplane::rtp::parse(p).unwrap();
+        r.on_rtp(&h, p, now, c);
+    }
+
+    #[test]
+    fn a_gap_is_nacked_after_the_reorder_allowance_and_rtx_fills_it() {
+        let (media, repair) = (1000, 2000);
+        let mut r = Receiver::new(7);
+        r.rtx_pt = Some(97);
+        r.fid = vec![(media, repair)];
+        let mut c = Counters::new();
+        let mut out = Outq::new();
+        let t0 = Instant::now();
+        for seq in (100u16..110).filter(|s| *s != 105) {
+            feed(&mut r, &packet(PT_VP8, seq, media, b"\x00delta"), t0, &mut c);
+        }
+        assert_eq!(r.loss_totals(), (10, 9));
+        let due = r.nack_due().expect("a hole is pending");
+        assert!(due > t0);
+        r.poll_nacks(t0, None, &mut out, &mut c);
+        assert!(out.lens.is_empty(), "nothing before the reorder allowance");
+        r.poll_nacks(due, None, &mut out, &mut c);
+        assert_eq!((out.lens.len(), c.nacks_tx, c.nacked_seqs), (1, 1, 1));
+        let nack = iter_compound(&out.buf[..out.lens[0]])
+            .find_map(|p| match p {
+                Ok(RtcpPacket::Nack { media_ssrc, items, .. }) => Some((media_ssrc, items.lost_sequences().collect::<Vec<_>>())),
+                _ => None,
+            })
+            .expect("RR + NACK");
+        assert_eq!(nack, (media, vec![105]));
+        // The repair: RTX with OSN 105, then a wasted duplicate on the primary.
+        let mut rtx_payload = vec![0, 105];
+        rtx_payload.extend_from_slice(b"\x00delta");
+        feed(&mut r, &packet(97, 1, repair, &rtx_payload), due, &mut c);
+        feed(&mut r, &packet(PT_VP8, 105, media, b"\x00delta"), due, &mut c);
+        assert_eq!((c.recovered_rtx, c.recovered_primary, c.repairs_wasted), (1, 0, 1));
+        assert_eq!(r.loss_totals(), (10, 10));
+        // The due time is only lowered on arrival (cheap); the next poll
+        // finds nothing left, sends nothing and clears it.
+        r.poll_nacks(due + Duration::from_millis(100), None, &mut out, &mut c);
+        assert_eq!((out.lens.len(), c.nacks_tx), (1, 1));
+        assert_eq!(r.nack_due(), None);
+    }
+
+    #[test]
+    fn drops_only_video_and_only_when_asked() {
+        let mut r = Receiver::new(7);
+        assert!(!(0..100).any(|_| r.drop_arrival(PT_VP8)));
+        r.drop = Dropper::new(1.0, 1);
+        r.rtx_pt = Some(97);
+        assert!(r.drop_arrival(PT_VP8) && r.drop_arrival(97));
+        assert!(!r.drop_arrival(crate::sdp::PT_OPUS));
+    }
 }
