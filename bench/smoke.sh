@@ -4,7 +4,7 @@
 # loss on each viewer's video and 2% on the publisher's uplink. The first
 # fails unless every session connected, every viewer received media, nothing
 # was lost and every packet authenticated; the second unless sfud answered
-# viewers' NACKs with RTX, the publisher's resends came through, and under
+# viewers' NACKs with RTX, it took the publisher's resends on RTX, and under
 # 0.2% stayed missing. Not timing-sensitive beyond "no loss on an idle
 # loopback".
 # Usage: bench/smoke.sh [SFUD_BINARY]   (default: target/release/sfud, built if missing)

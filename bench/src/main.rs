@@ -279,8 +279,8 @@ fn smoke(viewers: usize, secs: f64, t: &TargetArgs) -> Result<()> {
         if t.viewer_loss > 0.0 && (s.dropped == 0 || s.recovered_rtx == 0) {
             bad.push(format!("viewers dropped {} and got {} repairs by RTX", s.dropped, s.recovered_rtx));
         }
-        if t.publisher_loss > 0.0 && (s.pub_dropped == 0 || s.pub_retransmits == 0) {
-            bad.push(format!("publisher dropped {} and resent {}", s.pub_dropped, s.pub_retransmits));
+        if t.publisher_loss > 0.0 && (s.pub_dropped == 0 || s.pub_retransmits_rtx == 0) {
+            bad.push(format!("publisher dropped {} and resent {} ({} as RTX)", s.pub_dropped, s.pub_retransmits, s.pub_retransmits_rtx));
         }
     }
     if s.auth_fail > 0 {
@@ -291,8 +291,8 @@ fn smoke(viewers: usize, secs: f64, t: &TargetArgs) -> Result<()> {
     }
     if lossy {
         eprintln!(
-            "smoke ok: {viewers} viewers, {} packets, viewers dropped {} and recovered {} by RTX, publisher dropped {} and resent {}, residual loss {:.3}%",
-            s.received, s.dropped, s.recovered_rtx, s.pub_dropped, s.pub_retransmits, s.loss_pct
+            "smoke ok: {viewers} viewers, {} packets, viewers dropped {} and recovered {} by RTX, publisher dropped {} and resent {} as RTX, residual loss {:.3}%",
+            s.received, s.dropped, s.recovered_rtx, s.pub_dropped, s.pub_retransmits_rtx, s.loss_pct
         );
     } else {
         eprintln!("smoke ok: {viewers} viewers, {} packets, no loss, p99 {:?} ms", s.received, s.delay_p99_ms);

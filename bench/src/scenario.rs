@@ -74,6 +74,7 @@ pub struct Step {
     pub publisher_loss: f64,
     pub pub_dropped: u64,
     pub pub_retransmits: u64,
+    pub pub_retransmits_rtx: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -179,7 +180,7 @@ struct Snap {
     tx: u64,
     plis: u64,
     nacks: u64,
-    loss: [u64; 9],
+    loss: [u64; 10],
     fwd: Option<u64>,
     core: (u64, u64),
     softirq: u64,
@@ -212,6 +213,7 @@ fn snap<T: Target + ?Sized>(t: &T, eng: &Engine, core: usize) -> Snap {
             eng.c.plis_tx,
             eng.c.pub_dropped,
             eng.c.retransmits,
+            eng.c.retransmits_rtx,
         ],
         fwd: t.forwarded_packets(),
     }
@@ -289,6 +291,7 @@ pub fn run<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, quiet: 
             publisher_loss: eng.cfg.publisher_loss,
             pub_dropped: b.loss[7] - a.loss[7],
             pub_retransmits: b.loss[8] - a.loss[8],
+            pub_retransmits_rtx: b.loss[9] - a.loss[9],
         };
         if !quiet {
             eprintln!(
@@ -312,7 +315,7 @@ pub fn run<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, quiet: 
             );
             if step.dropped + step.pub_dropped > 0 {
                 eprintln!(
-                    "[{}]   loss: viewers dropped {} sent {} NACKs ({} seqs), recovered {} by RTX + {} on primary, {} resends wasted, {} PLIs; publishers dropped {} resent {}",
+                    "[{}]   loss: viewers dropped {} sent {} NACKs ({} seqs), recovered {} by RTX + {} on primary, {} resends wasted, {} PLIs; publishers dropped {} resent {} ({} as RTX)",
                     t.name(),
                     step.dropped,
                     step.viewer_nacks,
@@ -322,7 +325,8 @@ pub fn run<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, quiet: 
                     step.repairs_wasted,
                     step.viewer_plis,
                     step.pub_dropped,
-                    step.pub_retransmits
+                    step.pub_retransmits,
+                    step.pub_retransmits_rtx
                 );
             }
         }

@@ -67,6 +67,8 @@ pub struct Counters {
     /// (on RTX or on the primary SSRC).
     pub nacks: u64,
     pub retransmits: u64,
+    /// Of those, sent as RTX (sfud accepted the publisher's `rtx`).
+    pub retransmits_rtx: u64,
     /// Publishers' packets dropped on purpose (`--publisher-loss`).
     pub pub_dropped: u64,
     /// Viewers: media packets dropped on purpose (`--viewer-loss`; counted
@@ -98,6 +100,7 @@ impl Counters {
             plis: 0,
             nacks: 0,
             retransmits: 0,
+            retransmits_rtx: 0,
             pub_dropped: 0,
             dropped: 0,
             nacks_tx: 0,
@@ -547,6 +550,7 @@ impl Session {
             if let Ok(m) = tx.protect_rtp(slot, len) {
                 out.commit(m);
                 c.retransmits += 1;
+                c.retransmits_rtx += u64::from(repair.is_some());
             }
         }
     }
