@@ -6,7 +6,7 @@ import argparse, json, os, shutil, subprocess, statistics
 
 LOSS_BOUND = 0.5      # percent
 P99_BOUND = 20.0      # ms
-TARGETS = ["sfud", "floor", "janus"]
+TARGETS = ["sfud", "floor", "janus", "sfud-loss", "floor-loss"]
 UNITS = {"livestream": "viewers", "audio-room": "listeners", "meeting": "participants"}
 MODEL = {
     "livestream": "1 VP8 publisher (1.5 Mbps, 30 fps, keyframe every 2 s) -> N WHEP viewers, one room.",
@@ -46,6 +46,22 @@ def max_no_loss(sc, steps):
     ok = [s["n"] for s in steps if s["loss_pct"] < LOSS_BOUND and s["failed_sessions"] == 0
           and s["viewers_without_media"] == 0 and (delivered_pct(sc, s) or 0) >= 99.0]
     return max(ok) if ok else 0
+
+
+def cost_ratios(runs, a, b):
+    """(n, a's cost per packet / b's) at the steps both ran without loss."""
+    if a not in runs or b not in runs:
+        return []
+    fl = {s["n"]: s for s in runs[b]["steps"]}
+    out = []
+    for s in runs[a]["steps"]:
+        f = fl.get(s["n"])
+        # Cost per packet is meaningful whatever the delay did, as long as
+        # both forwarded (nearly) everything.
+        if (f and f["cpu_us_per_pkt"] > 0 and s["cpu_us_per_pkt"] > 0
+                and s["loss_pct"] < LOSS_BOUND and f["loss_pct"] < LOSS_BOUND):
+            out.append((s["n"], s["cpu_us_per_pkt"] / f["cpu_us_per_pkt"]))
+    return out
 
 
 def fmt(v, nd=1):
@@ -88,7 +104,15 @@ def main():
         f"'Held' = loss < {LOSS_BOUND}% and p99 delay < {P99_BOUND} ms with every session connected and receiving. "
         "The floor (sfu-bench floor-server) is one UDP socket, recvmmsg, one SRTP AES-128-GCM protect per destination "
         "(ring, through the same SrtpContext sfud uses), sendmmsg; publishers send it plain RTP and viewers register with "
-        "a JOIN datagram and a pre-shared key: no ICE, DTLS, RTCP, header rewriting, keyframe gating or per-track state."
+        "a JOIN datagram and a pre-shared key: no ICE, DTLS, RTCP, header rewriting, keyframe gating or per-track state. "
+        "Loss runs (`sfud-loss`, `floor-loss`, run.sh --loss P): each viewer drops a fraction P of the video packets it "
+        "receives (RTP and RTX; before SRTP, seeded per session so runs repeat) and NACKs them like a browser "
+        "(dataplane's NackGenerator: first request 5 ms after the gap is seen, repeated every 30 ms, at most 10 times; "
+        "RR + generic NACK in one SRTCP packet). Viewers offer `rtx` (apt=96), so sfud resends on each downtrack's RTX "
+        "SSRC from its per-shard cache; the floor keeps the room's last 512 video packets and resends the NACKed ones on "
+        "the primary SSRC, protected for that viewer (the viewers send it plain RTCP; no RTX, no resend limit). "
+        "In loss runs, fwd pkt/s and cost/pkt count every packet the target delivered to viewers, dropped ones and "
+        "retransmissions included; loss % is what stayed missing after repair."
     )
     summary_rows = []
     for sc in ["livestream", "audio-room", "meeting"]:
@@ -110,15 +134,8 @@ def main():
         held_n, ratios = {}, []
         for t, r in runs.items():
             held_n[t] = max_held(r["steps"])
-        if "sfud" in runs and "floor" in runs:
-            fl = {s["n"]: s for s in runs["floor"]["steps"]}
-            for s in runs["sfud"]["steps"]:
-                f = fl.get(s["n"])
-                # Cost per packet is meaningful whatever the delay did, as long as
-                # both forwarded (nearly) everything.
-                if (f and f["cpu_us_per_pkt"] > 0 and s["cpu_us_per_pkt"] > 0
-                        and s["loss_pct"] < LOSS_BOUND and f["loss_pct"] < LOSS_BOUND):
-                    ratios.append((s["n"], s["cpu_us_per_pkt"] / f["cpu_us_per_pkt"]))
+        ratios = cost_ratios(runs, "sfud", "floor")
+        loss_ratios = cost_ratios(runs, "sfud-loss", "floor-loss")
         lines += ["## Results", ""]
         for t in TARGETS:
             if t in held_n:
@@ -134,7 +151,20 @@ def main():
             # The most loaded step that both held is the most telling.
             last_n, last_r = ratios[-1]
             lines.append(f"- sfud cost per forwarded packet / floor's: median **{med:.2f}x** over {len(ratios)} common steps without loss; "
-                         f"{last_r:.2f}x at {last_n} {unit} (goal: <= 1.3x)")
+                         f"{last_r:.2f}x at {last_n} {unit} (goal: <= 1.2x)")
+        if loss_ratios:
+            vl = runs["sfud-loss"]["steps"][0].get("viewer_loss", 0) * 100
+            med = statistics.median(r for _, r in loss_ratios)
+            last_n, last_r = loss_ratios[-1]
+            lines.append(f"- at {vl:g}% viewer loss, repaired by NACK: sfud cost per forwarded packet / floor's: median **{med:.2f}x** over "
+                         f"{len(loss_ratios)} common steps with residual loss < {LOSS_BOUND}%; {last_r:.2f}x at {last_n} {unit}")
+            for x, y in (("sfud", "sfud-loss"), ("floor", "floor-loss")):
+                if x in runs and y in runs:
+                    base = {s["n"]: s for s in runs[x]["steps"]}
+                    d = [f"{s['cpu_us_per_pkt'] / base[s['n']]['cpu_us_per_pkt']:.2f}x @ {s['n']}" for s in runs[y]["steps"]
+                         if s["n"] in base and base[s["n"]]["cpu_us_per_pkt"] > 0]
+                    if d:
+                        lines.append(f"- {x} cost per packet with loss / without: " + ", ".join(d))
         if "sfud" in held_n and "janus" in held_n and held_n["janus"][0] > 0:
             r = held_n["sfud"][0] / held_n["janus"][0]
             note = " (lower bound: sfud held every step run)" if held_n["sfud"][1] else ""
@@ -157,22 +187,33 @@ def main():
                     fmt(s["cpu_us_per_pkt"], 2), fmt(delivered_pct(sc, s)), fmt(s["loss_pct"], 3), fmt(s["delay_p50_ms"], 2), fmt(s["delay_p99_ms"], 2),
                     fmt(s["rss_kib"] / 1024.0), fmt(s["rss_per_session_kib"]), str(s["failed_sessions"] + s["viewers_without_media"]),
                     "yes" if held(s) else "no"]) + " |")
+        loss_rows = [(t, s) for t in TARGETS for s in runs.get(t, {}).get("steps", []) if s.get("dropped", 0) > 0]
+        if loss_rows:
+            lines += ["", "Repair in the loss runs (over each window; NACKs and PLIs sent by viewers):", "",
+                      f"| target | {unit} | dropped | NACK pkts | NACKed seqs | recovered by RTX | recovered on primary | "
+                      "resends wasted | PLIs | residual loss % |", "|---|---|---|---|---|---|---|---|---|---|"]
+            for t, s in loss_rows:
+                lines.append("| " + " | ".join([t, str(s["n"]), str(s["dropped"]), str(s["viewer_nacks"]), str(s["viewer_nacked_seqs"]),
+                                                str(s["recovered_rtx"]), str(s["recovered_primary"]), str(s["repairs_wasted"]),
+                                                str(s["viewer_plis"]), fmt(s["loss_pct"], 3)]) + " |")
         lines += ["", f"![CPU and loss vs {unit}]({os.path.basename(stem)}.png)", ""]
         open(stem + ".md", "w").write("\n".join(lines) + "\n")
         json.dump({"scenario": sc, "date": a.date, "mode": a.mode, "command": a.cmd, "commit": commit, "machine": machine,
                    "method": method, "bounds": {"loss_pct": LOSS_BOUND, "p99_ms": P99_BOUND},
                    "held": {t: {"n": v[0], "every_step_held": v[1]} for t, v in held_n.items()},
-                   "sfud_over_floor_cost": ratios, "runs": runs, "idle": idle},
+                   "sfud_over_floor_cost": ratios, "sfud_over_floor_cost_with_loss": loss_ratios, "runs": runs, "idle": idle},
                   open(stem + ".json", "w"), indent=1)
         plot(stem, runs, unit)
-        summary_rows.append((sc, held_n, ratios))
+        summary_rows.append((sc, held_n, ratios, loss_ratios))
     s = [f"# sfu-bench summary {a.date} ({a.mode})", "", f"- command: `{a.cmd}`", f"- commit: {commit}", "", "```", machine, "```", ""]
     if idle:
         s.append(f"- idle: sfud with no sessions used **{idle['cpu_pct']:.3f}%** of a core over {idle['idle_secs']} s "
                  f"(bar: < 1%), RSS {idle['rss_kib'] / 1024:.1f} MiB")
-    for sc, held_n, ratios in summary_rows:
+    for sc, held_n, ratios, loss_ratios in summary_rows:
         parts = [f"{t} {'>=' if c and n else ''}{n}" for t, (n, c) in held_n.items()]
         r = f"; sfud/floor cost {statistics.median(x for _, x in ratios):.2f}x" if ratios else ""
+        if loss_ratios:
+            r += f", with viewer loss {statistics.median(x for _, x in loss_ratios):.2f}x"
         s.append(f"- {sc}: held {UNITS[sc]}: " + ", ".join(parts) + r + f" ([details]({a.date}-{sc}.md))")
     open(os.path.join(a.out, f"{a.date}-summary.md"), "w").write("\n".join(s) + "\n")
 

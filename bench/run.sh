@@ -3,7 +3,10 @@
 #   bench/run.sh --quick     (a few minutes)
 #   bench/run.sh --full      (longer windows, more steps)
 # Options: --sfud PATH (use this sfud binary instead of building one),
-#          --no-janus, --only SCENARIO (livestream|audio-room|meeting).
+#          --no-janus, --only SCENARIO (livestream|audio-room|meeting),
+#          --loss P (also run sfud and the floor with every viewer dropping a
+#          fraction P of its video and NACKing it, e.g. 0.01; Janus is not
+#          rerun with loss).
 # Runs inside a private network namespace (loopback only). The target
 # (sfud, the floor forwarder or Janus) is pinned to core 0 and the load
 # generator to core 1. Writes bench/results/<date>-<scenario>.{md,json,png}
@@ -13,8 +16,10 @@ set -euo pipefail
 ulimit -c 0
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+# Binaries live where cargo puts them (CARGO_TARGET_DIR when set).
+TGT="${CARGO_TARGET_DIR:-$ROOT/target}"
 
-MODE=quick SFUD="" JANUS=1 ONLY=""
+MODE=quick SFUD="" JANUS=1 ONLY="" LOSS=""
 args=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,7 +28,8 @@ while [ $# -gt 0 ]; do
     --sfud) SFUD="$2"; shift ;;
     --no-janus) JANUS=0 ;;
     --only) ONLY="$2"; shift ;;
-    -h|--help) sed -n 2,12p "$0"; exit 0 ;;
+    --loss) LOSS="$2"; shift ;;
+    -h|--help) sed -n 2,15p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -40,7 +46,7 @@ if [ -z "${SFU_BENCH_IN_NETNS:-}" ]; then
   fi
   if [ -z "$SFUD" ]; then
     cargo build --release -p controlplane --bin sfud
-    SFUD="$ROOT/target/release/sfud"
+    SFUD="$TGT/release/sfud"
   fi
   cargo build --release -p sfu-bench
   mkdir -p target/bench
@@ -49,12 +55,14 @@ if [ -z "${SFU_BENCH_IN_NETNS:-}" ]; then
   exec scripts/in-netns.sh "$0" "${args[@]}"
 fi
 
-SFUD="${SFU_BENCH_SFUD:-$ROOT/target/release/sfud}"
-BIN="$ROOT/target/release/sfu-bench"
+SFUD="${SFU_BENCH_SFUD:-$TGT/release/sfud}"
+BIN="$TGT/release/sfu-bench"
 DATE="$(date -u +%Y-%m-%d)"
 RAW="$ROOT/target/bench/raw-$DATE-$MODE"
 OUT="$ROOT/bench/results"
 rm -rf "$RAW"; mkdir -p "$RAW" "$OUT"
+# Other work on the machine shows in these (and in 'core busy %' above the target's CPU).
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" > "$RAW/load.txt"
 
 if [ "$MODE" = quick ]; then
   WARM=1 WIN=3
@@ -71,7 +79,9 @@ fi
 declare -A STEPS=([livestream]=$LIVE [audio-room]=$AUDIO [meeting]=$MEET)
 SCENARIOS=(livestream audio-room meeting)
 [ -n "$ONLY" ] && SCENARIOS=("$ONLY")
+# Each entry: raw-file name and target; the -loss entries rerun with --viewer-loss.
 TARGETS=(sfud floor)
+[ -n "$LOSS" ] && TARGETS+=(sfud-loss floor-loss)
 [ "$JANUS" = 1 ] && TARGETS+=(janus)
 
 common=(--core 0 --gen-core 1 --sfud-bin "$SFUD" --log-dir "$RAW"
@@ -82,16 +92,20 @@ echo "== idle: sfud with no sessions, 10 s"
 taskset -c 1 "$BIN" idle --secs 10 --core 0 --sfud-bin "$SFUD" --log-dir "$RAW" --out "$RAW/idle.json" || true
 
 for sc in "${SCENARIOS[@]}"; do
-  for t in "${TARGETS[@]}"; do
-    echo "== $sc against $t (steps ${STEPS[$sc]})"
-    taskset -c 1 "$BIN" run --target "$t" --scenario "$sc" --steps "${STEPS[$sc]}" "${common[@]}" \
-      --out "$RAW/$t-$sc.json" || echo "!! $t $sc failed (see $RAW)"
+  for name in "${TARGETS[@]}"; do
+    t="${name%-loss}" extra=()
+    [ "$t" != "$name" ] && extra=(--viewer-loss "$LOSS")
+    echo "== $sc against $name (steps ${STEPS[$sc]})"
+    taskset -c 1 "$BIN" run --target "$t" --scenario "$sc" --steps "${STEPS[$sc]}" "${common[@]}" "${extra[@]}" \
+      --out "$RAW/$name-$sc.json" || echo "!! $name $sc failed (see $RAW)"
   done
 done
 
 {
   echo "machine:"; lscpu | grep -E 'Model name|^CPU\(s\)|Thread|MHz' || true
   echo "kernel: $(uname -r)"
+  cat "$RAW/load.txt"
+  echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$RAW/machine.txt"
 git -C "$ROOT" rev-parse HEAD > "$RAW/commit.txt" 2>/dev/null || echo unknown > "$RAW/commit.txt"
 git -C "$ROOT" status --porcelain | grep -q . && echo "(working tree has uncommitted changes)" >> "$RAW/commit.txt" || true

@@ -32,6 +32,9 @@ pub struct Engine {
     tx_hdr: Vec<libc::mmsghdr>,
     last_timer: Instant,
     publishers: Vec<usize>,
+    /// Viewers with NACK work pending (their generators' holes); short
+    /// under any sane loss, so a scan per loop costs nothing.
+    nack_pending: Vec<usize>,
 }
 
 /// A bound, connected, non-blocking socket for a new session.
@@ -65,6 +68,7 @@ impl Engine {
             tx_hdr: Vec::with_capacity(Outq::CAP),
             last_timer: Instant::now(),
             publishers: Vec::new(),
+            nack_pending: Vec::new(),
         };
         // The iovecs point into rx_buf's heap block, which never moves.
         let base = e.rx_buf.as_mut_ptr();
@@ -97,7 +101,8 @@ impl Engine {
             unsafe { libc::close(fd) };
             bail!("epoll_ctl: {}", std::io::Error::last_os_error());
         }
-        let s = make(fd);
+        let mut s = make(fd);
+        s.set_loss(&self.cfg, idx as u64);
         if s.is_publisher() {
             self.publishers.push(idx);
         }
@@ -171,6 +176,9 @@ impl Engine {
             if let Some(t) = next_media {
                 wake = wake.min(t);
             }
+            if let Some(t) = self.nacks(now) {
+                wake = wake.min(t);
+            }
             let wait_ms = wake.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000) as i32;
             // SAFETY: events has room for its length.
             let n = unsafe { libc::epoll_wait(self.ep, events.as_mut_ptr(), events.len() as i32, wait_ms) };
@@ -220,6 +228,39 @@ impl Engine {
                 break;
             }
         }
+        let s = &mut self.sessions[idx];
+        if s.nack_due().is_some() {
+            if let Some(q) = s.nack_queued().filter(|q| !**q) {
+                *q = true;
+                self.nack_pending.push(idx);
+            }
+        }
+    }
+
+    /// Sends the viewers' NACKs that are due; returns the next due time.
+    fn nacks(&mut self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut i = 0;
+        while i < self.nack_pending.len() {
+            let idx = self.nack_pending[i];
+            if self.sessions[idx].nack_due().is_some_and(|t| t <= now) {
+                self.sessions[idx].poll_nacks(now, &mut self.out, &mut self.c);
+                self.flush(idx);
+            }
+            match self.sessions[idx].nack_due() {
+                Some(t) => {
+                    next = Some(next.map_or(t, |n: Instant| n.min(t)));
+                    i += 1;
+                }
+                None => {
+                    if let Some(q) = self.sessions[idx].nack_queued() {
+                        *q = false;
+                    }
+                    self.nack_pending.swap_remove(i);
+                }
+            }
+        }
+        next
     }
 
     pub fn count(&self, st: State) -> usize {

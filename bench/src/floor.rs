@@ -5,14 +5,23 @@
 //! send plain RTP, destinations register with a JOIN datagram and share a
 //! pre-shared key (each destination still has its own context and ROC
 //! state, as in an SFU).
+//!
+//! For the loss runs it does the least NACK answering can: each room keeps
+//! its last 512 video packets (the generator's RtxCache), and a plain-RTCP
+//! NACK from a destination is answered by protecting the cached packets for
+//! that destination and resending them on the primary SSRC. No RTX, no
+//! resend limit, no NACKs toward publishers.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use anyhow::{bail, Result};
+use dataplane::rtcp::{iter_compound, RtcpPacket};
 use dataplane::srtp::SrtpContext;
 
+use crate::media::RtxCache;
+use crate::sdp::PT_VP8;
 use crate::target::floor_key;
 
 const RX_BATCH: usize = 32;
@@ -49,6 +58,9 @@ pub fn serve(listen: SocketAddr) -> Result<()> {
     }
     let mut rooms: HashMap<u32, Vec<Dest>> = HashMap::new();
     let mut pubs: HashMap<SocketAddrV4, u32> = HashMap::new();
+    // Where a NACK's sender is: room and index in its destination list.
+    let mut dest_of: HashMap<SocketAddrV4, (u32, usize)> = HashMap::new();
+    let mut caches: HashMap<u32, RtxCache> = HashMap::new();
 
     let mut rx_buf = vec![0u8; RX_BATCH * SLOT];
     // SAFETY: zeroed sockaddr_in / mmsghdr are valid initial values.
@@ -97,6 +109,7 @@ pub fn serve(listen: SocketAddr) -> Result<()> {
                     let list = rooms.entry(room).or_default();
                     let sa = to_sockaddr(src);
                     if !list.iter().any(|x| from_sockaddr(&x.addr) == src) {
+                        dest_of.insert(src, (room, list.len()));
                         list.push(Dest { addr: sa, srtp: SrtpContext::new(&floor_key())? });
                     }
                 } else {
@@ -112,7 +125,38 @@ pub fn serve(listen: SocketAddr) -> Result<()> {
                 ntx += 1;
                 continue;
             }
+            if d.get(1).is_some_and(|b| (192..=223).contains(b)) {
+                // Plain RTCP from a destination: answer its NACKs.
+                let Some(&(room, di)) = dest_of.get(&src) else { continue };
+                let (Some(cache), Some(dst)) = (caches.get(&room), rooms.get_mut(&room).and_then(|l| l.get_mut(di))) else {
+                    continue;
+                };
+                for p in iter_compound(d) {
+                    let Ok(RtcpPacket::Nack { media_ssrc, items, .. }) = p else { continue };
+                    for seq in items.lost_sequences() {
+                        let Some(pkt) = cache.get(seq).filter(|p| p.get(8..12) == Some(&media_ssrc.to_be_bytes()[..])) else {
+                            continue;
+                        };
+                        if ntx == TX_MAX {
+                            flush(fd, &mut tx_hdr, &mut ntx);
+                        }
+                        let slot = &mut tx_buf[ntx * SLOT..(ntx + 1) * SLOT];
+                        slot[..pkt.len()].copy_from_slice(pkt);
+                        let Ok(m) = dst.srtp.protect_rtp(slot, pkt.len()) else { continue };
+                        tx_iov[ntx].iov_len = m;
+                        tx_names[ntx] = dst.addr;
+                        set_hdr(&mut tx_hdr[ntx], &mut tx_names[ntx], &mut tx_iov[ntx]);
+                        ntx += 1;
+                    }
+                }
+                continue;
+            }
             let Some(room) = pubs.get(&src) else { continue };
+            if d.get(1).is_some_and(|b| b & 0x7f == PT_VP8) {
+                if let Some(seq) = d.get(2..4) {
+                    caches.entry(*room).or_insert_with(RtxCache::new).put(u16::from_be_bytes([seq[0], seq[1]]), d);
+                }
+            }
             let Some(dests) = rooms.get_mut(room) else { continue };
             for dst in dests.iter_mut() {
                 if ntx == TX_MAX {

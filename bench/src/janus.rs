@@ -199,7 +199,7 @@ impl Target for Janus {
         for (i, k) in kinds.iter().enumerate() {
             let ssrc: u32 = rand::random::<u32>() | 1;
             let g = TrackGen::new(*k, ssrc, now);
-            sections.push(Section { kind: *k, mid: i.to_string(), direction: "sendonly", ssrc, pt: g.pt });
+            sections.push(Section { kind: *k, mid: i.to_string(), direction: "sendonly", ssrc, pt: g.pt, rtx: None });
             tracks.push(g);
         }
         let (lu, lp) = (sdp::random_token(8), sdp::random_token(24));
@@ -213,7 +213,7 @@ impl Target for Janus {
         let remote = sdp::parse(answer)?;
         let ice = Ice::new(lu, lp, remote.ufrag.clone(), remote.pwd.clone(), true);
         let rtx = kinds.contains(&Kind::Video).then(RtxCache::new);
-        let idx = Self::finish(eng, sock, &remote, ice, Role::Publisher { tracks, rtx }, format!("janus pub {room}"))?;
+        let idx = Self::finish(eng, sock, &remote, ice, Role::publisher(tracks, rtx), format!("janus pub {room}"))?;
         self.rooms.insert(room.to_owned(), (rid, pub_id, idx));
         Ok(idx)
     }
@@ -247,7 +247,7 @@ impl Target for Janus {
             .media
             .iter()
             .filter_map(|m| {
-                Some(Section { kind: m.kind?, mid: m.mid.clone(), direction: "recvonly", ssrc: rand::random(), pt: m.pt? })
+                Some(Section { kind: m.kind?, mid: m.mid.clone(), direction: "recvonly", ssrc: rand::random(), pt: m.pt?, rtx: None })
             })
             .collect();
         let (lu, lp) = (sdp::random_token(8), sdp::random_token(24));
@@ -256,7 +256,7 @@ impl Target for Janus {
         let answer = with_candidate(sdp::write(&local, &sections), port);
         self.message(h, json!({"request": "start"}), Some(json!({"type": "answer", "sdp": answer})))?;
         let ice = Ice::new(lu, lp, remote.ufrag.clone(), remote.pwd.clone(), false);
-        Self::finish(eng, sock, &remote, ice, Role::Subscriber { streams: vec![], first_media: None }, format!("janus sub {room}"))
+        Self::finish(eng, sock, &remote, ice, Role::subscriber(), format!("janus sub {room}"))
     }
 
     fn stop(&mut self) {

@@ -7,8 +7,10 @@ mod engine;
 mod floor;
 mod http;
 mod janus;
+mod loss;
 mod media;
 mod procstat;
+mod recv;
 mod scenario;
 mod sdp;
 mod session;
@@ -75,6 +77,14 @@ struct TargetArgs {
     /// Video bitrate per publisher, kbit/s.
     #[arg(long, default_value_t = 1500)]
     video_kbps: u64,
+    /// Fraction of video packets each viewer drops on arrival and NACKs
+    /// (deterministic per session), e.g. 0.01.
+    #[arg(long, default_value_t = 0.0)]
+    viewer_loss: f64,
+    /// Fraction of video packets each publisher drops before sending
+    /// (kept in its cache, so a NACK repairs it), e.g. 0.01.
+    #[arg(long, default_value_t = 0.0)]
+    publisher_loss: f64,
 }
 
 #[derive(Subcommand)]
@@ -115,7 +125,10 @@ enum Cmd {
         t: TargetArgs,
     },
     /// CI smoke: start sfud, N livestream viewers for a few seconds; fail
-    /// unless every viewer got media and nothing was lost.
+    /// unless every viewer got media and nothing was lost. With
+    /// --viewer-loss/--publisher-loss: fail unless NACKs were answered (by
+    /// RTX to viewers, by the publisher's resends upstream) and what
+    /// stayed missing is under 0.2%.
     Smoke {
         #[arg(long, default_value_t = 20)]
         viewers: usize,
@@ -154,7 +167,12 @@ fn start_target(kind: TargetKind, a: &TargetArgs, fingerprint: &str) -> Result<B
 fn engine(a: &TargetArgs) -> Result<(Engine, String)> {
     let id = dtls::Identity::generate()?;
     let ctx = id.context(&a.srtp)?;
-    let cfg = MediaConfig { video_bps: a.video_kbps * 1000, ..MediaConfig::default() };
+    let cfg = MediaConfig {
+        video_bps: a.video_kbps * 1000,
+        viewer_loss: a.viewer_loss,
+        publisher_loss: a.publisher_loss,
+        ..MediaConfig::default()
+    };
     Ok((Engine::new(ctx, cfg)?, id.fingerprint))
 }
 
@@ -248,8 +266,22 @@ fn smoke(viewers: usize, secs: f64, t: &TargetArgs) -> Result<()> {
     if s.received == 0 {
         bad.push("nothing received".into());
     }
-    if s.expected != s.received {
+    let lossy = t.viewer_loss > 0.0 || t.publisher_loss > 0.0;
+    if !lossy && s.expected != s.received {
         bad.push(format!("loss: expected {} received {}", s.expected, s.received));
+    }
+    if lossy {
+        // A hole can still be open at the window's end; anything more is a
+        // repair that did not happen.
+        if s.loss_pct >= 0.2 {
+            bad.push(format!("residual loss {:.3}% after NACKs (expected {} received {})", s.loss_pct, s.expected, s.received));
+        }
+        if t.viewer_loss > 0.0 && (s.dropped == 0 || s.recovered_rtx == 0) {
+            bad.push(format!("viewers dropped {} and got {} repairs by RTX", s.dropped, s.recovered_rtx));
+        }
+        if t.publisher_loss > 0.0 && (s.pub_dropped == 0 || s.pub_retransmits_rtx == 0) {
+            bad.push(format!("publisher dropped {} and resent {} ({} as RTX)", s.pub_dropped, s.pub_retransmits, s.pub_retransmits_rtx));
+        }
     }
     if s.auth_fail > 0 {
         bad.push(format!("{} SRTP auth failures", s.auth_fail));
@@ -257,6 +289,13 @@ fn smoke(viewers: usize, secs: f64, t: &TargetArgs) -> Result<()> {
     if !bad.is_empty() {
         bail!("smoke failed: {}", bad.join("; "));
     }
-    eprintln!("smoke ok: {viewers} viewers, {} packets, no loss, p99 {:?} ms", s.received, s.delay_p99_ms);
+    if lossy {
+        eprintln!(
+            "smoke ok: {viewers} viewers, {} packets, viewers dropped {} and recovered {} by RTX, publisher dropped {} and resent {} as RTX, residual loss {:.3}%",
+            s.received, s.dropped, s.recovered_rtx, s.pub_dropped, s.pub_retransmits_rtx, s.loss_pct
+        );
+    } else {
+        eprintln!("smoke ok: {viewers} viewers, {} packets, no loss, p99 {:?} ms", s.received, s.delay_p99_ms);
+    }
     Ok(())
 }

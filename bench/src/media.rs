@@ -35,11 +35,22 @@ pub struct MediaConfig {
     pub fps: u32,
     pub keyframe_interval: Duration,
     pub audio_bytes: usize,
+    /// Fraction of video packets viewers drop on arrival (and NACK).
+    pub viewer_loss: f64,
+    /// Fraction of video packets publishers drop before sending (and resend when NACKed).
+    pub publisher_loss: f64,
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        Self { video_bps: 1_500_000, fps: 30, keyframe_interval: Duration::from_secs(2), audio_bytes: 100 }
+        Self {
+            video_bps: 1_500_000,
+            fps: 30,
+            keyframe_interval: Duration::from_secs(2),
+            audio_bytes: 100,
+            viewer_loss: 0.0,
+            publisher_loss: 0.0,
+        }
     }
 }
 
@@ -192,6 +203,32 @@ impl RtxCache {
     }
 }
 
+/// The publisher's RTX stream (RFC 4588), when sfud's answer accepted
+/// `rtx`: NACKed packets go out on it instead of on the primary SSRC.
+pub struct Repair {
+    pub pt: u8,
+    pub ssrc: u32,
+    seq: u16,
+}
+
+impl Repair {
+    pub fn new(pt: u8, ssrc: u32) -> Self {
+        Self { pt, ssrc, seq: rand::random() }
+    }
+
+    /// Writes the RTX packet for the plaintext `original` into `out`: the
+    /// original's timestamp and marker, the RTX stream's own next sequence
+    /// number, and OSN + original payload.
+    pub fn wrap(&mut self, original: &[u8], out: &mut [u8]) -> Option<usize> {
+        let h = dataplane::rtp::parse(original).ok()?;
+        let f = HeaderFields { marker: h.marker, payload_type: self.pt, sequence: self.seq, timestamp: h.timestamp, ssrc: self.ssrc };
+        let hl = write_header(out, &f).ok()?;
+        let n = dataplane::forward::rtx::encapsulate(&mut out[hl..], h.sequence, h.payload(original)).ok()?;
+        self.seq = self.seq.wrapping_add(1);
+        Some(hl + n)
+    }
+}
+
 /// One-way delay histogram in 10 us buckets up to 500 ms.
 pub struct Histogram {
     buckets: Vec<u64>,
@@ -263,6 +300,22 @@ mod tests {
         assert_eq!(keys, 1);
         let bps = bytes as f64 * 8.0 / 2.0;
         assert!((1_300_000.0..1_700_000.0).contains(&bps), "{bps}");
+    }
+
+    #[test]
+    fn repair_wraps_with_osn() {
+        let mut scratch = [0u8; MAX_PACKET];
+        let n = write_header(&mut scratch, &HeaderFields { marker: true, payload_type: PT_VP8, sequence: 700, timestamp: 9, ssrc: 5 }).unwrap();
+        scratch[n..n + 4].copy_from_slice(b"vp8!");
+        let mut r = Repair::new(97, 6);
+        let mut out = [0u8; MAX_PACKET + 2];
+        let m = r.wrap(&scratch[..n + 4], &mut out).unwrap();
+        let h = dataplane::rtp::parse(&out[..m]).unwrap();
+        assert_eq!((h.payload_type, h.ssrc, h.timestamp, h.marker), (97, 6, 9, true));
+        let (osn, p) = dataplane::forward::rtx::decapsulate(h.payload(&out[..m])).unwrap();
+        assert_eq!((osn, p), (700, &b"vp8!"[..]));
+        let m2 = r.wrap(&scratch[..n + 4], &mut out).unwrap();
+        assert_eq!(dataplane::rtp::parse(&out[..m2]).unwrap().sequence, h.sequence.wrapping_add(1));
     }
 
     #[test]

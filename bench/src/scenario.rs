@@ -59,6 +59,22 @@ pub struct Step {
     pub pub_pps: f64,
     pub plis: u64,
     pub nacks: u64,
+    /// Loss runs (all over the window): viewers' deliberate drops, NACK
+    /// packets and sequence numbers they sent, holes refilled by RTX or by a
+    /// resend on the primary SSRC, resends that were not needed, PLIs sent.
+    pub viewer_loss: f64,
+    pub dropped: u64,
+    pub viewer_nacks: u64,
+    pub viewer_nacked_seqs: u64,
+    pub recovered_rtx: u64,
+    pub recovered_primary: u64,
+    pub repairs_wasted: u64,
+    pub viewer_plis: u64,
+    /// Publishers' deliberate drops, and the packets they resent when NACKed.
+    pub publisher_loss: f64,
+    pub pub_dropped: u64,
+    pub pub_retransmits: u64,
+    pub pub_retransmits_rtx: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -164,6 +180,7 @@ struct Snap {
     tx: u64,
     plis: u64,
     nacks: u64,
+    loss: [u64; 10],
     fwd: Option<u64>,
     core: (u64, u64),
     softirq: u64,
@@ -186,6 +203,18 @@ fn snap<T: Target + ?Sized>(t: &T, eng: &Engine, core: usize) -> Snap {
         tx: eng.c.rtp_tx,
         plis: eng.c.plis,
         nacks: eng.c.nacks,
+        loss: [
+            eng.c.dropped,
+            eng.c.nacks_tx,
+            eng.c.nacked_seqs,
+            eng.c.recovered_rtx,
+            eng.c.recovered_primary,
+            eng.c.repairs_wasted,
+            eng.c.plis_tx,
+            eng.c.pub_dropped,
+            eng.c.retransmits,
+            eng.c.retransmits_rtx,
+        ],
         fwd: t.forwarded_packets(),
     }
 }
@@ -251,6 +280,18 @@ pub fn run<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, quiet: 
             pub_pps: (b.tx - a.tx) as f64 / secs,
             plis: b.plis - a.plis,
             nacks: b.nacks - a.nacks,
+            viewer_loss: eng.cfg.viewer_loss,
+            dropped: b.loss[0] - a.loss[0],
+            viewer_nacks: b.loss[1] - a.loss[1],
+            viewer_nacked_seqs: b.loss[2] - a.loss[2],
+            recovered_rtx: b.loss[3] - a.loss[3],
+            recovered_primary: b.loss[4] - a.loss[4],
+            repairs_wasted: b.loss[5] - a.loss[5],
+            viewer_plis: b.loss[6] - a.loss[6],
+            publisher_loss: eng.cfg.publisher_loss,
+            pub_dropped: b.loss[7] - a.loss[7],
+            pub_retransmits: b.loss[8] - a.loss[8],
+            pub_retransmits_rtx: b.loss[9] - a.loss[9],
         };
         if !quiet {
             eprintln!(
@@ -272,6 +313,22 @@ pub fn run<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, quiet: 
                 step.delay_p99_ms,
                 step.rss_per_session_kib
             );
+            if step.dropped + step.pub_dropped > 0 {
+                eprintln!(
+                    "[{}]   loss: viewers dropped {} sent {} NACKs ({} seqs), recovered {} by RTX + {} on primary, {} resends wasted, {} PLIs; publishers dropped {} resent {} ({} as RTX)",
+                    t.name(),
+                    step.dropped,
+                    step.viewer_nacks,
+                    step.viewer_nacked_seqs,
+                    step.recovered_rtx,
+                    step.recovered_primary,
+                    step.repairs_wasted,
+                    step.viewer_plis,
+                    step.pub_dropped,
+                    step.pub_retransmits,
+                    step.pub_retransmits_rtx
+                );
+            }
         }
         let stop = step.loss_pct > plan.stop_loss_pct || step.target_cpu_pct > 98.0;
         out.push(step);

@@ -9,6 +9,8 @@ use anyhow::{anyhow, Result};
 
 pub const PT_OPUS: u8 = 111;
 pub const PT_VP8: u8 = 96;
+/// RTX (RFC 4588) for VP8, offered to sfud with apt=96.
+pub const PT_RTX: u8 = 97;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -27,6 +29,9 @@ pub struct Section {
     pub ssrc: u32,
     /// Payload type to use (ours when offering; the offerer's when answering).
     pub pt: u8,
+    /// Video only: offer RTX (payload type, and our repair SSRC when
+    /// sending, announced with `a=ssrc-group:FID`).
+    pub rtx: Option<(u8, u32)>,
 }
 
 pub struct LocalParams<'a> {
@@ -54,9 +59,14 @@ pub fn write(local: &LocalParams, sections: &[Section]) -> String {
             Kind::Audio => ("audio", m.pt),
             Kind::Video => ("video", m.pt),
         };
+        let rtx = m.rtx.filter(|_| m.kind == Kind::Video);
+        let fmts = match rtx {
+            Some((rpt, _)) => format!("{pt} {rpt}"),
+            None => pt.to_string(),
+        };
         let _ = write!(
             s,
-            "m={media} 9 UDP/TLS/RTP/SAVPF {pt}\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+            "m={media} 9 UDP/TLS/RTP/SAVPF {fmts}\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
              a=ice-ufrag:{}\r\na=ice-pwd:{}\r\na=fingerprint:sha-256 {}\r\na=setup:{}\r\na=mid:{}\r\na={}\r\na=rtcp-mux\r\n",
             local.ufrag, local.pwd, local.fingerprint, local.setup, m.mid, m.direction
         );
@@ -69,14 +79,23 @@ pub fn write(local: &LocalParams, sections: &[Section]) -> String {
                     s,
                     "a=rtpmap:{pt} VP8/90000\r\na=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\na=rtcp-fb:{pt} ccm fir\r\n"
                 );
+                if let Some((rpt, _)) = rtx {
+                    let _ = write!(s, "a=rtpmap:{rpt} rtx/90000\r\na=fmtp:{rpt} apt={pt}\r\n");
+                }
             }
         }
         if m.direction == "sendonly" {
+            if let Some((_, rssrc)) = rtx {
+                let _ = write!(s, "a=ssrc-group:FID {} {rssrc}\r\n", m.ssrc);
+            }
             let _ = write!(
                 s,
                 "a=msid:bench {media}{0}\r\na=ssrc:{0} cname:{1}\r\na=ssrc:{0} msid:bench {media}{0}\r\n",
                 m.ssrc, local.cname
             );
+            if let Some((_, rssrc)) = rtx {
+                let _ = write!(s, "a=ssrc:{rssrc} cname:{}\r\na=ssrc:{rssrc} msid:bench {media}{}\r\n", local.cname, m.ssrc);
+            }
         }
     }
     s
@@ -102,6 +121,10 @@ pub struct RemoteMedia {
     /// First payload type of the m= line.
     pub pt: Option<u8>,
     pub ssrcs: Vec<u32>,
+    /// The `rtx` payload type the other side described, if any.
+    pub rtx_pt: Option<u8>,
+    /// `a=ssrc-group:FID primary repair` pairs.
+    pub fid: Vec<(u32, u32)>,
 }
 
 pub fn parse(sdp: &str) -> Result<Remote> {
@@ -115,7 +138,7 @@ pub fn parse(sdp: &str) -> Result<Remote> {
                 _ => None,
             };
             let pt = f.nth(2).and_then(|p| p.parse().ok());
-            r.media.push(RemoteMedia { kind, mid: String::new(), direction: "sendrecv".into(), pt, ssrcs: vec![] });
+            r.media.push(RemoteMedia { kind, mid: String::new(), direction: "sendrecv".into(), pt, ssrcs: vec![], rtx_pt: None, fid: vec![] });
             continue;
         }
         let Some(a) = line.strip_prefix("a=") else { continue };
@@ -144,6 +167,24 @@ pub fn parse(sdp: &str) -> Result<Remote> {
             "sendonly" | "recvonly" | "sendrecv" | "inactive" => {
                 if let Some(m) = r.media.last_mut() {
                     m.direction = key.to_owned();
+                }
+            }
+            "rtpmap" => {
+                // a=rtpmap:97 rtx/90000
+                let mut f = val.split_whitespace();
+                let (pt, enc) = (f.next().and_then(|p| p.parse::<u8>().ok()), f.next().unwrap_or(""));
+                if let (Some(m), Some(pt)) = (r.media.last_mut(), pt) {
+                    if enc.to_ascii_lowercase().starts_with("rtx/") && m.rtx_pt.is_none() {
+                        m.rtx_pt = Some(pt);
+                    }
+                }
+            }
+            "ssrc-group" => {
+                let f: Vec<&str> = val.split_whitespace().collect();
+                if let (Some(m), ["FID", p, r2, ..]) = (r.media.last_mut(), f.as_slice()) {
+                    if let (Ok(p), Ok(r2)) = (p.parse(), r2.parse()) {
+                        m.fid.push((p, r2));
+                    }
                 }
             }
             "ssrc" => {
@@ -189,15 +230,18 @@ mod tests {
         let offer = write(
             &lp,
             &[
-                Section { kind: Kind::Audio, mid: "0".into(), direction: "sendonly", ssrc: 11, pt: PT_OPUS },
-                Section { kind: Kind::Video, mid: "1".into(), direction: "sendonly", ssrc: 22, pt: PT_VP8 },
+                Section { kind: Kind::Audio, mid: "0".into(), direction: "sendonly", ssrc: 11, pt: PT_OPUS, rtx: None },
+                Section { kind: Kind::Video, mid: "1".into(), direction: "sendonly", ssrc: 22, pt: PT_VP8, rtx: Some((PT_RTX, 23)) },
             ],
         );
         let with_cand = format!("{offer}a=candidate:1 1 udp 2130706431 127.0.0.1 7882 typ host\r\n");
         let r = parse(&with_cand).unwrap();
         assert_eq!(r.ufrag, "abcd");
         assert_eq!(r.media.len(), 2);
-        assert_eq!(r.media[1].ssrcs, vec![22]);
+        assert_eq!(r.media[1].ssrcs, vec![22, 23]);
+        assert_eq!(r.media[1].rtx_pt, Some(PT_RTX));
+        assert_eq!(r.media[1].fid, vec![(22, 23)]);
+        assert_eq!(r.media[0].rtx_pt, None);
         assert_eq!(r.media[1].pt, Some(PT_VP8));
         assert_eq!(pick_candidate(&r), Some("127.0.0.1:7882".parse().unwrap()));
         assert!(parse("v=0\r\n").is_err());

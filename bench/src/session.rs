@@ -7,13 +7,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use dataplane::rtcp::{iter_compound, RtcpPacket};
-use dataplane::rtp::SeqUnwrapper;
 use dataplane::srtp::{SrtpContext, SrtpError};
 use dataplane::stun::{attr, method, Class, Message, MessageWriter};
 use openssl::ssl::SslContext;
 
 use crate::dtls::{DtlsClient, DtlsState};
-use crate::media::{mono_ns, read_trailer, Histogram, MediaConfig, RtxCache, TrackGen, MAX_PACKET};
+use crate::loss::Dropper;
+use crate::media::{Histogram, MediaConfig, Repair, RtxCache, TrackGen, MAX_PACKET};
+use crate::recv::Receiver;
 use crate::sdp::Kind;
 
 pub const SLOT: usize = 1536;
@@ -60,9 +61,28 @@ pub struct Counters {
     pub other_err: u64,
     pub rtp_tx: u64,
     pub bytes_tx: u64,
+    /// PLI/FIR received by publishers.
     pub plis: u64,
+    /// NACK packets received by publishers, and the packets they resent
+    /// (on RTX or on the primary SSRC).
     pub nacks: u64,
     pub retransmits: u64,
+    /// Of those, sent as RTX (sfud accepted the publisher's `rtx`).
+    pub retransmits_rtx: u64,
+    /// Publishers' packets dropped on purpose (`--publisher-loss`).
+    pub pub_dropped: u64,
+    /// Viewers: media packets dropped on purpose (`--viewer-loss`; counted
+    /// in rtp_rx too: the target sent them).
+    pub dropped: u64,
+    /// Viewers: NACK packets sent, sequence numbers requested, PLIs sent.
+    pub nacks_tx: u64,
+    pub nacked_seqs: u64,
+    pub plis_tx: u64,
+    /// Viewers: holes filled by an RTX packet, or by a resend on the primary SSRC.
+    pub recovered_rtx: u64,
+    pub recovered_primary: u64,
+    /// Viewers: resends of packets already received or given up on.
+    pub repairs_wasted: u64,
     pub delay: Histogram,
 }
 
@@ -80,6 +100,15 @@ impl Counters {
             plis: 0,
             nacks: 0,
             retransmits: 0,
+            retransmits_rtx: 0,
+            pub_dropped: 0,
+            dropped: 0,
+            nacks_tx: 0,
+            nacked_seqs: 0,
+            plis_tx: 0,
+            recovered_rtx: 0,
+            recovered_primary: 0,
+            repairs_wasted: 0,
             delay: Histogram::new(),
         }
     }
@@ -97,17 +126,24 @@ pub enum State {
     Failed,
 }
 
-pub struct RxStream {
-    pub ssrc: u32,
-    unwrap: SeqUnwrapper,
-    pub first: u64,
-    pub highest: u64,
-    pub received: u64,
+pub enum Role {
+    Publisher {
+        tracks: Vec<TrackGen>,
+        rtx: Option<RtxCache>,
+        /// Set when the answer accepted RTX: resends go out on it.
+        repair: Option<Repair>,
+        drop: Option<Dropper>,
+    },
+    Subscriber(Receiver),
 }
 
-pub enum Role {
-    Publisher { tracks: Vec<TrackGen>, rtx: Option<RtxCache> },
-    Subscriber { streams: Vec<RxStream>, first_media: Option<Instant> },
+impl Role {
+    pub fn publisher(tracks: Vec<TrackGen>, rtx: Option<RtxCache>) -> Self {
+        Role::Publisher { tracks, rtx, repair: None, drop: None }
+    }
+    pub fn subscriber() -> Self {
+        Role::Subscriber(Receiver::new(rand::random()))
+    }
 }
 
 pub struct Ice {
@@ -175,6 +211,42 @@ impl Session {
 
     pub fn is_publisher(&self) -> bool {
         matches!(self.role, Role::Publisher { .. })
+    }
+
+    /// Deliberate loss for this session (`seed`: its index, so runs repeat).
+    pub fn set_loss(&mut self, cfg: &MediaConfig, seed: u64) {
+        match &mut self.role {
+            Role::Publisher { drop, .. } => *drop = Dropper::new(cfg.publisher_loss, seed),
+            Role::Subscriber(r) => r.drop = Dropper::new(cfg.viewer_loss, seed),
+        }
+    }
+
+    /// When this viewer next has NACK work (None: nothing pending).
+    pub fn nack_due(&self) -> Option<Instant> {
+        if self.state != State::Media {
+            return None;
+        }
+        match &self.role {
+            Role::Subscriber(r) => r.nack_due(),
+            Role::Publisher { .. } => None,
+        }
+    }
+
+    /// The engine's bookkeeping flag: this session is in its NACK list.
+    pub fn nack_queued(&mut self) -> Option<&mut bool> {
+        match &mut self.role {
+            Role::Subscriber(r) => Some(&mut r.queued),
+            Role::Publisher { .. } => None,
+        }
+    }
+
+    pub fn poll_nacks(&mut self, now: Instant, out: &mut Outq, c: &mut Counters) {
+        if self.state != State::Media {
+            return;
+        }
+        if let Role::Subscriber(r) = &mut self.role {
+            r.poll_nacks(now, self.tx.as_mut(), out, c);
+        }
     }
 
     fn fail(&mut self, why: &str) {
@@ -394,6 +466,17 @@ impl Session {
             self.on_rtcp(n, d, out, c);
             return;
         }
+        let Role::Subscriber(recv) = &mut self.role else { return };
+        // The network's loss happens before decryption (a resend on the
+        // primary SSRC must not look like a replay).
+        if let Some(&b1) = d.get(1) {
+            if recv.drop_arrival(b1 & 0x7f) {
+                c.rtp_rx += 1;
+                c.bytes_rx += len as u64;
+                c.dropped += 1;
+                return;
+            }
+        }
         let n = match rx.unprotect_rtp(d, len) {
             Ok(n) => n,
             Err(e) => return count_err(c, e),
@@ -402,34 +485,16 @@ impl Session {
             c.other_err += 1;
             return;
         };
-        let Role::Subscriber { streams, first_media } = &mut self.role else { return };
         c.rtp_rx += 1;
         c.bytes_rx += len as u64;
-        if first_media.is_none() {
-            *first_media = Some(now);
-            self.media_at = Some(now);
-        }
-        if let Some(sent) = read_trailer(h.payload(&d[..n])) {
-            c.delay.record(mono_ns().saturating_sub(sent));
-        }
-        let st = match streams.iter_mut().position(|s| s.ssrc == h.ssrc) {
-            Some(i) => &mut streams[i],
-            None => {
-                let mut unwrap = SeqUnwrapper::new();
-                let e = unwrap.unwrap(h.sequence);
-                streams.push(RxStream { ssrc: h.ssrc, unwrap, first: e, highest: e, received: 1 });
-                return;
-            }
-        };
-        let e = st.unwrap.unwrap(h.sequence);
-        st.received += 1;
-        if e > st.highest {
-            st.highest = e;
+        recv.on_rtp(&h, &d[..n], now, c);
+        if self.media_at.is_none() {
+            self.media_at = recv.first_media;
         }
     }
 
     fn on_rtcp(&mut self, n: usize, d: &mut [u8], out: &mut Outq, c: &mut Counters) {
-        let Role::Publisher { tracks, rtx } = &mut self.role else { return };
+        let Role::Publisher { tracks, rtx, repair, .. } = &mut self.role else { return };
         let Some(tx) = &mut self.tx else { return };
         let mut nacked: [u16; 64] = [0; 64];
         let mut nn = 0;
@@ -471,12 +536,21 @@ impl Session {
                 break;
             }
             let Some(p) = cache.get(s) else { continue };
-            let len = p.len();
             let slot = out.slot();
-            slot[..len].copy_from_slice(p);
+            let len = match repair {
+                Some(r) => match r.wrap(p, slot) {
+                    Some(n) => n,
+                    None => continue,
+                },
+                None => {
+                    slot[..p.len()].copy_from_slice(p);
+                    p.len()
+                }
+            };
             if let Ok(m) = tx.protect_rtp(slot, len) {
                 out.commit(m);
                 c.retransmits += 1;
+                c.retransmits_rtx += u64::from(repair.is_some());
             }
         }
     }
@@ -486,7 +560,7 @@ impl Session {
         if self.state != State::Media {
             return None;
         }
-        let Role::Publisher { tracks, rtx } = &mut self.role else { return None };
+        let Role::Publisher { tracks, rtx, drop, .. } = &mut self.role else { return None };
         let mut next: Option<Instant> = None;
         for t in tracks.iter_mut() {
             if t.next_at <= now {
@@ -498,6 +572,11 @@ impl Session {
                     if t_is_video(pkt) {
                         if let Some(cache) = rtx.as_mut() {
                             cache.put(seq, pkt);
+                        }
+                        // Uplink loss: cached (so a NACK can repair it) but never sent.
+                        if drop.as_mut().is_some_and(Dropper::drop_next) {
+                            c.pub_dropped += 1;
+                            return;
                         }
                     }
                     let slot = out.slot();
@@ -522,9 +601,7 @@ impl Session {
     /// (expected, received) over all inbound streams.
     pub fn loss_totals(&self) -> (u64, u64) {
         match &self.role {
-            Role::Subscriber { streams, .. } => streams
-                .iter()
-                .fold((0, 0), |(e, r), s| (e + (s.highest - s.first + 1), r + s.received)),
+            Role::Subscriber(r) => r.loss_totals(),
             Role::Publisher { .. } => (0, 0),
         }
     }

@@ -13,9 +13,8 @@ use dataplane::srtp::{MasterKey, SrtpContext, SrtpProfile};
 
 use crate::engine::{session_socket, Engine};
 use crate::http;
-use crate::media::TrackGen;
-use crate::media::RtxCache;
-use crate::sdp::{self, Kind, LocalParams, Section};
+use crate::media::{Repair, RtxCache, TrackGen};
+use crate::sdp::{self, Kind, LocalParams, Section, PT_RTX};
 use crate::session::{Ice, Role, Session};
 
 pub trait Target {
@@ -77,11 +76,13 @@ fn publisher_role(kinds: &[Kind], now: Instant) -> (Role, Vec<Section>) {
     for (i, k) in kinds.iter().enumerate() {
         let ssrc: u32 = rand::random::<u32>() | 1;
         let g = TrackGen::new(*k, ssrc, now);
-        sections.push(Section { kind: *k, mid: i.to_string(), direction: "sendonly", ssrc, pt: g.pt });
+        // Video offers RTX like a browser; the answer decides whether it is used.
+        let rtx = (*k == Kind::Video).then(|| (PT_RTX, rand::random::<u32>() | 1));
+        sections.push(Section { kind: *k, mid: i.to_string(), direction: "sendonly", ssrc, pt: g.pt, rtx });
         tracks.push(g);
     }
     let rtx = kinds.contains(&Kind::Video).then(RtxCache::new);
-    (Role::Publisher { tracks, rtx }, sections)
+    (Role::publisher(tracks, rtx), sections)
 }
 
 fn viewer_sections(kinds: &[Kind]) -> Vec<Section> {
@@ -94,8 +95,30 @@ fn viewer_sections(kinds: &[Kind]) -> Vec<Section> {
             direction: "recvonly",
             ssrc: rand::random(),
             pt: if *k == Kind::Audio { sdp::PT_OPUS } else { sdp::PT_VP8 },
+            rtx: (*k == Kind::Video).then_some((PT_RTX, 0)),
         })
         .collect()
+}
+
+/// What the answer said about RTX: a publisher resends on its repair SSRC
+/// only if `rtx` was accepted; a viewer learns the payload type and the
+/// FID pairs that tell RTX packets from media.
+fn use_answered_rtx(role: &mut Role, sections: &[Section], ans: &sdp::Remote) {
+    let video = ans.media.iter().find(|m| m.kind == Some(Kind::Video));
+    match role {
+        Role::Publisher { repair, .. } => {
+            let offered = sections.iter().find_map(|s| s.rtx.filter(|_| s.kind == Kind::Video));
+            if let (Some(m), Some((_, ssrc))) = (video, offered) {
+                *repair = m.rtx_pt.map(|pt| Repair::new(pt, ssrc));
+            }
+        }
+        Role::Subscriber(r) => {
+            if let Some(m) = video {
+                r.rtx_pt = m.rtx_pt;
+                r.fid = m.fid.clone();
+            }
+        }
+    }
 }
 
 pub struct Sfud {
@@ -137,7 +160,7 @@ impl Sfud {
         Ok(me)
     }
 
-    fn session(&mut self, eng: &mut Engine, path: &str, sections: &[Section], role: Role) -> Result<usize> {
+    fn session(&mut self, eng: &mut Engine, path: &str, sections: &[Section], mut role: Role) -> Result<usize> {
         let (lu, lp) = (sdp::random_token(8), sdp::random_token(24));
         let local = LocalParams { ufrag: &lu, pwd: &lp, fingerprint: &self.fingerprint, setup: "active", cname: "bench" };
         let offer = sdp::write(&local, sections);
@@ -150,6 +173,7 @@ impl Sfud {
         }
         let ans = sdp::parse(&r.text())?;
         let cand = sdp::pick_candidate(&ans).ok_or_else(|| anyhow!("answer has no usable candidate"))?;
+        use_answered_rtx(&mut role, sections, &ans);
         let sock = session_socket(cand)?;
         let now = Instant::now();
         let ice = Ice::new(lu, lp, ans.ufrag.clone(), ans.pwd.clone(), true);
@@ -183,7 +207,7 @@ impl Target for Sfud {
     }
     fn subscribe(&mut self, eng: &mut Engine, room: &str, kinds: &[Kind]) -> Result<usize> {
         let sections = viewer_sections(kinds);
-        self.session(eng, &format!("/whep/{room}"), &sections, Role::Subscriber { streams: vec![], first_media: None })
+        self.session(eng, &format!("/whep/{room}"), &sections, Role::subscriber())
     }
     fn forwarded_packets(&self) -> Option<u64> {
         self.packets_out()
@@ -240,7 +264,7 @@ impl Target for Floor {
         let addr = self.addr;
         let rx = SrtpContext::new(&floor_key())?;
         eng.add(sock, move |fd| {
-            Session::new_floor(fd, addr, hello, Some(rx), Role::Subscriber { streams: vec![], first_media: None }, Instant::now())
+            Session::new_floor(fd, addr, hello, Some(rx), Role::subscriber(), Instant::now())
         })
     }
     fn stop(&mut self) {
