@@ -78,7 +78,6 @@ fn created(prefix: &str, room: &str, c: Created, links: Vec<String>) -> Response
     if let Ok(v) = HeaderValue::from_str(&location) {
         h.insert(header::LOCATION, v);
     }
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, Link"));
     resp
 }
 
@@ -186,7 +185,6 @@ pub async fn options(State(st): State<AppState>, headers: HeaderMap) -> Response
     let h = resp.headers_mut();
     h.insert(header::HeaderName::from_static("accept-post"), HeaderValue::from_static("application/sdp"));
     h.insert(header::ALLOW, HeaderValue::from_static("OPTIONS, POST"));
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Link"));
     add_links(h, st.ice_server_links(&headers, "whip-client"));
     resp
 }
