@@ -44,6 +44,7 @@ mod codec;
 mod error;
 mod extmap;
 mod feedback;
+mod frag;
 mod lookup;
 mod model;
 mod offer;
@@ -62,6 +63,7 @@ pub use extmap::{
     REPAIRED_RID_URI, RID_URI, SDES_MID_URI, TRANSPORT_CC_URI, VIDEO_ORIENTATION_URI,
 };
 pub use error::{NegotiationError, SdpError};
+pub use frag::{restart_answer, TrickleFragment, MAX_FRAG_BYTES};
 pub use model::{
     Attribute, Direction, Extmap, MediaDescription, RtpMap, SessionDescription, SsrcGroup,
 };
