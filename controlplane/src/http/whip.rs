@@ -1,7 +1,7 @@
-//! WHIP (RFC 9725) ingest and WHEP playback: POST an offer, get 201 + answer
-//! + Location (always relative: `/whip/<room>/<resource>`) + ETag; PATCH the
-//! Location with an `application/trickle-ice-sdpfrag` to trickle or restart
-//! ICE; DELETE it to end the session.
+//! WHIP (RFC 9725) ingest and WHEP playback: POST an offer and get 201 with
+//! the answer, a Location (always relative: `/whip/<room>/<resource>`) and an
+//! ETag; PATCH the Location with an `application/trickle-ice-sdpfrag` to
+//! trickle or restart ICE; DELETE it to end the session.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
