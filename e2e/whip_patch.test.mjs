@@ -38,13 +38,14 @@ function installClient() {
       });
       await pc.setLocalDescription(await pc.createOffer());
       // The offer goes out before gathering: candidates follow by PATCH.
-      const res = await fetch(`/whip/${room}`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+      const offer = pc.localDescription.sdp;
+      const res = await fetch(`/whip/${room}`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: offer });
       if (res.status !== 201) throw new Error(`POST ${res.status}: ${await res.text()}`);
       s.location = new URL(res.headers.get('Location'), location.href).toString();
       s.etag = res.headers.get('ETag');
       s.acceptPatch = res.headers.get('Accept-Patch');
       s.answer = await res.text();
-      s.offerHadCandidates = /a=candidate/.test(pc.localDescription.sdp);
+      s.offerHadCandidates = /a=candidate/.test(offer);
       await pc.setRemoteDescription({ type: 'answer', sdp: s.answer });
       window.__e2e = { ...(window.__e2e || {}), pub: { pc } };
       window.__patch.s = s;
