@@ -38,9 +38,12 @@ function startGstPublisher(url, { timeoutMs = 15000 } = {}) {
   };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { handle.stop(); reject(new Error(`no WHIP answer within ${timeoutMs} ms:\n${out}`)); }, timeoutMs);
+    // A line can arrive in several chunks: match on everything so far.
+    let stdout = '';
     child.stdout.on('data', (d) => {
       keep(d);
-      const m = /^LOCATION (\S+)/m.exec(String(d));
+      stdout = (stdout + d).slice(-4000);
+      const m = /^LOCATION (\S+)\n/m.exec(stdout);
       if (m) { clearTimeout(timer); resolve({ ...handle, location: m[1] }); }
     });
     exited.then((e) => { clearTimeout(timer); reject(new Error(`publisher exited ${JSON.stringify(e)}:\n${out}`)); });
