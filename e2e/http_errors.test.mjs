@@ -34,7 +34,9 @@ test('WHIP/WHEP refuse bad input with a clear status and reason', { timeout: 600
       ['POST', '/whip/r1', { body: 'x'.repeat(70000), type: 'application/sdp' }, 413, /limit/],
       ['DELETE', '/whip/r1/doesnotexist', {}, 404, /no session/],
       ['DELETE', '/whep/r1/doesnotexist', {}, 404, /no session/],
-      ['PATCH', '/whip/r1/doesnotexist', { body: 'a=candidate', type: 'application/trickle-ice-sdpfrag' }, 405, /not supported/],
+      ['PATCH', '/whip/r1/doesnotexist', { body: 'a=candidate', type: 'application/trickle-ice-sdpfrag' }, 400, /malformed sdpfrag/],
+      ['PATCH', '/whip/r1/doesnotexist', { body: 'a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n', type: 'text/plain' }, 415, /trickle-ice-sdpfrag/],
+      ['PATCH', '/whip/r1/doesnotexist', { body: 'a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n', type: 'application/trickle-ice-sdpfrag' }, 404, /no session/],
     ];
     for (const [method, path, opts, status, reason] of cases) {
       const res = await req(method, path, opts);

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs what the tests need: Chromium, nftables, iproute2, util-linux
+# Installs what the tests need: Chromium, Firefox ESR, GStreamer (webrtcbin,
+# vpx, opus, nice) with python3-gi, nftables, iproute2, util-linux
 # (unshare), Prometheus (promtool and the server), coturn's test clients and
-# systemd-analyze from Debian, and playwright-core + ion-sdk-js from npm.
+# systemd-analyze from Debian, and playwright-core, puppeteer-core (Firefox
+# over WebDriver BiDi) + ion-sdk-js from npm.
 # Idempotent and quick when everything is already present, so CI can call it
-# on every run. Never downloads a browser build: only Debian's chromium.
+# on every run. Never downloads a browser build: only Debian's chromium and
+# firefox-esr.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,7 +16,14 @@ export DEBIAN_FRONTEND=noninteractive
 # The machine images ship node and npm; nodejs/npm are here for bare ones.
 wanted=(chromium:chromium nftables:nft iproute2:ip util-linux:unshare nodejs:node npm:npm
         prometheus:promtool coturn:turnutils_uclient systemd:systemd-analyze curl:curl
-        libhwloc-dev:/usr/include/hwloc.h libudev-dev:/usr/include/libudev.h)
+        libhwloc-dev:/usr/include/hwloc.h libudev-dev:/usr/include/libudev.h
+        firefox-esr:firefox-esr
+        gstreamer1.0-tools:gst-launch-1.0 gstreamer1.0-plugins-base:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideotestsrc.so
+        gstreamer1.0-plugins-good:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvpx.so
+        gstreamer1.0-plugins-bad:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstwebrtc.so
+        gstreamer1.0-nice:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstnice.so
+        gir1.2-gst-plugins-bad-1.0:/usr/lib/x86_64-linux-gnu/girepository-1.0/GstWebRTC-1.0.typelib
+        python3-gi:/usr/lib/python3/dist-packages/gi/__init__.py)
 missing=()
 for pair in "${wanted[@]}"; do
   pkg="${pair%%:*}" cmd="${pair#*:}"
@@ -50,11 +60,11 @@ fi
 cd "$repo/e2e"
 # Skip npm when node_modules already matches the lockfile (npm writes this copy).
 if [ -f package-lock.json ] && [ -f node_modules/.package-lock.json ] \
-   && [ -d node_modules/playwright-core ] \
+   && [ -d node_modules/playwright-core ] && [ -d node_modules/puppeteer-core ] \
    && ! [ package-lock.json -nt node_modules/.package-lock.json ]; then
   exit 0
 fi
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1
 if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 else

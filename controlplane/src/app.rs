@@ -154,6 +154,7 @@ async fn serve(
         draining: Arc::new(AtomicBool::new(false)),
         ready: Arc::new(AtomicBool::new(false)),
         turn: (cfg.turn.enabled && cfg.turn.shared_secret.is_some()).then(|| Arc::new(cfg.turn.clone())),
+        cors: crate::http::CorsPolicy::new(&cfg.http.cors_allowed_origins),
     };
     {
         let hub = hub.clone();

@@ -38,8 +38,12 @@
     return config;
   }
 
+  // opts.server ("https://sfu.example.com") lets a page hosted elsewhere use
+  // these functions; sfud must list the page's origin in
+  // http.cors_allowed_origins.
   function endpoint(kind, room, opts) {
-    const url = new URL(`/${kind}/${encodeURIComponent(room)}`, window.location.origin);
+    const base = (opts && opts.server) || window.location.origin;
+    const url = new URL(`/${kind}/${encodeURIComponent(room)}`, base);
     if (opts && Number.isInteger(opts.shard)) url.searchParams.set('shard', String(opts.shard));
     return url;
   }

@@ -98,6 +98,15 @@ impl IceLite {
         self.remote_ufrag = Some(ufrag.to_owned());
     }
 
+    /// ICE restart: checks must carry the new credentials from now on. The
+    /// known paths stay valid, so media and consent carry on until the
+    /// peer's new checks arrive (RFC 8445 §9).
+    pub fn restart(&mut self, local_ufrag: &str, local_pwd: &str, remote_ufrag: &str) {
+        self.local_ufrag = local_ufrag.to_owned();
+        self.key = IntegrityKey::new(local_pwd.as_bytes());
+        self.remote_ufrag = (!remote_ufrag.is_empty()).then(|| remote_ufrag.to_owned());
+    }
+
     pub fn local_ufrag(&self) -> &str {
         &self.local_ufrag
     }
@@ -435,6 +444,24 @@ mod tests {
         let r = send(&mut ice, Req { use_candidate: true, ..Req::default() }, b, t0 + Duration::from_secs(4)).0.unwrap();
         assert!(r.nominated);
         assert_eq!(ice.selected(), Some(b), "renomination");
+    }
+
+    #[test]
+    fn restart_switches_credentials_and_keeps_the_path() {
+        let mut ice = IceLite::new(UFRAG, PWD);
+        ice.set_remote_credentials("brws", "");
+        let src = addr("198.51.100.1:1000");
+        let t0 = Instant::now();
+        send(&mut ice, Req { use_candidate: true, ..Req::default() }, src, t0).0.unwrap();
+        ice.restart("newU", "new-password-0123456789", "brw2");
+        assert_eq!(ice.local_ufrag(), "newU");
+        assert_eq!(ice.selected(), Some(src), "the path survives the restart");
+        // Old credentials are refused, new ones work and refresh consent.
+        assert!(send(&mut ice, Req::default(), src, t0).0.is_err());
+        let new = Req { user: "newU:brw2", pwd: "new-password-0123456789", ..Req::default() };
+        assert!(send(&mut ice, Req { user: "newU:brws", ..new }, src, t0).0.is_err(), "old remote ufrag");
+        send(&mut ice, new, src, t0 + Duration::from_secs(20)).0.unwrap();
+        assert!(!ice.consent_expired(t0 + Duration::from_secs(45)));
     }
 
     #[test]

@@ -194,6 +194,9 @@ pub enum Command {
     SetMuted { track: TrackId, muted: bool },
     /// Reply with `Event::Snapshot` (admin/stats pull).
     Snapshot,
+    /// ICE restart (WHIP/WHEP PATCH, RFC 9725 §4.3.2): the session's checks
+    /// now use these credentials. Its paths and media carry on meanwhile.
+    RestartIce { session: SessionId, ufrag: String, pwd: String, remote_ufrag: String },
 }
 
 #[derive(Debug)]

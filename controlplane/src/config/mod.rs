@@ -61,6 +61,9 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Largest accepted request body (SDP offers are a few KiB).
     pub max_body_bytes: usize,
+    /// Origins ("https://app.example.com") whose pages may call WHIP, WHEP,
+    /// the admin API and the WebSocket; "*" allows any. Empty: same origin only.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -68,6 +71,7 @@ impl Default for HttpConfig {
         Self {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7880),
             max_body_bytes: 65536,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }

@@ -62,6 +62,14 @@ impl Config {
                 format!("must be at least 1024, got {}", self.http.max_body_bytes),
             );
         }
+        for origin in &self.http.cors_allowed_origins {
+            if crate::http::normalize_origin(origin).is_none() {
+                return invalid(
+                    "http.cors_allowed_origins",
+                    format!("{origin:?} is not an origin: write scheme://host[:port] (no path), or \"*\""),
+                );
+            }
+        }
         Ok(())
     }
 

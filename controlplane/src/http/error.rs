@@ -35,6 +35,7 @@ impl From<HubError> for ApiError {
             }
             HubError::Dtls(_) => StatusCode::INTERNAL_SERVER_ERROR,
             HubError::Draining => StatusCode::SERVICE_UNAVAILABLE,
+            HubError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
         };
         ApiError::new(status, e.to_string())
     }

@@ -2,6 +2,7 @@
 //! and the demo page.
 
 mod api;
+mod cors;
 mod demo;
 mod error;
 mod whip;
@@ -20,6 +21,7 @@ use crate::auth::{bearer_from_header, AuthError, Authenticator, Claims, Need};
 use crate::hub::{Hub, HubError};
 use crate::rooms::rpc::{self, RpcError};
 
+pub use cors::{normalize_origin, CorsPolicy};
 pub use error::ApiError;
 pub use whip::validate_room;
 
@@ -36,6 +38,8 @@ pub struct AppState {
     /// The TURN server clients are pointed at (only with a shared secret:
     /// static passwords are never handed out).
     pub turn: Option<Arc<crate::config::TurnConfig>>,
+    /// Which other origins' pages may call us (`http.cors_allowed_origins`).
+    pub cors: CorsPolicy,
 }
 
 impl AppState {
@@ -130,6 +134,7 @@ async fn count_requests(req: Request, next: Next) -> Response {
 }
 
 pub fn router(state: AppState) -> Router {
+    let cors = state.cors.clone();
     Router::new()
         .route("/", get(demo::index))
         .route("/app.js", get(demo::app_js))
@@ -147,10 +152,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/rooms/{room}/participants", get(api::participants))
         .route("/api/v1/rooms/{room}/participants/{identity}", delete(api::remove_participant))
         .route("/api/v1/rooms/{room}/tracks/{track}/mute", post(api::mute))
-        .route("/whip/{room}", post(whip::whip_post).options(whip::options))
-        .route("/whip/{room}/{resource}", delete(whip::whip_delete).patch(whip::patch))
-        .route("/whep/{room}", post(whip::whep_post).options(whip::options))
-        .route("/whep/{room}/{resource}", delete(whip::whep_delete).patch(whip::patch))
+        .route("/whip/{room}", post(whip::whip_post).options(whip::whip_options))
+        .route("/whip/{room}/{resource}", delete(whip::whip_delete).patch(whip::whip_patch))
+        .route("/whep/{room}", post(whip::whep_post).options(whip::whep_options))
+        .route("/whep/{room}/{resource}", delete(whip::whep_delete).patch(whip::whep_patch))
         .route_layer(middleware::from_fn(count_requests))
+        // Outside the routes, so preflights to any path are answered here.
+        .layer(middleware::from_fn_with_state(cors, cors::middleware))
         .with_state(state)
 }

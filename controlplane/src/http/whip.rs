@@ -1,5 +1,7 @@
-//! WHIP (RFC 9725) ingest and WHEP playback: POST an offer, get 201 + answer
-//! + Location; DELETE the Location to end the session.
+//! WHIP (RFC 9725) ingest and WHEP playback: POST an offer and get 201 with
+//! the answer, a Location (always relative: `/whip/<room>/<resource>`) and an
+//! ETag; PATCH the Location with an `application/trickle-ice-sdpfrag` to
+//! trickle or restart ICE; DELETE it to end the session.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -9,8 +11,10 @@ use serde::Deserialize;
 
 use super::{ApiError, AppState};
 use crate::auth::Need;
-use crate::hub::{Created, Hub, HubError, SessionKind};
-use crate::sdp::SessionDescription;
+use crate::hub::{Created, Hub, HubError, Patched, SessionKind};
+use crate::sdp::{SessionDescription, TrickleFragment, MAX_FRAG_BYTES};
+
+const SDPFRAG: &str = "application/trickle-ice-sdpfrag";
 
 #[derive(Deserialize, Default)]
 pub struct PostQuery {
@@ -78,7 +82,10 @@ fn created(prefix: &str, room: &str, c: Created, links: Vec<String>) -> Response
     if let Ok(v) = HeaderValue::from_str(&location) {
         h.insert(header::LOCATION, v);
     }
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, Link"));
+    if let Ok(v) = HeaderValue::from_str(&c.etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::HeaderName::from_static("accept-patch"), HeaderValue::from_static(SDPFRAG));
     resp
 }
 
@@ -170,25 +177,113 @@ pub async fn whep_delete(State(st): State<AppState>, Path((room, resource)): Pat
     delete(st, Endpoint::Whep, &room, &resource)
 }
 
-/// Trickle and ICE restart via PATCH are optional in RFC 9725; sfud is
-/// ICE-lite with all candidates in the answer, so it says so plainly.
-pub async fn patch() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "trickle ICE / ICE restart via PATCH is not supported; all candidates are in the answer",
-    )
+/// Checks what a PATCH carries and parses its fragment.
+pub fn parse_patch_request(content_type: Option<&[u8]>, body: &[u8]) -> Result<TrickleFragment, ApiError> {
+    let ct = content_type
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    if ct.as_deref() != Some(SDPFRAG) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("a PATCH must be sent with Content-Type: {SDPFRAG}"),
+        ));
+    }
+    if body.len() > MAX_FRAG_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the fragment is {} bytes; the limit is {MAX_FRAG_BYTES}", body.len()),
+        ));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the sdpfrag is not valid UTF-8"))?;
+    TrickleFragment::parse(text)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed sdpfrag: {e}")))
 }
 
-/// Pre-flight: what the endpoint accepts, and ICE servers (RFC 9725 §4.6)
-/// so a client can configure TURN before it creates its offer.
-pub async fn options(State(st): State<AppState>, headers: HeaderMap) -> Response {
+/// Trickle (204) or ICE restart (200 with sfud's new credentials and
+/// candidates), RFC 9725 §4.3. `If-Match` must name the current ETag (or be
+/// "*"); a stale one gets 412.
+fn patch(st: AppState, kind: Endpoint, room: &str, resource: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let frag = parse_patch_request(headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()), body)?;
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
+    let patched = hub.patch(kind.kind(), room, resource, if_match, &frag).map_err(|e| match e {
+        HubError::UnknownSession => ApiError::new(StatusCode::NOT_FOUND, format!("no session {resource} in room '{room}'")),
+        other => other.into(),
+    })?;
+    drop(hub);
+    Ok(match patched {
+        Patched::Trickled { .. } => StatusCode::NO_CONTENT.into_response(),
+        Patched::Restarted { fragment, etag } => {
+            let mut resp = (StatusCode::OK, fragment).into_response();
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SDPFRAG));
+            if let Ok(v) = HeaderValue::from_str(&etag) {
+                h.insert(header::ETAG, v);
+            }
+            resp
+        }
+    })
+}
+
+pub async fn whip_patch(
+    State(st): State<AppState>,
+    Path((room, resource)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    patch(st, Endpoint::Whip, &room, &resource, &headers, &body)
+}
+
+pub async fn whep_patch(
+    State(st): State<AppState>,
+    Path((room, resource)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    patch(st, Endpoint::Whep, &room, &resource, &headers, &body)
+}
+
+/// What the endpoint accepts, and ICE servers (RFC 9725 §4.6) so a client
+/// can configure TURN before it creates its offer. TURN credentials go only
+/// to callers who could POST here (their token, or no auth configured);
+/// others get the rest. CORS preflights never get here (see `cors`).
+fn options(st: AppState, kind: Endpoint, room: &str, q: &PostQuery, headers: &HeaderMap) -> Response {
     let mut resp = StatusCode::NO_CONTENT.into_response();
+    let need = match kind {
+        Endpoint::Whip => Need::Publish { room },
+        Endpoint::Whep => Need::Subscribe { room },
+    };
+    let links = match st.authorize_http(headers, q.access_token.as_deref(), need) {
+        Ok(claims) => {
+            let who = claims.as_ref().map_or_else(|| format!("{}-client", kind.prefix()), |c| c.identity.clone());
+            st.ice_server_links(headers, &who)
+        }
+        Err(_) => Vec::new(),
+    };
     let h = resp.headers_mut();
     h.insert(header::HeaderName::from_static("accept-post"), HeaderValue::from_static("application/sdp"));
     h.insert(header::ALLOW, HeaderValue::from_static("OPTIONS, POST"));
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Link"));
-    add_links(h, st.ice_server_links(&headers, "whip-client"));
+    add_links(h, links);
     resp
+}
+
+pub async fn whip_options(
+    State(st): State<AppState>,
+    Path(room): Path<String>,
+    Query(q): Query<PostQuery>,
+    headers: HeaderMap,
+) -> Response {
+    options(st, Endpoint::Whip, &room, &q, &headers)
+}
+
+pub async fn whep_options(
+    State(st): State<AppState>,
+    Path(room): Path<String>,
+    Query(q): Query<PostQuery>,
+    headers: HeaderMap,
+) -> Response {
+    options(st, Endpoint::Whep, &room, &q, &headers)
 }
 
 #[cfg(test)]

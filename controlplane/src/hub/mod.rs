@@ -22,11 +22,13 @@ use crate::sdp::{self, Codec, LocalIce, MediaKind, OfferedTrack, SessionDescript
 
 mod admin;
 mod events;
+mod patch;
 mod republish;
 mod rooms;
 mod specs;
 
 pub use admin::{NodeInfo, ParticipantDetail};
+pub use patch::Patched;
 pub use rooms::{ParticipantId, ParticipantInfo, RoomInfo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -68,6 +70,10 @@ struct SessionEntry {
     identity: String,
     remote: Option<SocketAddr>,
     tracks: Vec<TrackId>,
+    /// The client's current ICE ufrag: a PATCH with another one restarts ICE.
+    remote_ufrag: String,
+    /// The WHIP/WHEP resource's entity tag; a new one per ICE restart.
+    etag: String,
 }
 
 /// A track published into a room, as subscribers are offered it.
@@ -125,6 +131,8 @@ pub enum HubError {
     NoTrack(String),
     #[error("sfud is draining: it takes no new sessions; retry on another node")]
     Draining,
+    #[error("If-Match {0} does not match the session's current ETag; fetch it again (ICE restarted?)")]
+    PreconditionFailed(String),
 }
 
 #[derive(Serialize)]
@@ -139,6 +147,8 @@ pub struct SessionInfo {
 pub struct Created {
     pub resource: String,
     pub answer: String,
+    /// For the `ETag` header (quoted).
+    pub etag: String,
 }
 
 pub struct Hub {
@@ -260,6 +270,8 @@ impl Hub {
                 identity,
                 remote: None,
                 tracks: Vec::new(),
+                remote_ufrag: remote.map(|r| r.ice_ufrag.clone()).unwrap_or_default(),
+                etag: patch::new_etag(),
             },
         );
         self.resources.insert(resource.clone(), id);
@@ -317,7 +329,8 @@ impl Hub {
         }
         self.refresh_room(room);
         self.resume_viewers(room, &tracks);
-        Ok(Created { resource, answer: answer.sdp })
+        let etag = self.sessions.get(&id).map(|s| s.etag.clone()).unwrap_or_default();
+        Ok(Created { resource, answer: answer.sdp, etag })
     }
 
     /// A new uptrack for what a publisher's answer accepted, on every shard.
@@ -374,7 +387,8 @@ impl Hub {
         info!(session = id.0, room, "viewer joined");
         let who = self.sessions.get(&id).map(|s| s.identity.clone()).unwrap_or_default();
         self.participant_joined(room, &who);
-        Ok(Created { resource, answer: answer.sdp })
+        let etag = self.sessions.get(&id).map(|s| s.etag.clone()).unwrap_or_default();
+        Ok(Created { resource, answer: answer.sdp, etag })
     }
 
     /// Ends a session by its resource id (WHIP/WHEP DELETE). `kind` and

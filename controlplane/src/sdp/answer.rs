@@ -131,12 +131,15 @@ pub(crate) fn is_secure_rtp(proto: &str) -> bool {
 }
 
 /// RFC 3264 §6: port 0, the offered formats echoed, and the mid kept so the
-/// offerer can match the section (RFC 8843 §7.3.3).
-pub(crate) fn rejected_section(m: &MediaDescription) -> MediaDescription {
+/// offerer can match the section (RFC 8843 §7.3.3). The ICE credentials,
+/// fingerprint and setup are repeated because strict parsers (GStreamer's
+/// webrtcbin) refuse a whole answer in which any section lacks them.
+pub(crate) fn rejected_section(m: &MediaDescription, local: &LocalIce) -> MediaDescription {
     let mut attributes = Vec::new();
     if let Some(mid) = m.mid() {
         attributes.push(Attribute::with_value("mid", mid));
     }
+    attributes.extend(local.ice_dtls_attributes("passive"));
     MediaDescription {
         kind: m.kind.clone(),
         port: 0,

@@ -104,8 +104,27 @@ impl MediaDescription {
         self.has_attribute("rtcp-mux")
     }
 
+    /// Port 0, whatever the reason: see `is_disabled` for what it means.
     pub fn is_rejected(&self) -> bool {
         self.port == 0
+    }
+
+    /// RFC 8843 §6: port 0 plus `a=bundle-only` asks to be bundled, not to be
+    /// disabled, as long as the section's mid is in an offered BUNDLE group.
+    /// Firefox and GStreamer (max-bundle) offer every section but the first
+    /// this way.
+    pub fn is_bundle_only(&self, session: &SessionDescription) -> bool {
+        self.port == 0
+            && self.has_attribute("bundle-only")
+            && self
+                .mid()
+                .is_some_and(|mid| session.bundle_groups().iter().any(|g| g.contains(&mid)))
+    }
+
+    /// Whether the section is really switched off: port 0 without being a
+    /// bundle-only member of a BUNDLE group.
+    pub fn is_disabled(&self, session: &SessionDescription) -> bool {
+        self.port == 0 && !self.is_bundle_only(session)
     }
 
     /// Every well-formed rtpmap, in attribute order.

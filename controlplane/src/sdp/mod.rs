@@ -23,8 +23,13 @@
 //!   extension is answered, else goog-remb (see `feedback`). What was
 //!   negotiated is reported as the dataplane's `ExtIds`, `Feedback` and RTX
 //!   payload types.
-//! * Anything else (data channels, unknown media, unsupported codecs) is
-//!   rejected with port 0, as long as something is accepted.
+//! * A section offered with port 0 and a=bundle-only inside an offered
+//!   BUNDLE group (RFC 8843 §6; Firefox and GStreamer with max-bundle) is
+//!   live and answered like any other.
+//! * Anything else (data channels, unknown media, unsupported codecs, port
+//!   0 alone) is rejected with port 0, as long as something is accepted; a
+//!   rejected section still carries sfud's ICE credentials, fingerprint and
+//!   setup, which strict parsers require, and the reason is logged at info.
 //!
 //! Rooms (ion-sfu's JSON-RPC protocol, docs/jsonrpc.md) give each participant
 //! two PeerConnections: the publisher one is answered by `answer_publish_with`
@@ -39,6 +44,7 @@ mod codec;
 mod error;
 mod extmap;
 mod feedback;
+mod frag;
 mod lookup;
 mod model;
 mod offer;
@@ -58,6 +64,7 @@ pub use extmap::{
     REPAIRED_RID_URI, RID_URI, SDES_MID_URI, TRANSPORT_CC_URI, VIDEO_ORIENTATION_URI,
 };
 pub use error::{NegotiationError, SdpError};
+pub use frag::{restart_answer, TrickleFragment, MAX_FRAG_BYTES};
 pub use model::{
     Attribute, Direction, Extmap, MediaDescription, RtpMap, SessionDescription, SsrcGroup,
 };
@@ -72,6 +79,8 @@ pub use transport::{LocalIce, RemoteParams};
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod tests_bundle;
 #[cfg(test)]
 mod tests_negotiate;
 #[cfg(test)]

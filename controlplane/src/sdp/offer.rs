@@ -659,7 +659,7 @@ fn check_answer(
                 )));
             }
         }
-        if !m.is_rejected() {
+        if !m.is_disabled(answer) {
             if o.rejected {
                 return Err(invalid(format!(
                     "mid {} was offered with port 0 and must be answered with port 0",
@@ -713,7 +713,7 @@ fn check_answer(
     let mut verdicts = Vec::with_capacity(offered.len());
     let mut data_channel = None;
     for (m, o) in answer.media.iter().zip(offered) {
-        if m.is_rejected() {
+        if m.is_disabled(answer) {
             verdicts.push(Verdict::Rejected);
             continue;
         }

@@ -9,7 +9,7 @@
 //! and answer removed tracks inactive.
 
 use dataplane::msg::{ExtIds, Feedback};
-use tracing::debug;
+use tracing::info;
 
 use super::answer::{
     accepted_section, answer_session, check_mids, codec_attributes, data_channel_params,
@@ -142,8 +142,8 @@ pub fn answer_publish_with(
         let mid = m.mid().unwrap_or("");
         match plan {
             Plan::Reject(reason) => {
-                debug!(section = i, %reason, "rejecting publish media section");
-                sections.push(rejected_section(m));
+                info!(section = i, %reason, "rejecting publish media section");
+                sections.push(rejected_section(m, local));
             }
             Plan::Accept(Kept::Media(p, ext)) => {
                 let mut body = ext.attributes();
@@ -197,13 +197,13 @@ fn plan_with(
     m: &MediaDescription,
     options: PublishOptions,
 ) -> Plan<Kept> {
-    if options.accept_data_channel && !m.is_rejected() && is_data_channel(m) {
+    if options.accept_data_channel && !m.is_disabled(offer) && is_data_channel(m) {
         return match data_channel_params(m, m.mid().unwrap_or("")) {
             Some(params) => Plan::Accept(Kept::Data(params)),
             None => Plan::Reject("malformed a=sctp-port or a=max-message-size".to_owned()),
         };
     }
-    if options.keep_inactive && !m.is_rejected() && is_secure_rtp(&m.proto) {
+    if options.keep_inactive && !m.is_disabled(offer) && is_secure_rtp(&m.proto) {
         if let Some(kind) = MediaKind::from_name(&m.kind) {
             if !m.direction(offer).sends() {
                 let chosen = match kind {
@@ -238,8 +238,8 @@ fn codec_of(m: &MediaDescription, rtpmap: &RtpMap, ext: &mut Extensions) -> Code
 }
 
 fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<(PublishedMedia, Extensions)> {
-    if m.is_rejected() {
-        return Plan::Reject("the offer itself disabled it (port 0)".to_owned());
+    if m.is_disabled(offer) {
+        return Plan::Reject("the offer itself disabled it (port 0 without a=bundle-only in a BUNDLE group)".to_owned());
     }
     let Some(kind) = MediaKind::from_name(&m.kind) else {
         return Plan::Reject(format!("sfud does not take {} media", m.kind));

@@ -7,7 +7,7 @@
 //! viewer's ids.
 
 use dataplane::msg::{ExtIds, Feedback, RtxSpec};
-use tracing::debug;
+use tracing::info;
 
 use super::answer::{
     accepted_section, answer_session, check_mids, codec_attributes, describe_offered, is_auxiliary,
@@ -110,8 +110,8 @@ pub fn answer_subscribe(
         let mid = m.mid().unwrap_or("");
         match (plan, assignment) {
             (Plan::Reject(reason), _) => {
-                debug!(section = i, %reason, "rejecting play media section");
-                sections.push(rejected_section(m));
+                info!(section = i, %reason, "rejecting play media section");
+                sections.push(rejected_section(m, local));
             }
             (Plan::Accept(kept), Some((track_index, mut codec))) => {
                 let Some(track) = tracks.get(track_index) else {
@@ -156,7 +156,16 @@ pub fn answer_subscribe(
                     ext: ext.ids(),
                 });
             }
-            (Plan::Accept(_), None) => {
+            (Plan::Accept(kept), None) => {
+                info!(
+                    section = i,
+                    reason = if kept.receives {
+                        "no unassigned track of this kind in a codec the viewer offered"
+                    } else {
+                        "the viewer does not receive on it"
+                    },
+                    "answering play media section inactive"
+                );
                 let (pt, body) = inactive_format(m);
                 sections.push(accepted_section(
                     m,
@@ -174,8 +183,8 @@ pub fn answer_subscribe(
 }
 
 fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<Kept> {
-    if m.is_rejected() {
-        return Plan::Reject("the offer itself disabled it (port 0)".to_owned());
+    if m.is_disabled(offer) {
+        return Plan::Reject("the offer itself disabled it (port 0 without a=bundle-only in a BUNDLE group)".to_owned());
     }
     let Some(kind) = MediaKind::from_name(&m.kind) else {
         return Plan::Reject(format!("sfud does not send {} media", m.kind));

@@ -568,6 +568,13 @@ impl ShardCore {
                 }
             }
             Command::Snapshot => out.events.push(Event::Stats(self.stats.clone())),
+            Command::RestartIce { session, ufrag, pwd, remote_ufrag } => {
+                self.registry.restart_ice(session, &ufrag, &pwd, &remote_ufrag);
+                if let Some(sess) = self.sessions.get_mut(&session) {
+                    sess.ice.restart(&ufrag, &pwd, &remote_ufrag);
+                    info!(shard = self.id, session = session.0, "ICE restarted");
+                }
+            }
         }
     }
 

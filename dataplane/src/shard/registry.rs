@@ -92,6 +92,17 @@ impl Registry {
         true
     }
 
+    /// New ICE credentials for a session: the old ufrag no longer finds it.
+    pub fn restart_ice(&mut self, id: SessionId, ufrag: &str, pwd: &str, remote_ufrag: &str) -> bool {
+        let Some(meta) = self.sessions.get_mut(&id) else { return false };
+        self.ufrags.remove(meta.spec.ufrag.as_bytes());
+        meta.spec.ufrag = ufrag.to_owned();
+        meta.spec.pwd = pwd.to_owned();
+        meta.spec.remote_ufrag = remote_ufrag.to_owned();
+        self.ufrags.insert(ufrag.as_bytes().to_vec(), id);
+        true
+    }
+
     pub fn by_ufrag(&self, ufrag: &[u8]) -> Option<SessionId> {
         self.ufrags.get(ufrag).copied()
     }
