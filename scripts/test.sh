@@ -29,6 +29,12 @@ cargo test --release --workspace --locked "${FEATURES[@]}"
 step "unit and property tests again with overflow checks (debug)"
 cargo test -p dataplane -p controlplane --locked "${FEATURES[@]}"
 
+# Each libFuzzer target (fuzz/, its own nightly workspace) runs briefly from
+# its checked-in corpus: a crash input found once stays a test forever.
+# Longer runs: scripts/fuzz.sh without --ci (docs/fuzzing.md).
+step "fuzz targets, 5 s each from the checked-in corpus"
+bash scripts/fuzz.sh --ci 5
+
 step "sfud tune reads the topology through hwloc"
 tune_plan="$(target/release/sfud tune)"
 sed -n 1,3p <<<"$tune_plan"

@@ -21,7 +21,7 @@ use crate::hub::{Hub, HubError};
 use crate::rooms::rpc::{self, RpcError};
 
 pub use error::ApiError;
-pub use whip::validate_room;
+pub use whip::{parse_offer_request, validate_room};
 
 #[derive(Clone)]
 pub struct AppState {
