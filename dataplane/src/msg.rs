@@ -179,6 +179,10 @@ pub enum Command {
     SetMuted { track: TrackId, muted: bool },
     /// Reply with `Event::Snapshot` (admin/stats pull).
     Snapshot,
+    /// Test-only: panic inside the shard core, to exercise containment.
+    /// Ignored (and logged) unless the dataplane was started with
+    /// `test_hooks`.
+    TestPanic,
 }
 
 #[derive(Debug)]
@@ -193,4 +197,7 @@ pub enum Event {
     UptrackActive { track: TrackId, ssrc: u32 },
     /// Periodic per-shard counters.
     Stats(crate::stats::ShardStats),
+    /// A shard panicked: its core was reset and the sessions it owned are
+    /// gone from the dataplane. The controlplane ends them.
+    ShardFailed { shard: ShardId, sessions: Vec<SessionId> },
 }

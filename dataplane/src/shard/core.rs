@@ -87,6 +87,8 @@ pub struct ShardCore {
     pending_keyframes: Vec<TrackId>,
     /// Bounded, oldest first: see `MAX_EARLY_CLAIMS`.
     early_claims: Vec<(SessionId, ShardId)>,
+    /// Honour `Command::TestPanic` (tests of panic containment only).
+    pub test_hooks: bool,
 }
 
 impl ShardCore {
@@ -107,7 +109,32 @@ impl ShardCore {
             nack_scratch: Vec::new(),
             pending_keyframes: Vec::new(),
             early_claims: Vec::new(),
+            test_hooks: false,
         }
+    }
+
+    /// A fresh core to carry on after this one panicked mid-call, when its
+    /// state can no longer be trusted. The replicated registry (who owns
+    /// what elsewhere, which tracks exist) and the counters carry over; the
+    /// sessions this shard owned are dropped, and returned so the
+    /// controlplane can end them. Nothing here may panic in turn: it only
+    /// moves maps and removes keys.
+    pub fn recover(&mut self) -> Vec<SessionId> {
+        let mut lost: Vec<SessionId> = self.sessions.keys().copied().collect();
+        lost.sort();
+        let mut fresh = ShardCore::new(self.id);
+        fresh.registry = std::mem::take(&mut self.registry);
+        for sid in &lost {
+            // Until the controlplane's RemoveSession arrives, a check for a
+            // lost session is an unknown ufrag here, not a new claim.
+            fresh.registry.remove_session(*sid);
+        }
+        fresh.stats = std::mem::take(&mut self.stats);
+        fresh.stats.panics += 1;
+        fresh.stats.sessions = 0;
+        fresh.test_hooks = self.test_hooks;
+        *self = fresh;
+        lost
     }
 
     pub fn owns(&self, session: SessionId) -> bool {
@@ -593,6 +620,8 @@ impl ShardCore {
                 }
             }
             Command::Snapshot => out.events.push(Event::Stats(self.stats.clone())),
+            Command::TestPanic if self.test_hooks => panic!("shard {}: panic forced by Command::TestPanic", self.id),
+            Command::TestPanic => warn!(shard = self.id, "TestPanic ignored: dataplane test hooks are off"),
         }
     }
 
