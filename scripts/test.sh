@@ -22,6 +22,19 @@ cargo build --release --workspace --all-targets --locked "${FEATURES[@]}"
 step "unit, property and RFC vector tests"
 cargo test --release --workspace --locked "${FEATURES[@]}"
 
+# Release builds wrap silently on integer overflow; a debug build panics.
+# The parsers' property tests (and every other unit test) run again here so
+# an arithmetic overflow on hostile input is a failing test, not a wrap.
+# Dependencies build at opt-level 2 in this profile (see Cargo.toml).
+step "unit and property tests again with overflow checks (debug)"
+cargo test -p dataplane -p controlplane --locked "${FEATURES[@]}"
+
+# Each libFuzzer target (fuzz/, its own nightly workspace) runs briefly from
+# its checked-in corpus: a crash input found once stays a test forever.
+# Longer runs: scripts/fuzz.sh without --ci (docs/fuzzing.md).
+step "fuzz targets, 5 s each from the checked-in corpus"
+bash scripts/fuzz.sh --ci 5
+
 step "sfud tune reads the topology through hwloc"
 tune_plan="$(target/release/sfud tune)"
 sed -n 1,3p <<<"$tune_plan"

@@ -73,6 +73,7 @@ pub fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
         recv_batch: cfg.dataplane.recv_batch,
         socket_buffer: cfg.dataplane.socket_buffer,
         busy_poll: cfg.dataplane.busy_poll,
+        test_hooks: cfg.dataplane.test_hooks,
     }, Some(tcp_addr))
     .context("starting the dataplane")?;
     let events = dp.events.clone();

@@ -197,6 +197,10 @@ pub enum Command {
     /// ICE restart (WHIP/WHEP PATCH, RFC 9725 §4.3.2): the session's checks
     /// now use these credentials. Its paths and media carry on meanwhile.
     RestartIce { session: SessionId, ufrag: String, pwd: String, remote_ufrag: String },
+    /// Test-only: panic inside the shard core, to exercise containment.
+    /// Ignored (and logged) unless the dataplane was started with
+    /// `test_hooks`.
+    TestPanic,
 }
 
 #[derive(Debug)]
@@ -211,4 +215,7 @@ pub enum Event {
     UptrackActive { track: TrackId, ssrc: u32 },
     /// Periodic per-shard counters.
     Stats(crate::stats::ShardStats),
+    /// A shard panicked: its core was reset and the sessions it owned are
+    /// gone from the dataplane. The controlplane ends them.
+    ShardFailed { shard: ShardId, sessions: Vec<SessionId> },
 }

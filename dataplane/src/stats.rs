@@ -121,6 +121,8 @@ pub struct ShardStats {
     pub send_batch_datagrams: u64,
     /// Packets resent to subscribers in answer to their NACKs.
     pub retransmissions: u64,
+    /// Panics caught in this shard; each reset its core (`shard::recover`).
+    pub panics: u64,
     pub drops: [u64; DropReason::ALL.len()],
     pub sessions: u64,
     pub uptracks: u64,

@@ -188,6 +188,9 @@ pub struct DataplaneConfig {
     pub busy_poll: bool,
     /// Test-only: honour `?shard=N` on WHIP/WHEP to place a session.
     pub allow_placement_hint: bool,
+    /// Test-only: `POST /api/v1/test/shards/{n}/panic` makes shard n panic,
+    /// to test that a failing shard is contained (docs/fuzzing.md).
+    pub test_hooks: bool,
 }
 
 impl Default for DataplaneConfig {
@@ -200,6 +203,7 @@ impl Default for DataplaneConfig {
             socket_buffer: 4_194_304,
             busy_poll: false,
             allow_placement_hint: false,
+            test_hooks: false,
         }
     }
 }

@@ -32,7 +32,7 @@ mod dcep;
 mod tests;
 
 pub use channels::DataChannels;
-pub use dcep::{ChannelType, Reliability};
+pub use dcep::{ChannelType, Message as DcepMessage, Open as DcepOpen, Reliability};
 
 /// SCTP port on both sides (`a=sctp-port`, RFC 8841 §5).
 pub const SCTP_PORT: u16 = 5000;

@@ -96,6 +96,18 @@ pub async fn mute(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Test-only (honoured with `dataplane.test_hooks`): shard `n` panics.
+pub async fn test_panic(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    Path(shard): Path<usize>,
+) -> Result<StatusCode, ApiError> {
+    admin(&st, &headers, &q, None)?;
+    st.hub.lock().unwrap_or_else(|p| p.into_inner()).test_panic(shard)?;
+    Ok(StatusCode::ACCEPTED)
+}
+
 pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Result<Json<Value>, ApiError> {
     admin(&st, &headers, &q, None)?;
     let hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
@@ -123,6 +135,7 @@ pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Que
                 "busy_ns": s.busy_ns,
                 "tcp_accepted": s.tcp_accepted, "tcp_connections": s.tcp_connections,
                 "tcp_handed_over": s.tcp_handed_over, "tcp_rejected": s.tcp_rejected,
+                "panics": s.panics,
                 "tcp_packets_in": s.tcp_packets_in, "tcp_packets_out": s.tcp_packets_out,
                 "drops": drops,
             })

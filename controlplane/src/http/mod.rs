@@ -23,7 +23,7 @@ use crate::rooms::rpc::{self, RpcError};
 
 pub use cors::{normalize_origin, CorsPolicy};
 pub use error::ApiError;
-pub use whip::validate_room;
+pub use whip::{parse_offer_request, validate_room};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -152,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/rooms/{room}/participants", get(api::participants))
         .route("/api/v1/rooms/{room}/participants/{identity}", delete(api::remove_participant))
         .route("/api/v1/rooms/{room}/tracks/{track}/mute", post(api::mute))
+        .route("/api/v1/test/shards/{shard}/panic", post(api::test_panic))
         .route("/whip/{room}", post(whip::whip_post).options(whip::whip_options))
         .route("/whip/{room}/{resource}", delete(whip::whip_delete).patch(whip::whip_patch))
         .route("/whep/{room}", post(whip::whep_post).options(whip::whep_options))

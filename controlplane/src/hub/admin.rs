@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use dataplane::msg::Command;
 use serde::Serialize;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{rooms::track_label, Hub, HubError, SessionKind};
 
@@ -108,6 +108,17 @@ impl Hub {
     }
 
     /// Stops (or resumes) forwarding a published track to everyone.
+    /// Test-only: makes `shard` panic, to test containment. The shard
+    /// ignores it unless sfud runs with `dataplane.test_hooks`.
+    pub fn test_panic(&self, shard: usize) -> Result<(), HubError> {
+        if shard >= self.dataplane.shards() {
+            return Err(HubError::BadPlacement(format!("no shard {shard}")));
+        }
+        warn!(shard, "test hook: forcing a shard panic");
+        self.dataplane.send(shard, Command::TestPanic);
+        Ok(())
+    }
+
     pub fn set_muted(&mut self, room: &str, track_sid: &str, muted: bool) -> Result<(), HubError> {
         let r = self.rooms.get(room).ok_or_else(|| HubError::NoRoom(room.to_string()))?;
         let track = r

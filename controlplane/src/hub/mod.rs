@@ -482,6 +482,13 @@ impl Hub {
             }
             Event::Dtls { session, datagram } => self.on_dtls(session, &datagram),
             Event::ConsentExpired { session } => self.remove(session, "ICE consent expired"),
+            // The shard reset itself after a panic; what it owned is gone.
+            Event::ShardFailed { shard, sessions } => {
+                warn!(shard, sessions = sessions.len(), "shard failed; ending its sessions");
+                for id in sessions {
+                    self.remove(id, "its shard failed");
+                }
+            }
             Event::UptrackActive { track, ssrc } => debug!(track = track.0, ssrc, "uptrack active"),
             Event::Stats(s) => {
                 crate::metrics::record_shard_stats(&s);

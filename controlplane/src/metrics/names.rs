@@ -46,6 +46,7 @@ pub const TCP_ACCEPTED: &str = "sfud_ice_tcp_accepted_total";
 pub const TCP_CONNECTIONS: &str = "sfud_ice_tcp_connections";
 pub const TCP_HANDED_OVER: &str = "sfud_ice_tcp_handed_over_total";
 pub const TCP_REJECTED: &str = "sfud_ice_tcp_rejected_total";
+pub const SHARD_PANICS: &str = "sfud_shard_panics_total";
 pub const TCP_PACKETS_IN: &str = "sfud_ice_tcp_packets_received_total";
 pub const TCP_PACKETS_OUT: &str = "sfud_ice_tcp_packets_sent_total";
 
@@ -60,6 +61,7 @@ pub(super) fn describe_all() {
     describe_counter!(TCP_ACCEPTED, "ICE-TCP connections accepted.");
     describe_gauge!(TCP_CONNECTIONS, "Open ICE-TCP connections.");
     describe_counter!(TCP_HANDED_OVER, "ICE-TCP connections handed to the shard owning their session.");
+    describe_counter!(SHARD_PANICS, "Panics caught in a shard; each reset the shard and ended its sessions.");
     describe_counter!(TCP_REJECTED, "ICE-TCP connections closed for a bad first frame or framing.");
     describe_counter!(TCP_PACKETS_IN, "Packets received over ICE-TCP.");
     describe_counter!(TCP_PACKETS_OUT, "Packets sent over ICE-TCP.");

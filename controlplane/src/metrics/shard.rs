@@ -78,6 +78,7 @@ pub fn record_shard_stats(s: &ShardStats) {
     set(super::names::TCP_ACCEPTED, s.tcp_accepted);
     set(super::names::TCP_HANDED_OVER, s.tcp_handed_over);
     set(super::names::TCP_REJECTED, s.tcp_rejected);
+    set(super::names::SHARD_PANICS, s.panics);
     set(super::names::TCP_PACKETS_IN, s.tcp_packets_in);
     set(super::names::TCP_PACKETS_OUT, s.tcp_packets_out);
     gauge!(super::names::TCP_CONNECTIONS, "shard" => shard.clone()).set(s.tcp_connections as f64);

@@ -50,11 +50,16 @@ pub fn carry(pkt: &[u8], hdr: &RtpHeader, ids: &ExtIds, out: &mut [u8; MAX_CARRI
         return 0;
     }
     let mut n = 0;
+    let mut seen = 0u8;
     for (id, data) in hdr.extensions(pkt) {
         let Some(kind) = Carried::ALL.into_iter().find(|k| k.id_in(ids) == Some(id)) else { continue };
-        if data.is_empty() || data.len() > 16 {
+        // One element per kind, the first: a packet repeating an id would
+        // otherwise reach subscribers with the same id twice (found by the
+        // rtp fuzz target).
+        if data.is_empty() || data.len() > 16 || seen & (1 << kind as u8) != 0 {
             continue;
         }
+        seen |= 1 << kind as u8;
         let end = n + 2 + data.len();
         let Some(dst) = out.get_mut(n..end) else { break };
         dst[0] = kind as u8;
@@ -149,6 +154,18 @@ mod tests {
         let n = carry(&p, &h, &publisher_ids(), &mut buf);
         let got: Vec<_> = carried(&buf[..n]).collect();
         assert_eq!(got, vec![(Carried::AudioLevel, &[0x85][..]), (Carried::VideoOrientation, &[1][..])]);
+    }
+
+    /// Regression (fuzz/artifacts/rtp, docs/fuzzing.md): a publisher packet
+    /// with the audio-level id twice was forwarded with it twice.
+    #[test]
+    fn a_repeated_id_is_carried_once() {
+        let p = packet(&[(1, &[0x85]), (1, &[1, 2, 3])]);
+        let h = rtp::parse(&p).unwrap();
+        let mut buf = [0u8; MAX_CARRIED];
+        let n = carry(&p, &h, &publisher_ids(), &mut buf);
+        let got: Vec<_> = carried(&buf[..n]).collect();
+        assert_eq!(got, vec![(Carried::AudioLevel, &[0x85][..])]);
     }
 
     #[test]

@@ -45,6 +45,15 @@ enum Route {
     Remote(ShardId, SessionId),
 }
 
+/// How often SRTP streams that went quiet and are no longer negotiated are
+/// forgotten: a stream goes after one to two of these without a packet.
+pub const SRTP_REAP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// SSRCs a subscriber's send context may hold: a primary and a repair
+/// stream per forwarded track plus our RTCP SSRC. Past it a new SSRC is
+/// refused rather than a live stream's rollover counter forgotten.
+pub const MAX_SEND_STREAMS: usize = 1024;
+
 /// Hard cap on the route table. Routes are only learnt from authenticated
 /// checks and freed with their session, so this is a backstop: past it,
 /// packets are still steered but no new entry is kept.
@@ -70,6 +79,7 @@ pub struct ShardCore {
     pub(super) origin: Option<Instant>,
     pub stats: ShardStats,
     pub(super) last_report: Option<Instant>,
+    last_srtp_reap: Option<Instant>,
     /// Scratch for building RTCP before it is protected into the outbox.
     pub(super) scratch: Vec<u8>,
     pub(super) nack_scratch: Vec<u16>,
@@ -77,6 +87,8 @@ pub struct ShardCore {
     pending_keyframes: Vec<TrackId>,
     /// Bounded, oldest first: see `MAX_EARLY_CLAIMS`.
     early_claims: Vec<(SessionId, ShardId)>,
+    /// Honour `Command::TestPanic` (tests of panic containment only).
+    pub test_hooks: bool,
 }
 
 impl ShardCore {
@@ -92,11 +104,37 @@ impl ShardCore {
             caches: HashMap::new(),
             origin: None,
             last_report: None,
+            last_srtp_reap: None,
             scratch: vec![0; 1500],
             nack_scratch: Vec::new(),
             pending_keyframes: Vec::new(),
             early_claims: Vec::new(),
+            test_hooks: false,
         }
+    }
+
+    /// A fresh core to carry on after this one panicked mid-call, when its
+    /// state can no longer be trusted. The replicated registry (who owns
+    /// what elsewhere, which tracks exist) and the counters carry over; the
+    /// sessions this shard owned are dropped, and returned so the
+    /// controlplane can end them. Nothing here may panic in turn: it only
+    /// moves maps and removes keys.
+    pub fn recover(&mut self) -> Vec<SessionId> {
+        let mut lost: Vec<SessionId> = self.sessions.keys().copied().collect();
+        lost.sort();
+        let mut fresh = ShardCore::new(self.id);
+        fresh.registry = std::mem::take(&mut self.registry);
+        for sid in &lost {
+            // Until the controlplane's RemoveSession arrives, a check for a
+            // lost session is an unknown ufrag here, not a new claim.
+            fresh.registry.remove_session(*sid);
+        }
+        fresh.stats = std::mem::take(&mut self.stats);
+        fresh.stats.panics += 1;
+        fresh.stats.sessions = 0;
+        fresh.test_hooks = self.test_hooks;
+        *self = fresh;
+        lost
     }
 
     pub fn owns(&self, session: SessionId) -> bool {
@@ -429,6 +467,7 @@ impl ShardCore {
                 out.events.push(Event::ConsentExpired { session: sess.id });
             }
         }
+        self.reap_srtp_streams(now);
         self.stats.sessions = self.sessions.len() as u64;
         self.stats.uptracks = self.uptracks.len() as u64;
         self.stats.downtracks = self.downtracks.values().map(|v| v.len() as u64).sum();
@@ -437,6 +476,33 @@ impl ShardCore {
         self.estimates(&mut estimates);
         self.stats.subscriber_estimates = estimates;
         out.events.push(Event::Stats(self.stats.clone()));
+    }
+
+    /// Bounds each session's SRTP state by what is negotiated now: streams
+    /// that carried nothing for a reap interval and whose SSRC no track of
+    /// the session names any more are forgotten. Live streams never are.
+    fn reap_srtp_streams(&mut self, now: Instant) {
+        if self.last_srtp_reap.is_some_and(|t| now.duration_since(t) < SRTP_REAP_INTERVAL) {
+            return;
+        }
+        self.last_srtp_reap = Some(now);
+        let mut sending: HashMap<SessionId, Vec<u32>> = HashMap::new();
+        for dt in self.downtracks.values().flatten() {
+            let ssrcs = sending.entry(dt.spec.session).or_default();
+            ssrcs.push(dt.spec.ssrc);
+            ssrcs.extend(dt.spec.rtx.map(|r| r.ssrc));
+        }
+        for sess in self.sessions.values_mut() {
+            let ours = sending.get(&sess.id).map(Vec::as_slice).unwrap_or(&[]);
+            let rtcp_ssrc = sess.rtcp_ssrc;
+            if let Some(tx) = sess.tx.as_mut() {
+                tx.reap_idle(|s| s == rtcp_ssrc || ours.contains(&s));
+            }
+            if let Some(mut rx) = sess.rx.take() {
+                rx.reap_idle(|s| sess.uptrack_for_ssrc(s).is_some());
+                sess.rx = Some(rx);
+            }
+        }
     }
 
     fn send_receiver_reports(&mut self, now: Instant, out: &mut Outbox) {
@@ -495,7 +561,7 @@ impl ShardCore {
             },
             Command::SetSrtp { session, tx, rx } => {
                 let Some(sess) = self.sessions.get_mut(&session) else { return };
-                match (SrtpContext::new(&tx), SrtpContext::new(&rx)) {
+                match (SrtpContext::with_max_streams(&tx, MAX_SEND_STREAMS), SrtpContext::new(&rx)) {
                     (Ok(tx), Ok(rx)) => {
                         sess.tx = Some(tx);
                         sess.rx = Some(rx);
@@ -575,6 +641,8 @@ impl ShardCore {
                     info!(shard = self.id, session = session.0, "ICE restarted");
                 }
             }
+            Command::TestPanic if self.test_hooks => panic!("shard {}: panic forced by Command::TestPanic", self.id),
+            Command::TestPanic => warn!(shard = self.id, "TestPanic ignored: dataplane test hooks are off"),
         }
     }
 

@@ -20,11 +20,15 @@ mod tests;
 mod claim_tests;
 #[cfg(test)]
 mod forward_tests;
+#[cfg(test)]
+mod panic_tests;
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -60,6 +64,8 @@ pub struct DataplaneConfig {
     pub socket_buffer: usize,
     /// Spin on the socket instead of sleeping in io_uring when idle.
     pub busy_poll: bool,
+    /// Honour test-only commands (`Command::TestPanic`).
+    pub test_hooks: bool,
 }
 
 #[derive(Debug, Error)]
@@ -164,11 +170,12 @@ pub fn start_with_tcp(cfg: DataplaneConfig, tcp_addr: Option<SocketAddr>) -> Res
         let io_memory = cfg.io_memory;
         let recv_batch = cfg.recv_batch;
         let busy_poll = cfg.busy_poll;
+        let test_hooks = cfg.test_hooks;
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("sfud-shard-{i}"))
             .io_memory(io_memory)
             .spawn(move || async move {
-                if let Err(e) = run_shard(fd, listener, n, mesh, cmd_rxs, events, recv_batch, busy_poll).await {
+                if let Err(e) = run_shard(fd, listener, n, mesh, cmd_rxs, events, recv_batch, busy_poll, test_hooks).await {
                     error!(error = %e, "shard stopped");
                 }
             })
@@ -251,11 +258,11 @@ impl ShardIo {
 
     fn with_core(&self, f: impl FnOnce(&mut ShardCore, &mut Outbox)) {
         let started = Instant::now();
-        {
+        self.guard(|| {
             let mut core = self.core.borrow_mut();
             let mut out = self.out.borrow_mut();
             f(&mut core, &mut out);
-        }
+        });
         self.flush();
         self.core.borrow_mut().stats.busy_ns += started.elapsed().as_nanos() as u64;
     }
@@ -271,6 +278,7 @@ async fn run_shard(
     events: flume::Sender<Event>,
     recv_batch: usize,
     busy_poll: bool,
+    test_hooks: bool,
 ) -> io::Result<()> {
     let (senders, mut receivers) = mesh
         .join()
@@ -286,9 +294,11 @@ async fn run_shard(
     // SAFETY: we own this fd and hand it to glommio, which closes it on drop.
     let socket = unsafe { <glommio::net::UdpSocket as std::os::fd::FromRawFd>::from_raw_fd(raw) };
     info!(shard = id, "shard started");
+    let mut core = ShardCore::new(id);
+    core.test_hooks = test_hooks;
     let io = Rc::new(ShardIo {
         id,
-        core: RefCell::new(ShardCore::new(id)),
+        core: RefCell::new(core),
         out: RefCell::new(Outbox::new(nshards)),
         send: RefCell::new(SendBatch::default()),
         socket,
@@ -373,7 +383,7 @@ async fn run_shard(
             continue;
         }
         let started = Instant::now();
-        {
+        io.guard(|| {
             let mut core = io.core.borrow_mut();
             let mut out = io.out.borrow_mut();
             for i in 0..n {
@@ -383,7 +393,7 @@ async fn run_shard(
                 }
                 (core, out) = io.relieve(core, out);
             }
-        }
+        });
         io.flush();
         io.core.borrow_mut().stats.busy_ns += started.elapsed().as_nanos() as u64;
         // Deadlines that fell due while receiving (a NACK to send) are not
@@ -394,6 +404,49 @@ async fn run_shard(
         }
         // Let commands, peer batches and the timer in between receive batches.
         glommio::executor().yield_now().await;
+    }
+}
+
+impl ShardIo {
+    /// Runs `f`, which works on the core; a panic inside it is contained.
+    ///
+    /// Why restart in place rather than exit for systemd: one shard's bug
+    /// (one hostile packet, one bad session) would otherwise end every
+    /// session on every shard, and a restart takes seconds. The shard's
+    /// thread, sockets and mesh channels carry no per-session state and
+    /// stay; only the core, whose state a panic may have left half-updated,
+    /// is replaced, so only this shard's sessions are lost.
+    fn guard(&self, f: impl FnOnce()) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+            self.recover(payload.as_ref());
+        }
+    }
+
+    /// Resets the core after a panic: counted, logged, and the sessions it
+    /// owned are reported to the controlplane, which ends them.
+    fn recover(&self, payload: &(dyn Any + Send)) {
+        let reason = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".into());
+        // Unwinding dropped the borrows taken inside `guard`. If one is
+        // still held, this shard cannot be trusted to carry on at all: let
+        // the process exit and systemd restart it.
+        let (Ok(mut core), Ok(mut out)) = (self.core.try_borrow_mut(), self.out.try_borrow_mut()) else {
+            error!(shard = self.id, panic = %reason, "shard panicked with its state still borrowed; aborting");
+            std::process::abort();
+        };
+        let lost = core.recover();
+        *out = Outbox::new(out.media.len());
+        error!(
+            shard = self.id,
+            panic = %reason,
+            lost_sessions = lost.len(),
+            panics = core.stats.panics,
+            "shard panicked: core reset, its sessions end"
+        );
+        let _ = self.events.send(Event::ShardFailed { shard: self.id, sessions: lost });
     }
 }
 

@@ -20,11 +20,11 @@ const TRACK: TrackId = TrackId(10);
 const PUB_SSRC: u32 = 0x1111;
 const SUB_SSRC: u32 = 0x2222;
 
-fn addr(port: u16) -> SocketAddr {
+pub(super) fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-fn session(id: SessionId, ufrag: &str, pinned: Option<usize>) -> Command {
+pub(super) fn session(id: SessionId, ufrag: &str, pinned: Option<usize>) -> Command {
     Command::AddSession(SessionSpec {
         id,
         ufrag: ufrag.into(),
@@ -48,7 +48,7 @@ fn binding(ufrag: &str, pwd: &str) -> Vec<u8> {
     buf
 }
 
-fn good_binding(ufrag: &str) -> Vec<u8> {
+pub(super) fn good_binding(ufrag: &str) -> Vec<u8> {
     binding(ufrag, &format!("{ufrag}-password-0123456789"))
 }
 
@@ -233,6 +233,10 @@ fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 }
 
 fn start_shards(n: usize) -> crate::shard::Dataplane {
+    start_shards_with(n, false)
+}
+
+pub(super) fn start_shards_with(n: usize, test_hooks: bool) -> crate::shard::Dataplane {
     crate::shard::start_with_tcp(
         crate::shard::DataplaneConfig {
             media_addr: addr(0),
@@ -241,6 +245,7 @@ fn start_shards(n: usize) -> crate::shard::Dataplane {
             recv_batch: 8,
             socket_buffer: 1 << 20,
             busy_poll: false,
+            test_hooks,
         },
         Some(addr(0)),
     )
@@ -248,7 +253,7 @@ fn start_shards(n: usize) -> crate::shard::Dataplane {
 }
 
 /// Every shard's counters as of now, by shard; other events go to `seen`.
-fn snapshot(dp: &crate::shard::Dataplane, seen: &mut Vec<Event>) -> Vec<crate::stats::ShardStats> {
+pub(super) fn snapshot(dp: &crate::shard::Dataplane, seen: &mut Vec<Event>) -> Vec<crate::stats::ShardStats> {
     // Periodic reports already queued predate what the caller just did.
     while let Ok(ev) = dp.events.try_recv() {
         if !matches!(ev, Event::Stats(_)) {

@@ -367,3 +367,30 @@ fn waiting_downtrack_re_requests_keyframes() {
     }
     assert!(core.stats.plis_sent >= first + 3, "re-requested while waiting: {} PLIs", core.stats.plis_sent);
 }
+
+/// Send state goes only when its stream is quiet *and* no longer negotiated:
+/// a downtrack that pauses keeps its rollover counter however long it is idle.
+#[test]
+fn srtp_send_state_reaped_only_when_not_negotiated() {
+    let now = Instant::now();
+    let mut core = ShardCore::new(0);
+    let mut out = Outbox::new(1);
+    let (mut publisher, _viewer) = setup(&mut core, &mut out, now, SrtpProfile::AeadAes128Gcm);
+    let mut p = protect(&mut publisher.tx, &rtp_packet(100, 9000, &vp8(true)));
+    core.handle_datagram(addr(5000), &mut p, now, &mut out);
+    let sending = |core: &ShardCore| core.sessions[&SUB].tx.as_ref().unwrap().rollover_counter(SUB_SSRC).is_some();
+    assert!(sending(&core));
+    let interval = crate::shard::core::SRTP_REAP_INTERVAL + Duration::from_secs(1);
+    let mut t = now;
+    for _ in 0..4 {
+        t += interval;
+        core.tick(t, &mut out);
+    }
+    assert!(sending(&core), "idle but negotiated: kept");
+    core.handle_command(Command::RemoveDowntrack { session: SUB, track: TRACK }, t, &mut out);
+    for _ in 0..2 {
+        t += interval;
+        core.tick(t, &mut out);
+    }
+    assert!(!sending(&core), "idle and gone from the session: reaped");
+}

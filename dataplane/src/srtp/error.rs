@@ -23,4 +23,8 @@ pub enum SrtpError {
     /// A valid but unsupported variant, e.g. unencrypted (E=0) SRTCP under AES-GCM.
     #[error("unsupported SRTP variant")]
     Unsupported,
+    /// A sending context is full of streams and will not forget a live one's rollover
+    /// counter to make room for a new SSRC.
+    #[error("too many SRTP streams to send")]
+    TooManyStreams,
 }

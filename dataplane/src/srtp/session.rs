@@ -97,7 +97,18 @@ impl SrtpContext {
     #[cfg(test)]
     pub(crate) fn set_last_srtcp_index(&mut self, ssrc: u32, index: u32) {
         let pos = self.streams.find(ssrc);
-        self.streams.touch(pos, ssrc).rtcp_sent = index;
+        if let Some(s) = self.streams.touch(pos, ssrc, true) {
+            s.rtcp_sent = index;
+        }
+    }
+
+    /// Forgets the streams that carried nothing since the previous call and whose
+    /// SSRC `keep` does not name (the ones still negotiated); returns how many went.
+    /// The shard calls it every few seconds with the session's current SSRCs, which
+    /// bounds a sending context by what is negotiated without ever dropping a live
+    /// stream's rollover counter.
+    pub fn reap_idle(&mut self, keep: impl Fn(u32) -> bool) -> usize {
+        self.streams.reap_idle(keep)
     }
 
     /// buf[..len] holds a plaintext RTP packet; protect in place and append the tag;
@@ -109,6 +120,11 @@ impl SrtpContext {
             .ok_or(SrtpError::BufferTooSmall)?;
         let hdr = parse_rtp(&buf[..len])?;
         let pos = self.streams.find(hdr.ssrc);
+        if pos.is_none() && self.streams.len() >= self.streams.cap() {
+            // Checked before encrypting: refusing afterwards would leave the buffer
+            // encrypted under an index nobody remembers.
+            return Err(SrtpError::TooManyStreams);
+        }
         // A retransmission may reuse an old sequence number: estimate its index the way
         // the receiver will, so the ROC also rolls forward when the sequence wraps.
         let index = self
@@ -132,7 +148,9 @@ impl SrtpContext {
                 body[payload_len..payload_len + GCM_TAG_LEN].copy_from_slice(&tag);
             }
         }
-        self.streams.touch(pos, hdr.ssrc).rtp.advance(index);
+        if let Some(s) = self.streams.touch(pos, hdr.ssrc, false) {
+            s.rtp.advance(index);
+        }
         Ok(out_len)
     }
 
@@ -164,7 +182,9 @@ impl SrtpContext {
                 rtp.open(rtp.rtp_nonce(hdr.ssrc, index), header, body)?;
             }
         }
-        self.streams.touch(pos, hdr.ssrc).rtp.commit(index);
+        if let Some(s) = self.streams.touch(pos, hdr.ssrc, true) {
+            s.rtp.commit(index);
+        }
         Ok(body_len)
     }
 
@@ -180,7 +200,7 @@ impl SrtpContext {
         }
         let ssrc = parse_rtcp_ssrc(&buf[..len])?;
         let pos = self.streams.find(ssrc);
-        let stream = self.streams.touch(pos, ssrc);
+        let stream = self.streams.touch(pos, ssrc, false).ok_or(SrtpError::TooManyStreams)?;
         // 2^31 SRTCP packets under one key would need a rekey (RFC 3711 §9.2); at RTCP
         // rates that is years, so the counter simply wraps.
         let index = stream.rtcp_sent.wrapping_add(1) & SRTCP_INDEX_MASK;
@@ -256,7 +276,9 @@ impl SrtpContext {
                 rtcp.open(nonce, &aad, &mut packet[RTCP_HEADER_LEN..word_at])?;
             }
         }
-        self.streams.touch(pos, ssrc).rtcp.commit(u64::from(index));
+        if let Some(s) = self.streams.touch(pos, ssrc, true) {
+            s.rtcp.commit(u64::from(index));
+        }
         Ok(body_len)
     }
 }

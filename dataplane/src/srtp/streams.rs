@@ -7,9 +7,16 @@
 
 use super::replay::ReplayWindow;
 
-/// Default cap on SSRCs per context. A subscriber's send context in a large room holds
-/// an SSRC per forwarded track, so this is generous; past it the least recently used
-/// stream is forgotten (and, if it comes back, restarts at ROC 0).
+/// Default cap on SSRCs per context.
+///
+/// What happens at the cap depends on the direction. A receiving context forgets its
+/// least recently used stream: only authenticated packets insert, so only the peer
+/// itself can fill the table, and a stream that comes back merely restarts its replay
+/// window. A sending context never forgets a stream to make room: that would reset the
+/// rollover counter of a live stream and the receiver could no longer decrypt it. It
+/// refuses the new SSRC instead ([`super::SrtpError::TooManyStreams`]); what it sends
+/// is bounded by what was negotiated, and streams that stopped being sent are dropped
+/// by [`StreamTable::reap_idle`].
 pub const DEFAULT_MAX_STREAMS: usize = 256;
 
 /// Everything SRTP/SRTCP remembers about one SSRC in one direction.
@@ -35,6 +42,8 @@ pub(crate) struct StreamTable {
     ssrcs: Vec<u32>,
     slots: Vec<Slot>,
     clock: u64,
+    /// `clock` at the previous [`Self::reap_idle`]: slots not used since are idle.
+    swept_at: u64,
     last_hit: usize,
     cap: usize,
 }
@@ -47,6 +56,7 @@ impl StreamTable {
             ssrcs: Vec::with_capacity(initial),
             slots: Vec::with_capacity(initial),
             clock: 0,
+            swept_at: 0,
             last_hit: 0,
             cap,
         }
@@ -54,6 +64,10 @@ impl StreamTable {
 
     pub fn len(&self) -> usize {
         self.ssrcs.len()
+    }
+
+    pub fn cap(&self) -> usize {
+        self.cap
     }
 
     /// Where `ssrc` lives, without touching any state.
@@ -76,25 +90,49 @@ impl StreamTable {
     /// Mutable state for `ssrc` found at `pos` (from [`Self::find`] on this same table,
     /// with no change in between), inserting it if absent and marking it recently used.
     /// Call only once a packet has been authenticated (or for our own sends).
+    ///
+    /// When the table is full and `ssrc` is new, `evict` says whether the least
+    /// recently used stream may go (receiving) or the new one is refused with None
+    /// (sending: see [`DEFAULT_MAX_STREAMS`]).
     #[inline]
-    pub fn touch(&mut self, pos: Option<usize>, ssrc: u32) -> &mut StreamState {
-        self.clock += 1;
+    pub fn touch(&mut self, pos: Option<usize>, ssrc: u32, evict: bool) -> Option<&mut StreamState> {
         let pos = match pos {
             Some(p) if self.ssrcs.get(p) == Some(&ssrc) => p,
-            _ => self.insert(ssrc),
+            _ => self.insert(ssrc, evict)?,
         };
+        self.clock += 1;
         self.last_hit = pos;
         let clock = self.clock;
         // `pos` is in bounds: it either came from the table or from insert.
         let slot = &mut self.slots[pos];
         slot.last_used = clock;
-        &mut slot.state
+        Some(&mut slot.state)
+    }
+
+    /// Forgets every stream not used since the previous call, unless `keep` says its
+    /// SSRC is still negotiated; returns how many went. Called periodically, so a
+    /// stream goes after one to two periods of silence. Never drops a stream that
+    /// carried a packet in the last period.
+    pub fn reap_idle(&mut self, keep: impl Fn(u32) -> bool) -> usize {
+        let before = self.ssrcs.len();
+        let mut i = 0;
+        while i < self.ssrcs.len() {
+            if self.slots[i].last_used <= self.swept_at && !keep(self.ssrcs[i]) {
+                self.ssrcs.swap_remove(i);
+                self.slots.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        self.swept_at = self.clock;
+        self.last_hit = 0;
+        before - self.ssrcs.len()
     }
 
     #[cold]
-    fn insert(&mut self, ssrc: u32) -> usize {
+    fn insert(&mut self, ssrc: u32, evict: bool) -> Option<usize> {
         if let Some(p) = self.ssrcs.iter().position(|&s| s == ssrc) {
-            return p;
+            return Some(p);
         }
         let fresh = Slot {
             last_used: self.clock,
@@ -103,7 +141,11 @@ impl StreamTable {
         if self.ssrcs.len() < self.cap {
             self.ssrcs.push(ssrc);
             self.slots.push(fresh);
-            return self.ssrcs.len() - 1;
+            return Some(self.ssrcs.len() - 1);
+        }
+        if !evict {
+            tracing::debug!(new_ssrc = ssrc, cap = self.cap, "srtp send table full, refusing new ssrc");
+            return None;
         }
         let victim = self
             .slots
@@ -120,7 +162,7 @@ impl StreamTable {
         );
         self.ssrcs[victim] = ssrc;
         self.slots[victim] = fresh;
-        victim
+        Some(victim)
     }
 }
 
@@ -133,18 +175,50 @@ mod tests {
         let mut t = StreamTable::new(3);
         for ssrc in [1, 2, 3] {
             let pos = t.find(ssrc);
-            t.touch(pos, ssrc).rtcp_sent = ssrc;
+            t.touch(pos, ssrc, true).unwrap().rtcp_sent = ssrc;
         }
         let pos = t.find(1);
-        t.touch(pos, 1); // 2 is now the oldest
+        t.touch(pos, 1, true); // 2 is now the oldest
         let pos = t.find(4);
         assert_eq!(pos, None);
-        t.touch(pos, 4);
+        t.touch(pos, 4, true);
         assert_eq!(t.len(), 3);
         assert_eq!(t.find(2), None);
         assert_eq!(t.peek(t.find(1)).rtcp_sent, 1);
         assert_eq!(t.peek(t.find(3)).rtcp_sent, 3);
         assert_eq!(t.peek(t.find(4)).rtcp_sent, 0);
+    }
+
+    #[test]
+    fn sending_refuses_instead_of_evicting() {
+        let mut t = StreamTable::new(2);
+        for ssrc in [1, 2] {
+            t.touch(None, ssrc, false).unwrap().rtcp_sent = ssrc;
+        }
+        assert!(t.touch(None, 3, false).is_none());
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.peek(t.find(1)).rtcp_sent, 1);
+        assert_eq!(t.peek(t.find(2)).rtcp_sent, 2);
+        // Existing streams still work at the cap.
+        assert!(t.touch(t.find(1), 1, false).is_some());
+    }
+
+    #[test]
+    fn reap_keeps_live_and_negotiated_streams() {
+        let mut t = StreamTable::new(8);
+        for ssrc in [1, 2, 3] {
+            t.touch(None, ssrc, false);
+        }
+        // Everything was used since the (initial) previous sweep.
+        assert_eq!(t.reap_idle(|_| false), 0);
+        t.touch(t.find(1), 1, false);
+        // 1 was used this period, 2 is negotiated, 3 is idle and not.
+        assert_eq!(t.reap_idle(|s| s == 2), 1);
+        assert_eq!(t.find(3), None);
+        assert!(t.find(1).is_some() && t.find(2).is_some());
+        assert_eq!(t.reap_idle(|s| s == 2), 1);
+        assert_eq!(t.find(1), None);
+        assert!(t.find(2).is_some());
     }
 
     #[test]

@@ -449,10 +449,10 @@ fn tampered_tag_fails_and_leaves_state_unchanged() {
 }
 
 #[test]
-fn many_ssrcs_evict_lru() {
+fn receiver_forgets_lru_ssrcs_at_its_cap() {
     let profile = SrtpProfile::AeadAes128Gcm;
     let mk = master(profile, GCM_MASTER_KEY, GCM_MASTER_SALT);
-    let mut tx = SrtpContext::with_max_streams(&mk, 4).unwrap();
+    let mut tx = SrtpContext::with_max_streams(&mk, 16).unwrap();
     let mut rx = SrtpContext::with_max_streams(&mk, 4).unwrap();
     for ssrc in 0..10u32 {
         let mut p = rtp_packet(1, 10);
@@ -460,8 +460,58 @@ fn many_ssrcs_evict_lru() {
         let w = protect(&mut tx, &p);
         assert_eq!(unprotect(&mut rx, &w).unwrap(), p);
     }
-    assert_eq!(tx.stream_count(), 4);
+    assert_eq!(tx.stream_count(), 10);
     assert_eq!(rx.stream_count(), 4);
+}
+
+/// The bug this replaces: past the cap, a sender forgot its least recently used
+/// stream, so a live stream that had wrapped restarted at ROC 0 and its receiver
+/// could not decrypt anything after. Now new SSRCs are refused and live ones keep
+/// their rollover counter.
+#[test]
+fn sender_never_forgets_a_live_stream() {
+    const LIVE: u32 = 0xa0a0_a0a0;
+    for profile in PROFILES {
+        let material = vec![7u8; profile.keying_material_len()];
+        let (mk, _) = split_keying_material(profile, &material, true).unwrap();
+        let mut tx = SrtpContext::with_max_streams(&mk, 4).unwrap();
+        let mut rx = SrtpContext::with_max_streams(&mk, 64).unwrap();
+        let live = |seq: u16| {
+            let mut p = rtp_packet(seq, 20);
+            p[8..12].copy_from_slice(&LIVE.to_be_bytes());
+            p
+        };
+        for seq in [65534, 65535, 0, 1] {
+            let w = protect(&mut tx, &live(seq));
+            unprotect(&mut rx, &w).unwrap();
+        }
+        assert_eq!(tx.rollover_counter(LIVE), Some(1));
+        let mut refused = 0;
+        for ssrc in 1..300u32 {
+            let mut p = rtp_packet(1, 10);
+            p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+            let mut buf = p.clone();
+            buf.resize(p.len() + 64, 0);
+            match tx.protect_rtp(&mut buf, p.len()) {
+                Ok(_) => {}
+                Err(SrtpError::TooManyStreams) => {
+                    refused += 1;
+                    assert_eq!(&buf[..p.len()], &p[..], "refused before encrypting");
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!((tx.stream_count(), refused), (4, 296));
+        assert_eq!(tx.rollover_counter(LIVE), Some(1), "live stream kept its ROC");
+        let w = protect(&mut tx, &live(2));
+        assert_eq!(unprotect(&mut rx, &w).unwrap(), live(2), "receiver still decrypts");
+        // Once the extra streams go quiet and are no longer negotiated, they are
+        // reaped and the room is there again; the live one stays.
+        tx.reap_idle(|s| s == LIVE);
+        tx.reap_idle(|s| s == LIVE);
+        assert_eq!(tx.stream_count(), 1);
+        assert_eq!(tx.rollover_counter(LIVE), Some(1));
+    }
 }
 
 #[test]
