@@ -4,6 +4,7 @@
 mod api;
 mod demo;
 mod error;
+mod serve;
 mod whip;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +22,9 @@ use crate::hub::{Hub, HubError};
 use crate::rooms::rpc::{self, RpcError};
 
 pub use error::ApiError;
+pub use serve::{serve, ServeLimits};
 pub use whip::validate_room;
+pub(crate) use whip::{peer_ip, Peer};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -36,6 +39,8 @@ pub struct AppState {
     /// The TURN server clients are pointed at (only with a shared secret:
     /// static passwords are never handed out).
     pub turn: Option<Arc<crate::config::TurnConfig>>,
+    /// `[limits]`: WebSocket sizes and idle time (the hub holds the rest).
+    pub limits: Arc<crate::config::LimitsConfig>,
 }
 
 impl AppState {

@@ -60,6 +60,8 @@ pub struct DataplaneConfig {
     pub socket_buffer: usize,
     /// Spin on the socket instead of sleeping in io_uring when idle.
     pub busy_poll: bool,
+    /// ICE-TCP connection cap and first-frame timeout.
+    pub tcp_limits: tcp::TcpLimits,
 }
 
 #[derive(Debug, Error)]
@@ -164,11 +166,12 @@ pub fn start_with_tcp(cfg: DataplaneConfig, tcp_addr: Option<SocketAddr>) -> Res
         let io_memory = cfg.io_memory;
         let recv_batch = cfg.recv_batch;
         let busy_poll = cfg.busy_poll;
+        let tcp_limits = cfg.tcp_limits;
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("sfud-shard-{i}"))
             .io_memory(io_memory)
             .spawn(move || async move {
-                if let Err(e) = run_shard(fd, listener, n, mesh, cmd_rxs, events, recv_batch, busy_poll).await {
+                if let Err(e) = run_shard(fd, listener, n, mesh, cmd_rxs, events, recv_batch, busy_poll, tcp_limits).await {
                     error!(error = %e, "shard stopped");
                 }
             })
@@ -271,6 +274,7 @@ async fn run_shard(
     events: flume::Sender<Event>,
     recv_batch: usize,
     busy_poll: bool,
+    tcp_limits: tcp::TcpLimits,
 ) -> io::Result<()> {
     let (senders, mut receivers) = mesh
         .join()
@@ -294,7 +298,7 @@ async fn run_shard(
         socket,
         mesh: senders,
         events,
-        tcp: tcp::Conns::default(),
+        tcp: tcp::Conns::new(tcp_limits),
     });
     if let Some(listener) = listener {
         // SAFETY: we own this listening socket and hand it to glommio.

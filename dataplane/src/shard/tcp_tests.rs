@@ -239,6 +239,7 @@ fn start_shards(n: usize) -> crate::shard::Dataplane {
             recv_batch: 8,
             socket_buffer: 1 << 20,
             busy_poll: false,
+            tcp_limits: Default::default(),
         },
         Some(addr(0)),
     )
