@@ -195,5 +195,22 @@ test('slow HTTP heads are dropped, connections are capped, silent WebSockets and
       rejected = stats.shards.reduce((a, sh) => a + sh.tcp_rejected, 0);
       return rejected >= 2;
     }, { timeoutMs: 5000, what: 'tcp_rejected >= 2', describe: () => String(rejected) });
+
+    // Upgraded WebSockets keep counting against the connection cap (the
+    // client's pooled HTTP connection may hold a slot too), and give their
+    // slot back when they close.
+    const sockets = [];
+    try {
+      let refused = null;
+      for (let i = 0; i < 5 && !refused; i++) {
+        try { sockets.push(await connectRpc('ws://127.0.0.1:7880/ws')); } catch (e) { refused = e; }
+      }
+      assert.ok(sockets.length >= 2 && refused && /503/.test(refused.message), `${sockets.length} WebSockets open, then: ${refused?.message}`);
+      sockets.pop().close();
+      await new Promise((r) => setTimeout(r, 300));
+      sockets.push(await connectRpc('ws://127.0.0.1:7880/ws'));
+    } finally {
+      for (const s of sockets) s.close();
+    }
   });
 });

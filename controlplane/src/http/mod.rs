@@ -22,7 +22,7 @@ use crate::hub::{Hub, HubError};
 use crate::rooms::rpc::{self, RpcError};
 
 pub use error::ApiError;
-pub use serve::{serve, ServeLimits};
+pub use serve::{serve, ConnSlot, ServeLimits};
 pub use whip::validate_room;
 pub(crate) use whip::{peer_ip, Peer};
 

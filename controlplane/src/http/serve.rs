@@ -57,17 +57,22 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServeLimits, mut 
         }
         let n = open.fetch_add(1, Ordering::Relaxed) + 1;
         crate::metrics::set_http_connections(n);
-        let guard = OpenGuard(open.clone());
+        let slot = ConnSlot { _held: Arc::new(OpenGuard(open.clone())) };
         let app = app.clone();
         let stop = stop.clone();
-        tokio::spawn(async move {
-            serve_one(stream, peer, app, limits, stop).await;
-            drop(guard);
-        });
+        tokio::spawn(serve_one(stream, peer, app, limits, stop, slot));
     }
 }
 
 struct OpenGuard(Arc<AtomicUsize>);
+
+/// One counted connection slot. Every request carries a clone, so an
+/// upgraded WebSocket, which outlives hyper's connection, keeps holding
+/// its slot until it closes.
+#[derive(Clone)]
+pub struct ConnSlot {
+    _held: Arc<OpenGuard>,
+}
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
@@ -85,10 +90,18 @@ async fn refuse(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
-async fn serve_one(stream: TcpStream, peer: SocketAddr, app: Router, limits: ServeLimits, mut stop: watch::Receiver<bool>) {
+async fn serve_one(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    limits: ServeLimits,
+    mut stop: watch::Receiver<bool>,
+    slot: ConnSlot,
+) {
     let _ = stream.set_nodelay(true);
     let svc = app.map_request(move |mut req: axum::http::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
+        req.extensions_mut().insert(slot.clone());
         req.map(axum::body::Body::new)
     });
     let svc = TowerToHyperService::new(svc);

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::rpc::{self, Incoming, RpcError};
-use crate::http::{peer_ip, AppState, Peer};
+use crate::http::{peer_ip, AppState, ConnSlot, Peer};
 use crate::hub::{Client, ParticipantId};
 
 #[derive(serde::Deserialize, Default)]
@@ -25,12 +25,15 @@ pub async fn ws_handler(
     Query(q): Query<WsQuery>,
     headers: axum::http::HeaderMap,
     peer: Peer,
+    slot: Option<axum::Extension<ConnSlot>>,
 ) -> Response {
     let limit = st.limits.ws_max_message_bytes;
     let source = peer_ip(&peer);
-    ws.max_message_size(limit)
-        .max_frame_size(limit)
-        .on_upgrade(move |socket| connection(socket, st, q.access_token, headers, source))
+    ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| async move {
+        connection(socket, st, q.access_token, headers, source).await;
+        // The socket counted against limits.http_max_connections until now.
+        drop(slot);
+    })
 }
 
 struct Conn {
