@@ -376,6 +376,9 @@ mod tests {
             invalid_key(|c| c.room.max_participants = 0),
             "room.max_participants"
         );
+        assert_eq!(invalid_key(|c| c.limits.max_sessions = 0), "limits.max_sessions");
+        assert_eq!(invalid_key(|c| c.limits.connect_timeout_secs = 0), "limits.connect_timeout_secs");
+        assert_eq!(invalid_key(|c| c.limits.ws_max_message_bytes = 1024), "limits.ws_max_message_bytes");
         assert_eq!(
             invalid_key(|c| c.rtc.nat_1to1 = vec!["0.0.0.0".parse().unwrap()]),
             "rtc.nat_1to1"
