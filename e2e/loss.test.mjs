@@ -187,8 +187,8 @@ test('2 shards (publisher on 0, viewer on 1): 720p at 5% loss per hop for 30 s d
         let sessions = null;
         await pollUntil(async () => {
           sessions = await getSessions(server.url);
-          const p = sessions.find((s) => s.id === pub.id);
-          const v = sessions.find((s) => s.id === sub.id);
+          const p = sessions.find((s) => pub.id.startsWith(s.id));
+          const v = sessions.find((s) => sub.id.startsWith(s.id));
           return p && v && p.shard === 0 && v.shard === 1;
         }, {
           timeoutMs: 3000,

@@ -47,8 +47,8 @@ test('shards=2: publisher pinned to shard 0, viewer to shard 1', { timeout: CASE
         let sessions = null;
         await pollUntil(async () => {
           sessions = await getSessions(server.url);
-          const p = sessions.find((s) => s.id === pub.id);
-          const v = sessions.find((s) => s.id === sub.id);
+          const p = sessions.find((s) => pub.id.startsWith(s.id));
+          const v = sessions.find((s) => sub.id.startsWith(s.id));
           return p && v && p.shard === 0 && v.shard === 1;
         }, {
           timeoutMs: 3000,
@@ -56,8 +56,8 @@ test('shards=2: publisher pinned to shard 0, viewer to shard 1', { timeout: CASE
           what: `publisher ${pub.id} on shard 0 and viewer ${sub.id} on shard 1`,
           describe: () => JSON.stringify(sessions),
         });
-        const p = sessions.find((s) => s.id === pub.id);
-        const v = sessions.find((s) => s.id === sub.id);
+        const p = sessions.find((s) => pub.id.startsWith(s.id));
+        const v = sessions.find((s) => sub.id.startsWith(s.id));
         assert.equal(p.kind, 'whip');
         assert.equal(v.kind, 'whep');
         assert.equal(p.room, 'room1');

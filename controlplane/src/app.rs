@@ -1,6 +1,5 @@
 //! Start-up: config in, both planes running, HTTP served until a signal.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,13 +73,19 @@ pub fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
         socket_buffer: cfg.dataplane.socket_buffer,
         busy_poll: cfg.dataplane.busy_poll,
         test_hooks: cfg.dataplane.test_hooks,
+        tcp_limits: shard::tcp::TcpLimits {
+            max_connections: cfg.limits.ice_tcp_max_connections,
+            first_frame_timeout: Duration::from_secs(cfg.limits.ice_tcp_first_frame_timeout_secs),
+        },
     }, Some(tcp_addr))
     .context("starting the dataplane")?;
     let events = dp.events.clone();
     let candidates = crate::candidates::host_candidates(&cfg.rtc, dp.media_addr.port());
     let candidates_for_turn = candidates.clone();
     info!(shards = cpus.len(), ?cpus, media = %dp.media_addr, ice_tcp = ?dp.tcp_addr, ?candidates, "dataplane up");
-    let hub = Arc::new(Mutex::new(Hub::new(dp, dtls, fingerprint, candidates, cfg.dataplane.allow_placement_hint, cfg.room.clone())));
+    let mut hub = Hub::new(dp, dtls, fingerprint, candidates, cfg.dataplane.allow_placement_hint, cfg.room.clone());
+    hub.set_limits(cfg.limits.clone());
+    let hub = Arc::new(Mutex::new(hub));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -124,7 +129,12 @@ async fn start_turn(cfg: &Config, media: Vec<SocketAddr>) -> anyhow::Result<()> 
     }
     // sfud's own media addresses are the one private destination a relay may reach.
     let media: Vec<SocketAddr> = media.into_iter().filter(|a| !a.ip().is_unspecified()).collect();
-    let turn = crate::turn::run(cfg.turn.clone(), media, std::future::pending::<()>())
+    let limits = crate::turn::TurnLimits {
+        max_allocations_per_address: cfg.limits.turn_max_allocations_per_address,
+        tcp_idle: Duration::from_secs(cfg.limits.turn_tcp_idle_timeout_secs),
+        own_ips: cfg.rtc.nat_1to1.clone(),
+    };
+    let turn = crate::turn::run(cfg.turn.clone(), media, limits, std::future::pending::<()>())
         .await
         .context("starting the TURN server")?;
     info!(udp = ?turn.udp_addr(), tcp = ?turn.tcp_addr(), tls = ?turn.tls_addr(), relay_ip = %turn.relay_ip(), "TURN/STUN server up");
@@ -156,6 +166,7 @@ async fn serve(
         ready: Arc::new(AtomicBool::new(false)),
         turn: (cfg.turn.enabled && cfg.turn.shared_secret.is_some()).then(|| Arc::new(cfg.turn.clone())),
         cors: crate::http::CorsPolicy::new(&cfg.http.cors_allowed_origins),
+        limits: Arc::new(cfg.limits.clone()),
     };
     {
         let hub = hub.clone();
@@ -206,15 +217,16 @@ async fn serve(
     // the select below stops waiting for it.
     let (drained_tx, drained_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(drain_on_sigterm(state.clone(), drain_timeout, drained_tx));
-    let mut shutdown = drained_rx.clone();
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
-        let _ = shutdown.wait_for(|done| *done).await;
-    });
+    let limits = crate::http::ServeLimits {
+        max_connections: cfg.limits.http_max_connections,
+        header_timeout: Duration::from_secs(cfg.limits.http_header_timeout_secs),
+    };
+    let server = crate::http::serve(listener, router(state), limits, drained_rx.clone());
     // Live WebSockets would hold a graceful shutdown open: once the drain is
     // over, give connections a moment and then exit regardless.
     let mut drained = drained_rx;
     tokio::select! {
-        res = server.into_future() => res.context("HTTP server")?,
+        () = server => {}
         _ = async {
             let _ = drained.wait_for(|done| *done).await;
             tokio::time::sleep(Duration::from_secs(1)).await;

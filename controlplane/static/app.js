@@ -78,8 +78,11 @@
     const location = new URL(loc, url).toString();
     const id = decodeURIComponent(new URL(location).pathname.split('/').filter(Boolean).pop() || '');
     await pc.setRemoteDescription({ type: 'answer', sdp: body });
-    return { id, location };
+    // With auth on, ending the session takes a token for its room too.
+    return { id, location, token };
   }
+
+  const deleteHeaders = (handle) => (handle.token ? { Authorization: `Bearer ${handle.token}` } : {});
 
   async function publish(room, opts = {}) {
     if (!room) throw new Error('room name is empty');
@@ -104,8 +107,8 @@
       await pc.setLocalDescription(await pc.createOffer());
       // The server is ICE-lite and puts all its candidates in the answer, so
       // the offer goes out at once, without waiting for our gathering.
-      const { id, location } = await exchange(pc, endpoint('whip', room, opts), opts);
-      return { id, location, pc, stream, kind: 'whip', room };
+      const { id, location, token } = await exchange(pc, endpoint('whip', room, opts), opts);
+      return { id, location, token, pc, stream, kind: 'whip', room };
     } catch (e) {
       pc.close();
       stream.getTracks().forEach((t) => t.stop());
@@ -135,8 +138,8 @@
       let delay = 200;
       for (;;) {
         try {
-          const { id, location } = await exchange(pc, url, opts);
-          return { id, location, pc, video, kind: 'whep', room };
+          const { id, location, token } = await exchange(pc, url, opts);
+          return { id, location, token, pc, video, kind: 'whep', room };
         } catch (e) {
           // 409/404: the room has no publisher yet. Anything else is final.
           const waiting = e instanceof HttpError && (e.status === 409 || e.status === 404);
@@ -158,7 +161,7 @@
     let failure = null;
     try {
       if (handle.location) {
-        const res = await fetch(handle.location, { method: 'DELETE', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+        const res = await fetch(handle.location, { method: 'DELETE', headers: deleteHeaders(handle), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
         if (!res.ok) failure = new HttpError(res.status, (await res.text()).trim());
       }
     } catch (e) {
@@ -311,7 +314,7 @@
   window.addEventListener('pagehide', () => {
     // Best effort: tell the server so sessions do not linger until timeout.
     for (const h of [published, watching]) {
-      if (h && h.location) fetch(h.location, { method: 'DELETE', keepalive: true }).catch(() => {});
+      if (h && h.location) fetch(h.location, { method: 'DELETE', headers: deleteHeaders(h), keepalive: true }).catch(() => {});
     }
   });
   render();

@@ -8,7 +8,7 @@ use serde::de::{self, DeserializeOwned, Visitor};
 
 use super::{
     Config, ConfigError, DataplaneConfig, AuthConfig, WebhookConfig, NodeConfig, DtlsConfig, HttpConfig, LogConfig, MetricsConfig, Origin,
-    RoomConfig, RtcConfig, TurnConfig, DEFAULT_CONFIG_PATH, ENV_PREFIX, ENV_SEPARATOR,
+    RoomConfig, LimitsConfig, RtcConfig, TurnConfig, DEFAULT_CONFIG_PATH, ENV_PREFIX, ENV_SEPARATOR,
 };
 
 /// The file `load` reads: the explicit path, else the default path if it
@@ -95,6 +95,7 @@ const SECTIONS: &[Section] = &[
     section!("dtls", DtlsConfig),
     section!("metrics", MetricsConfig),
     section!("room", RoomConfig),
+    section!("limits", LimitsConfig),
     section!("log", LogConfig),
     section!("auth", AuthConfig),
     section!("webhook", WebhookConfig),

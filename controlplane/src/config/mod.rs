@@ -48,6 +48,7 @@ pub struct Config {
     pub dtls: DtlsConfig,
     pub metrics: MetricsConfig,
     pub room: RoomConfig,
+    pub limits: LimitsConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
     pub webhook: WebhookConfig,
@@ -258,6 +259,66 @@ impl Default for RoomConfig {
             max_tracks_per_participant: 8,
             empty_timeout_secs: 0,
             publisher_grace_secs: 10,
+        }
+    }
+}
+
+/// Bounds on everything a client can make sfud hold: sessions, rooms,
+/// connections, buffers and time. Each refusal is counted in
+/// `sfud_limit_refusals_total{limit=...}`; docs/security.md explains them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// A session that has not completed ICE and DTLS by then is removed.
+    pub connect_timeout_secs: u64,
+    /// WebRTC sessions on this node (a room participant holds two).
+    pub max_sessions: usize,
+    pub max_rooms: usize,
+    /// Publishing sessions per room: the WHIP publisher and room participants.
+    pub max_publishers_per_room: usize,
+    /// Receiving sessions per room: WHEP viewers and room participants.
+    pub max_subscribers_per_room: usize,
+    /// Sessions one token identity may hold at once (only with auth on).
+    pub max_sessions_per_identity: usize,
+    /// Sessions not yet connected, per client IP address.
+    pub max_pending_per_address: usize,
+    /// Open HTTP/WebSocket connections; past it new ones get a 503.
+    pub http_max_connections: usize,
+    /// Time a client has to send a complete request head.
+    pub http_header_timeout_secs: u64,
+    /// Largest WebSocket message (and frame) accepted.
+    pub ws_max_message_bytes: usize,
+    /// A WebSocket from which nothing (not even a pong) arrives for this
+    /// long is closed; sfud pings at a third of it.
+    pub ws_idle_timeout_secs: u64,
+    /// Open ICE-TCP connections per shard.
+    pub ice_tcp_max_connections: usize,
+    /// Time a new ICE-TCP connection has to send its first complete frame.
+    pub ice_tcp_first_frame_timeout_secs: u64,
+    /// TURN allocations per client IP address.
+    pub turn_max_allocations_per_address: u32,
+    /// A TURN/TCP (or TLS) connection with no frame for this long is closed.
+    pub turn_tcp_idle_timeout_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_secs: 30,
+            max_sessions: 5000,
+            max_rooms: 1000,
+            max_publishers_per_room: 100,
+            max_subscribers_per_room: 1000,
+            max_sessions_per_identity: 16,
+            max_pending_per_address: 64,
+            http_max_connections: 1024,
+            http_header_timeout_secs: 10,
+            ws_max_message_bytes: 262_144,
+            ws_idle_timeout_secs: 60,
+            ice_tcp_max_connections: 1024,
+            ice_tcp_first_frame_timeout_secs: 10,
+            turn_max_allocations_per_address: 32,
+            turn_tcp_idle_timeout_secs: 120,
         }
     }
 }

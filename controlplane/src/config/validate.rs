@@ -27,6 +27,7 @@ impl Config {
         self.validate_dataplane()?;
         self.validate_dtls()?;
         self.validate_room()?;
+        self.validate_limits()?;
         self.validate_log()?;
         self.validate_ports()?;
         self.validate_turn_server()
@@ -205,6 +206,40 @@ impl Config {
         Ok(())
     }
 
+    /// A zero limit would refuse everything; a zero time would reap or close
+    /// everything at once. Neither is a way to turn a limit off.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        let at_least_one = [
+            ("limits.connect_timeout_secs", l.connect_timeout_secs as usize),
+            ("limits.max_sessions", l.max_sessions),
+            ("limits.max_rooms", l.max_rooms),
+            ("limits.max_publishers_per_room", l.max_publishers_per_room),
+            ("limits.max_subscribers_per_room", l.max_subscribers_per_room),
+            ("limits.max_sessions_per_identity", l.max_sessions_per_identity),
+            ("limits.max_pending_per_address", l.max_pending_per_address),
+            ("limits.http_max_connections", l.http_max_connections),
+            ("limits.http_header_timeout_secs", l.http_header_timeout_secs as usize),
+            ("limits.ws_idle_timeout_secs", l.ws_idle_timeout_secs as usize),
+            ("limits.ice_tcp_max_connections", l.ice_tcp_max_connections),
+            ("limits.ice_tcp_first_frame_timeout_secs", l.ice_tcp_first_frame_timeout_secs as usize),
+            ("limits.turn_max_allocations_per_address", l.turn_max_allocations_per_address as usize),
+            ("limits.turn_tcp_idle_timeout_secs", l.turn_tcp_idle_timeout_secs as usize),
+        ];
+        for (key, v) in at_least_one {
+            if v == 0 {
+                return invalid(key, "must be at least 1");
+            }
+        }
+        if l.ws_max_message_bytes < self.http.max_body_bytes {
+            return invalid(
+                "limits.ws_max_message_bytes",
+                format!("must be at least http.max_body_bytes ({}): a JSON-RPC offer carries an SDP", self.http.max_body_bytes),
+            );
+        }
+        Ok(())
+    }
+
     fn validate_log(&self) -> Result<(), ConfigError> {
         let level = self.log.level.trim();
         if level.is_empty() {
@@ -349,6 +384,9 @@ mod tests {
             invalid_key(|c| c.room.max_participants = 0),
             "room.max_participants"
         );
+        assert_eq!(invalid_key(|c| c.limits.max_sessions = 0), "limits.max_sessions");
+        assert_eq!(invalid_key(|c| c.limits.connect_timeout_secs = 0), "limits.connect_timeout_secs");
+        assert_eq!(invalid_key(|c| c.limits.ws_max_message_bytes = 1024), "limits.ws_max_message_bytes");
         assert_eq!(
             invalid_key(|c| c.rtc.nat_1to1 = vec!["0.0.0.0".parse().unwrap()]),
             "rtc.nat_1to1"

@@ -5,6 +5,7 @@ mod api;
 mod cors;
 mod demo;
 mod error;
+mod serve;
 mod whip;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +24,9 @@ use crate::rooms::rpc::{self, RpcError};
 
 pub use cors::{normalize_origin, CorsPolicy};
 pub use error::ApiError;
+pub use serve::{serve, ConnSlot, ServeLimits};
 pub use whip::{parse_offer_request, validate_room};
+pub(crate) use whip::{peer_ip, Peer};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -40,6 +43,8 @@ pub struct AppState {
     pub turn: Option<Arc<crate::config::TurnConfig>>,
     /// Which other origins' pages may call us (`http.cors_allowed_origins`).
     pub cors: CorsPolicy,
+    /// `[limits]`: WebSocket sizes and idle time (the hub holds the rest).
+    pub limits: Arc<crate::config::LimitsConfig>,
 }
 
 impl AppState {

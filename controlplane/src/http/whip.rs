@@ -3,15 +3,18 @@
 //! ETag; PATCH the Location with an `application/trickle-ice-sdpfrag` to
 //! trickle or restart ICE; DELETE it to end the session.
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::Extension;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{ApiError, AppState};
 use crate::auth::Need;
-use crate::hub::{Created, Hub, HubError, Patched, SessionKind};
+use crate::hub::{Client, Created, Hub, HubError, Patched, SessionKind};
 use crate::sdp::{SessionDescription, TrickleFragment, MAX_FRAG_BYTES};
 
 const SDPFRAG: &str = "application/trickle-ice-sdpfrag";
@@ -112,13 +115,30 @@ impl Endpoint {
     }
 }
 
+/// The peer address the server put on the request (absent only when the
+/// router is driven without a socket, as in unit tests).
+pub(crate) type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+pub(crate) fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
+    peer.as_ref().map(|Extension(ConnectInfo(a))| a.ip())
+}
+
+/// Reads at most `max` bytes of body: anything longer is refused without
+/// being buffered.
+async fn read_body(body: Body, max: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, max).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the offer is larger than the limit of {max} bytes (http.max_body_bytes)"))
+    })
+}
+
 async fn post(
     st: AppState,
     kind: Endpoint,
     room: String,
     q: PostQuery,
     headers: HeaderMap,
-    body: Bytes,
+    peer: Peer,
+    body: Body,
 ) -> Result<Response, ApiError> {
     validate_room(&room)?;
     st.refuse_if_draining()?;
@@ -126,13 +146,16 @@ async fn post(
         Endpoint::Whip => Need::Publish { room: &room },
         Endpoint::Whep => Need::Subscribe { room: &room },
     };
+    // Auth first: an unauthorized caller never gets its body read.
     let claims = st.authorize_http(&headers, q.access_token.as_deref(), need)?;
     let identity = claims.as_ref().map(|c| c.identity.as_str());
+    let body = read_body(body, st.max_body).await?;
     let offer = parse_offer_request(headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()), &body, st.max_body)?;
+    let client = Client { identity, source: peer_ip(&peer) };
     let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
     let res: Result<Created, HubError> = match kind {
-        Endpoint::Whip => Hub::publish(&mut hub, &room, &offer, q.shard, identity),
-        Endpoint::Whep => Hub::subscribe(&mut hub, &room, &offer, q.shard, identity),
+        Endpoint::Whip => Hub::publish(&mut hub, &room, &offer, q.shard, client),
+        Endpoint::Whep => Hub::subscribe(&mut hub, &room, &offer, q.shard, client),
     };
     let created_session = res?;
     drop(hub);
@@ -145,9 +168,10 @@ pub async fn whip_post(
     Path(room): Path<String>,
     Query(q): Query<PostQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    peer: Peer,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    post(st, Endpoint::Whip, room, q, headers, body).await
+    post(st, Endpoint::Whip, room, q, headers, peer, body).await
 }
 
 pub async fn whep_post(
@@ -155,12 +179,23 @@ pub async fn whep_post(
     Path(room): Path<String>,
     Query(q): Query<PostQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    peer: Peer,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    post(st, Endpoint::Whep, room, q, headers, body).await
+    post(st, Endpoint::Whep, room, q, headers, peer, body).await
 }
 
-fn delete(st: AppState, kind: Endpoint, room: &str, resource: &str) -> Result<StatusCode, ApiError> {
+/// With auth on, ending a session takes a token for its room (the grant
+/// its POST needed, or roomAdmin) besides the resource id.
+fn delete(st: AppState, kind: Endpoint, room: &str, resource: &str, headers: &HeaderMap, q: &TokenQuery) -> Result<StatusCode, ApiError> {
+    let token = q.access_token.as_deref();
+    let need = match kind {
+        Endpoint::Whip => Need::Publish { room },
+        Endpoint::Whep => Need::Subscribe { room },
+    };
+    if let Err(e) = st.authorize_http(headers, token, need) {
+        st.authorize_http(headers, token, Need::Admin { room: Some(room) }).map_err(|_| e)?;
+    }
     let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
     hub.delete(kind.kind(), room, resource).map_err(|e| match e {
         HubError::UnknownSession => ApiError::new(StatusCode::NOT_FOUND, format!("no session {resource} in room '{room}'")),
@@ -169,12 +204,27 @@ fn delete(st: AppState, kind: Endpoint, room: &str, resource: &str) -> Result<St
     Ok(StatusCode::OK)
 }
 
-pub async fn whip_delete(State(st): State<AppState>, Path((room, resource)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    delete(st, Endpoint::Whip, &room, &resource)
+#[derive(Deserialize, Default)]
+pub struct TokenQuery {
+    access_token: Option<String>,
 }
 
-pub async fn whep_delete(State(st): State<AppState>, Path((room, resource)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    delete(st, Endpoint::Whep, &room, &resource)
+pub async fn whip_delete(
+    State(st): State<AppState>,
+    Path((room, resource)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Result<StatusCode, ApiError> {
+    delete(st, Endpoint::Whip, &room, &resource, &headers, &q)
+}
+
+pub async fn whep_delete(
+    State(st): State<AppState>,
+    Path((room, resource)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Result<StatusCode, ApiError> {
+    delete(st, Endpoint::Whep, &room, &resource, &headers, &q)
 }
 
 /// Checks what a PATCH carries and parses its fragment.

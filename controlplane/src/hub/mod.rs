@@ -24,11 +24,14 @@ mod admin;
 mod events;
 mod patch;
 mod republish;
+mod limits;
 mod rooms;
 mod specs;
 
 pub use admin::{NodeInfo, ParticipantDetail};
 pub use patch::Patched;
+pub use limits::{Client, LimitHit};
+use limits::Role;
 pub use rooms::{ParticipantId, ParticipantInfo, RoomInfo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -74,6 +77,12 @@ struct SessionEntry {
     remote_ufrag: String,
     /// The WHIP/WHEP resource's entity tag; a new one per ICE restart.
     etag: String,
+    /// When the offer was answered: the connect timeout runs from here.
+    created: Instant,
+    /// The signaling peer's address (pending sessions are limited per address).
+    source: Option<std::net::IpAddr>,
+    /// The verified token's identity, when auth is on.
+    token_identity: Option<String>,
 }
 
 /// A track published into a room, as subscribers are offered it.
@@ -133,8 +142,13 @@ pub enum HubError {
     Draining,
     #[error("If-Match {0} does not match the session's current ETag; fetch it again (ICE restarted?)")]
     PreconditionFailed(String),
+    #[error("{}", .0.message)]
+    Limit(LimitHit),
 }
 
+/// A session as the admin API lists it. `id` is the first characters of
+/// the resource id only: the rest is the capability that ends the session,
+/// and stays with the client that created it.
 #[derive(Serialize)]
 pub struct SessionInfo {
     pub id: String,
@@ -158,6 +172,7 @@ pub struct Hub {
     candidates: Vec<SocketAddr>,
     allow_placement_hint: bool,
     limits: crate::config::RoomConfig,
+    node_limits: crate::config::LimitsConfig,
     sessions: HashMap<SessionId, SessionEntry>,
     resources: HashMap<String, SessionId>,
     rooms: HashMap<String, Room>,
@@ -170,6 +185,12 @@ pub struct Hub {
     /// Tracks an admin muted.
     muted: std::collections::HashSet<TrackId>,
 }
+
+/// Resource ids are capabilities (whoever has one may DELETE the session):
+/// 32 alphanumerics, of which the admin API shows only the first
+/// `PUBLIC_ID_LEN`, leaving ~143 secret bits.
+const RESOURCE_LEN: usize = 32;
+const PUBLIC_ID_LEN: usize = 8;
 
 fn random_token(len: usize) -> String {
     rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
@@ -192,6 +213,7 @@ impl Hub {
             candidates,
             allow_placement_hint,
             limits,
+            node_limits: Default::default(),
             sessions: HashMap::new(),
             resources: HashMap::new(),
             rooms: HashMap::new(),
@@ -245,6 +267,7 @@ impl Hub {
         remote: Option<&sdp::RemoteParams>,
         pinned: Option<ShardId>,
         identity: Option<&str>,
+        client: Client<'_>,
     ) -> Result<(SessionId, String), HubError> {
         let dtls = match remote {
             Some(r) => Some(DtlsServer::new(&self.dtls, r.fingerprint.clone()).map_err(|e| HubError::Dtls(e.to_string()))?),
@@ -253,7 +276,7 @@ impl Hub {
         let with_dc = matches!(kind, SessionKind::Publisher | SessionKind::Subscriber);
         let id = SessionId(self.next_id);
         self.next_id += 1;
-        let resource = random_token(16);
+        let resource = random_token(RESOURCE_LEN);
         let identity = identity.map_or_else(|| resource.clone(), str::to_string);
         self.sessions.insert(
             id,
@@ -272,6 +295,9 @@ impl Hub {
                 tracks: Vec::new(),
                 remote_ufrag: remote.map(|r| r.ice_ufrag.clone()).unwrap_or_default(),
                 etag: patch::new_etag(),
+                created: Instant::now(),
+                source: client.source,
+                token_identity: client.identity.map(str::to_string),
             },
         );
         self.resources.insert(resource.clone(), id);
@@ -292,15 +318,17 @@ impl Hub {
         room: &str,
         offer: &SessionDescription,
         hint: Option<usize>,
-        identity: Option<&str>,
+        client: Client<'_>,
     ) -> Result<Created, HubError> {
         let pinned = self.pinned(hint)?;
+        let identity = client.identity;
         if self.rooms.get(room).is_some_and(|r| r.publisher.is_some()) {
             return Err(HubError::RoomBusy(room.to_string()));
         }
+        self.admit(room, Role::Publisher, client)?;
         let local = self.local_ice();
         let answer = sdp::answer_publish(offer, &local).map_err(|e| HubError::BadOffer(e.to_string()))?;
-        let (id, resource) = self.new_session(SessionKind::Whip, room, &local, Some(&answer.remote), pinned, identity)?;
+        let (id, resource) = self.new_session(SessionKind::Whip, room, &local, Some(&answer.remote), pinned, identity, client)?;
         let mut tracks = Vec::new();
         for m in &answer.media {
             let track = self.add_uptrack(id, m);
@@ -348,13 +376,15 @@ impl Hub {
         room: &str,
         offer: &SessionDescription,
         hint: Option<usize>,
-        identity: Option<&str>,
+        client: Client<'_>,
     ) -> Result<Created, HubError> {
         let pinned = self.pinned(hint)?;
+        let identity = client.identity;
         let tracks = match self.rooms.get(room) {
             Some(r) if !r.tracks.is_empty() => r.tracks.clone(),
             _ => return Err(HubError::NoPublisher(room.to_string())),
         };
+        self.admit(room, Role::Viewer, client)?;
         let offered: Vec<OfferedTrack> = tracks
             .iter()
             .map(|t| OfferedTrack {
@@ -371,7 +401,7 @@ impl Hub {
         let local = self.local_ice();
         let answer =
             sdp::answer_subscribe(offer, &local, &offered).map_err(|e| HubError::BadOffer(e.to_string()))?;
-        let (id, resource) = self.new_session(SessionKind::Whep, room, &local, Some(&answer.remote), pinned, identity)?;
+        let (id, resource) = self.new_session(SessionKind::Whep, room, &local, Some(&answer.remote), pinned, identity, client)?;
         for m in &answer.media {
             let Some(t) = tracks.get(m.track_index) else { continue };
             let spec = specs::whep_downtrack(id, t.id, m);
@@ -450,7 +480,7 @@ impl Hub {
             .sessions
             .iter()
             .map(|(id, s)| (id.0, SessionInfo {
-                id: s.resource.clone(),
+                id: s.resource.chars().take(PUBLIC_ID_LEN).collect(),
                 kind: s.kind,
                 room: s.room.clone(),
                 shard: s.shard,
@@ -526,6 +556,7 @@ impl Hub {
         let now = Instant::now();
         self.expire_offers(now);
         self.expire_orphans(now);
+        self.reap_unconnected(now);
         let due: Vec<SessionId> = self
             .sessions
             .iter()

@@ -89,6 +89,7 @@ impl Hub {
         &mut self,
         params: rpc::JoinParams,
         notify: UnboundedSender<String>,
+        client: super::Client<'_>,
     ) -> Result<(ParticipantId, String), RpcError> {
         if params.offer.kind != "offer" {
             return Err(RpcError::params("join: offer.type must be \"offer\""));
@@ -106,6 +107,7 @@ impl Hub {
                 format!("room '{room}' is full ({} participants, room.max_participants)", self.limits.max_participants),
             ));
         }
+        self.admit(&room, super::Role::Participant, client).map_err(|e| RpcError::new(rpc::LIMIT, e.to_string()))?;
         let pub_ice = self.local_ice();
         let answer = sdp::answer_publish_with(&offer, &pub_ice, room_publish_options())
             .map_err(|e| RpcError::new(rpc::REFUSED, format!("offer refused: {e}")))?;
@@ -113,11 +115,11 @@ impl Hub {
         self.check_publish(&config, answer.media.len())?;
 
         let (publisher, _) = self
-            .new_session(SessionKind::Publisher, &room, &pub_ice, Some(&answer.remote), None, Some(&params.uid))
+            .new_session(SessionKind::Publisher, &room, &pub_ice, Some(&answer.remote), None, Some(&params.uid), client)
             .map_err(|e| RpcError::new(rpc::INTERNAL_ERROR, e.to_string()))?;
         let sub_ice = self.local_ice();
         let (subscriber, _) = self
-            .new_session(SessionKind::Subscriber, &room, &sub_ice, None, None, Some(&params.uid))
+            .new_session(SessionKind::Subscriber, &room, &sub_ice, None, None, Some(&params.uid), client)
             .map_err(|e| RpcError::new(rpc::INTERNAL_ERROR, e.to_string()))?;
         let pid = ParticipantId(self.next_id);
         self.next_id += 1;

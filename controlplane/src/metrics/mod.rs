@@ -120,6 +120,33 @@ pub fn record_dtls_handshake(ok: bool) {
     counter!(DTLS_HANDSHAKES, "result" => result).increment(1);
 }
 
+/// A `[limits]` key refused something. `limit` is the key's name.
+pub fn record_limit_refusal(limit: &'static str) {
+    if installed() {
+        counter!(names::LIMIT_REFUSALS, "limit" => limit).increment(1);
+    }
+}
+
+/// A session was removed because it never connected.
+pub fn record_session_reaped(reason: &'static str) {
+    if installed() {
+        counter!(names::SESSIONS_REAPED, "reason" => reason).increment(1);
+    }
+}
+
+pub fn set_http_connections(n: usize) {
+    if installed() {
+        gauge!(names::HTTP_CONNECTIONS).set(n as f64);
+    }
+}
+
+/// A connection closed for being too slow: "header" or "ws_idle".
+pub fn record_http_timeout(kind: &'static str) {
+    if installed() {
+        counter!(names::HTTP_TIMEOUTS, "kind" => kind).increment(1);
+    }
+}
+
 pub fn set_rooms(n: usize) {
     if installed() {
         gauge!(ROOMS).set(n as f64);

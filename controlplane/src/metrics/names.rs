@@ -42,6 +42,11 @@ pub const TURN_REFUSED_PEERS: &str = "sfud_turn_refused_peers_total";
 pub const TURN_QUOTA_REJECTIONS: &str = "sfud_turn_quota_rejections_total";
 pub const TURN_RATE_LIMITED: &str = "sfud_turn_rate_limited_packets_total";
 
+pub const LIMIT_REFUSALS: &str = "sfud_limit_refusals_total";
+pub const SESSIONS_REAPED: &str = "sfud_sessions_reaped_total";
+pub const HTTP_CONNECTIONS: &str = "sfud_http_connections";
+pub const HTTP_TIMEOUTS: &str = "sfud_http_header_timeouts_total";
+
 pub const TCP_ACCEPTED: &str = "sfud_ice_tcp_accepted_total";
 pub const TCP_CONNECTIONS: &str = "sfud_ice_tcp_connections";
 pub const TCP_HANDED_OVER: &str = "sfud_ice_tcp_handed_over_total";
@@ -58,11 +63,15 @@ pub(super) fn describe_all() {
     describe_gauge!(CACHE_BYTES, "Bytes held by the retransmission caches, per shard.");
     describe_gauge!(SUBSCRIBER_ESTIMATE_MIN, "Lowest downlink estimate among a shard's subscribers, in bit/s.");
     describe_gauge!(SUBSCRIBER_ESTIMATE_MEAN, "Mean downlink estimate of a shard's subscribers, in bit/s.");
+    describe_counter!(LIMIT_REFUSALS, "Requests, connections and allocations refused by a [limits] key, by limit.");
+    describe_counter!(SESSIONS_REAPED, "Sessions removed because they never connected, by reason.");
+    describe_gauge!(HTTP_CONNECTIONS, "Open HTTP and WebSocket connections.");
+    describe_counter!(HTTP_TIMEOUTS, "HTTP connections dropped for a request head sent too slowly, or a WebSocket gone idle.");
     describe_counter!(TCP_ACCEPTED, "ICE-TCP connections accepted.");
     describe_gauge!(TCP_CONNECTIONS, "Open ICE-TCP connections.");
     describe_counter!(TCP_HANDED_OVER, "ICE-TCP connections handed to the shard owning their session.");
     describe_counter!(SHARD_PANICS, "Panics caught in a shard; each reset the shard and ended its sessions.");
-    describe_counter!(TCP_REJECTED, "ICE-TCP connections closed for a bad first frame or framing.");
+    describe_counter!(TCP_REJECTED, "ICE-TCP connections closed for a bad first frame or framing, no first frame in time, or over limits.ice_tcp_max_connections.");
     describe_counter!(TCP_PACKETS_IN, "Packets received over ICE-TCP.");
     describe_counter!(TCP_PACKETS_OUT, "Packets sent over ICE-TCP.");
     describe_gauge!(TURN_ALLOCATIONS, "Live TURN allocations.");

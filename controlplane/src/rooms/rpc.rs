@@ -16,6 +16,8 @@ pub const NOT_JOINED: i64 = -32002;
 pub const ROOM_FULL: i64 = -32003;
 pub const REFUSED: i64 = -32004;
 pub const UNAUTHORIZED: i64 = -32005;
+/// A `[limits]` key refused the request (capacity or per-client quota).
+pub const LIMIT: i64 = -32006;
 
 #[derive(Debug, PartialEq)]
 pub struct RpcError {

@@ -5,12 +5,13 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::rpc::{self, Incoming, RpcError};
-use crate::http::AppState;
-use crate::hub::ParticipantId;
+use crate::http::{peer_ip, AppState, ConnSlot, Peer};
+use crate::hub::{Client, ParticipantId};
 
 #[derive(serde::Deserialize, Default)]
 pub struct WsQuery {
@@ -23,9 +24,16 @@ pub async fn ws_handler(
     State(st): State<AppState>,
     Query(q): Query<WsQuery>,
     headers: axum::http::HeaderMap,
+    peer: Peer,
+    slot: Option<axum::Extension<ConnSlot>>,
 ) -> Response {
-    let limit = st.max_body * 4;
-    ws.max_message_size(limit).on_upgrade(move |socket| connection(socket, st, q.access_token, headers))
+    let limit = st.limits.ws_max_message_bytes;
+    let source = peer_ip(&peer);
+    ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| async move {
+        connection(socket, st, q.access_token, headers, source).await;
+        // The socket counted against limits.http_max_connections until now.
+        drop(slot);
+    })
 }
 
 struct Conn {
@@ -35,14 +43,37 @@ struct Conn {
     headers: axum::http::HeaderMap,
     /// Handed to the hub at join; the hub dropping it closes the socket.
     notify: Option<mpsc::UnboundedSender<String>>,
+    /// The client's address, for the per-address limits.
+    source: Option<std::net::IpAddr>,
 }
 
-async fn connection(mut socket: WebSocket, st: AppState, token: Option<String>, headers: axum::http::HeaderMap) {
+async fn connection(
+    mut socket: WebSocket,
+    st: AppState,
+    token: Option<String>,
+    headers: axum::http::HeaderMap,
+    source: Option<std::net::IpAddr>,
+) {
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    let mut conn = Conn { participant: None, token, headers, notify: Some(tx) };
+    let mut conn = Conn { participant: None, token, headers, notify: Some(tx), source };
+    // Browsers answer pings by themselves, so a live client is never idle
+    // for long; a socket that stays silent past the limit is dead or abusive.
+    let idle = Duration::from_secs(st.limits.ws_idle_timeout_secs);
+    let mut ping = tokio::time::interval((idle / 3).max(Duration::from_millis(100)));
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_rx = Instant::now();
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if last_rx.elapsed() >= idle {
+                    crate::metrics::record_http_timeout("ws_idle");
+                    debug!("websocket idle past limits.ws_idle_timeout_secs; closing");
+                    break;
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() { break }
+            }
             msg = socket.recv() => {
+                last_rx = Instant::now();
                 let text = match msg {
                     Some(Ok(Message::Text(t))) => t.to_string(),
                     Some(Ok(Message::Binary(_))) => {
@@ -104,11 +135,12 @@ fn dispatch(st: &AppState, conn: &mut Conn, method: &str, params: Value) -> Resu
                 return Err(RpcError::new(rpc::ALREADY_JOINED, "this connection already joined a room; open another to join again"));
             }
             let token = p.token.clone().or_else(|| conn.token.clone());
-            st.authorize_join(&p.sid, token.as_deref())?;
+            let claims = st.authorize_join(&p.sid, token.as_deref())?;
             let notify = conn.notify.clone().ok_or_else(|| RpcError::new(rpc::INTERNAL_ERROR, "connection closing"))?;
+            let client = Client { identity: claims.as_ref().map(|c| c.identity.as_str()), source: conn.source };
             let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
             let uid = p.uid.clone();
-            let (pid, answer) = hub.join(p, notify)?;
+            let (pid, answer) = hub.join(p, notify, client)?;
             drop(hub);
             conn.participant = Some(pid);
             // sfud extension: TURN for clients that need it. The answer's

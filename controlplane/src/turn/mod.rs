@@ -148,17 +148,27 @@ pub fn relay_ip(cfg: &TurnConfig, media_addrs: &[SocketAddr]) -> Result<IpAddr, 
 /// configured) TLS listeners, and serves until `shutdown` resolves.
 /// `media_addrs` are sfud's own media sockets: the relay may reach them even
 /// when they are private, and the relay port range must avoid them.
-pub async fn run<F>(cfg: TurnConfig, media_addrs: Vec<SocketAddr>, shutdown: F) -> Result<TurnHandle, TurnError>
+pub async fn run<F>(cfg: TurnConfig, media_addrs: Vec<SocketAddr>, limits: TurnLimits, shutdown: F) -> Result<TurnHandle, TurnError>
 where
     F: Future<Output = ()> + Send + 'static,
 {
     check_config(&cfg, &media_addrs)?;
     let relay_ip = relay_ip(&cfg, &media_addrs)?;
+    let mut core_cfg = CoreConfig::new(&cfg, relay_ip, media_addrs.clone());
+    core_cfg.max_allocations_per_address = limits.max_allocations_per_address;
+    core_cfg.tcp_idle = limits.tcp_idle;
+    // Every address sfud answers on is off limits to the relay but for the
+    // media sockets: a relay to its own HTTP, TURN or relay ports would let
+    // a client reach the admin API or loop the relay into itself.
+    let mut own = limits.own_ips;
+    own.push(relay_ip);
+    own.extend(media_addrs.iter().map(|a| a.ip()));
+    core_cfg.policy = core_cfg.policy.with_own(own);
     let listen_ip = if relay_ip.is_ipv6() { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
     let creds = auth::Credentials::new(&cfg)?;
     let stats = Arc::new(StatsCells::default());
     let core = Server::new(
-        CoreConfig::new(&cfg, relay_ip, media_addrs),
+        core_cfg,
         creds,
         rand::random(),
         relay::TokioPorts::default(),
@@ -224,6 +234,24 @@ where
         "turn: listening"
     );
     Ok(handle)
+}
+
+/// Bounds from `[limits]` and the addresses that belong to this node.
+#[derive(Debug, Clone)]
+pub struct TurnLimits {
+    /// Allocations per client IP; 0 = no cap.
+    pub max_allocations_per_address: u32,
+    /// TCP/TLS clients silent this long are disconnected.
+    pub tcp_idle: Duration,
+    /// sfud's own addresses (announced, NAT 1:1), besides the relay and
+    /// media addresses `run` knows already.
+    pub own_ips: Vec<IpAddr>,
+}
+
+impl Default for TurnLimits {
+    fn default() -> Self {
+        Self { max_allocations_per_address: 0, tcp_idle: Duration::from_secs(120), own_ips: Vec::new() }
+    }
 }
 
 /// Resolves once the stop flag is set (or its sender is gone).

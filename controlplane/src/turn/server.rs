@@ -91,6 +91,10 @@ pub struct CoreConfig {
     /// 0 = no cap.
     pub max_relay_bps: u64,
     pub policy: PeerPolicy,
+    /// Allocations per client IP address; 0 = no cap.
+    pub max_allocations_per_address: u32,
+    /// A TCP/TLS client silent this long is disconnected.
+    pub tcp_idle: std::time::Duration,
 }
 
 impl CoreConfig {
@@ -102,6 +106,8 @@ impl CoreConfig {
             max_allocations_per_user: cfg.max_allocations_per_user,
             max_relay_bps: cfg.max_relay_bps,
             policy: PeerPolicy::new(cfg.allow_private_peers, media_addrs),
+            max_allocations_per_address: 0,
+            tcp_idle: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -114,6 +120,8 @@ pub struct Server<P: RelayPorts> {
     allocations: HashMap<ClientKey, Allocation>,
     by_relay: HashMap<SocketAddr, ClientKey>,
     per_user: HashMap<String, u32>,
+    /// Allocations per client IP (canonical form).
+    per_addr: HashMap<IpAddr, u32>,
     /// EVEN-PORT(R) reservations: token -> (bound port, expiry).
     reservations: HashMap<[u8; 8], (SocketAddr, u64)>,
     reserved_addrs: HashMap<SocketAddr, [u8; 8]>,
@@ -167,6 +175,7 @@ impl<P: RelayPorts> Server<P> {
             allocations: HashMap::new(),
             by_relay: HashMap::new(),
             per_user: HashMap::new(),
+            per_addr: HashMap::new(),
             reservations: HashMap::new(),
             reserved_addrs: HashMap::new(),
             next_port,
@@ -180,6 +189,10 @@ impl<P: RelayPorts> Server<P> {
 
     pub fn ports_mut(&mut self) -> &mut P {
         &mut self.ports
+    }
+
+    pub fn tcp_idle(&self) -> std::time::Duration {
+        self.cfg.tcp_idle
     }
 
     pub fn allocation_count(&self) -> usize {
@@ -292,6 +305,13 @@ impl<P: RelayPorts> Server<P> {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 self.per_user.remove(&a.username);
+            }
+        }
+        let ip = client.addr.ip().to_canonical();
+        if let Some(n) = self.per_addr.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_addr.remove(&ip);
             }
         }
         self.stats.allocation_closed();
@@ -417,6 +437,14 @@ impl<P: RelayPorts> Server<P> {
             tracing::info!(user = username, cap, "turn: allocation quota reached");
             return Err(Reject::new(486, "Allocation Quota Reached", k));
         }
+        let ip = client.addr.ip().to_canonical();
+        let cap = self.cfg.max_allocations_per_address;
+        if cap != 0 && self.per_addr.get(&ip).copied().unwrap_or(0) >= cap {
+            self.stats.quota_rejection();
+            crate::metrics::record_limit_refusal("turn_max_allocations_per_address");
+            tracing::info!(%ip, cap, "turn: allocation quota per address reached");
+            return Err(Reject::new(486, "Allocation Quota Reached", k));
+        }
         let (relay, new_token) = if let Some(tok) = token {
             let tok = <[u8; 8]>::try_from(tok).map_err(|_| Reject::new(400, "Bad Request", k))?;
             let addr = self
@@ -452,6 +480,7 @@ impl<P: RelayPorts> Server<P> {
         self.allocations.insert(client, alloc);
         self.by_relay.insert(relay, client);
         *self.per_user.entry(username.to_string()).or_insert(0) += 1;
+        *self.per_addr.entry(ip).or_insert(0) += 1;
         self.stats.allocation_opened();
         tracing::debug!(client = %client.addr, %relay, user = username, lifetime, "turn: allocated");
         self.allocate_success(msg, client, (relay, lifetime, new_token), key, out)

@@ -87,6 +87,7 @@ async fn read_frames<R: AsyncRead + Unpin>(
     let (mut start, mut end) = (0usize, 0usize);
     let stopping = super::stopped(stop);
     tokio::pin!(stopping);
+    let idle = shared.lock().tcp_idle();
     loop {
         loop {
             let Some(pending) = buf.get(start..end) else { return };
@@ -112,9 +113,14 @@ async fn read_frames<R: AsyncRead + Unpin>(
         }
         let Some(space) = buf.get_mut(end..) else { return };
         let n = tokio::select! {
-            r = rd.read(space) => match r {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
+            r = tokio::time::timeout(idle, rd.read(space)) => match r {
+                Ok(Ok(0) | Err(_)) => return,
+                Ok(Ok(n)) => n,
+                Err(_) => {
+                    crate::metrics::record_limit_refusal("turn_tcp_idle_timeout_secs");
+                    tracing::debug!(client = %key.addr, "turn: stream idle past limits.turn_tcp_idle_timeout_secs; closing");
+                    return;
+                }
             },
             () = &mut stopping => return,
         };

@@ -391,7 +391,7 @@ fn refresh_rules() {
     let (_, err, _) = t.request(T0, c, method::REFRESH, &[], &[], &bob);
     assert_eq!(err, Some(441));
     for m in [method::CREATE_PERMISSION, method::CHANNEL_BIND] {
-        let (_, err, _) = t.request(T0, c, m, &[channel(0x4000)], &[peer("192.0.2.1:9")], &bob);
+        let (_, err, _) = t.request(T0, c, m, &[channel(0x4000)], &[peer("93.184.216.1:9")], &bob);
         assert_eq!(err, Some(441));
     }
     assert_eq!(t.stats.snapshot().auth_failures_total, 3);
@@ -420,7 +420,7 @@ fn permissions_send_and_data() {
     let mut t = server();
     let c = udp("198.51.100.9:5555");
     let relay = t.allocate(T0, c, "alice", "pw");
-    let p = peer("192.0.2.77:6000");
+    let p = peer("93.184.216.77:6000");
     let send = |data: &[u8], to: SocketAddr| build(Class::Indication, method::SEND, [8; 12], &[(attr::DATA, data.to_vec())], &[to], None);
 
     // No permission yet: dropped; peer data also dropped.
@@ -428,13 +428,13 @@ fn permissions_send_and_data() {
     assert_eq!(t.s.handle_peer(T0, relay, p, b"x", &mut t.out), None);
 
     let cred = t.cred(T0, c, "alice", "pw");
-    let (class, _, raw) = t.request(T0, c, method::CREATE_PERMISSION, &[], &[p, peer("192.0.2.78:1")], &cred);
+    let (class, _, raw) = t.request(T0, c, method::CREATE_PERMISSION, &[], &[p, peer("93.184.216.78:1")], &cred);
     assert_eq!(class, Class::Success);
     Message::parse(&raw).unwrap().check_integrity(&long_term_key("alice", REALM, "pw").unwrap()).unwrap();
     assert_eq!(t.relay(T0, c, &send(b"hi", p)), Some((relay, p, b"hi".to_vec())));
     // Permissions are per IP: another port on the same host works.
-    assert!(t.relay(T0, c, &send(b"hi", peer("192.0.2.77:1"))).is_some());
-    assert!(t.relay(T0, c, &send(b"hi", peer("192.0.2.78:1"))).is_some());
+    assert!(t.relay(T0, c, &send(b"hi", peer("93.184.216.77:1"))).is_some());
+    assert!(t.relay(T0, c, &send(b"hi", peer("93.184.216.78:1"))).is_some());
 
     // Peer -> client without a channel: a Data indication.
     let (to, n) = t.s.handle_peer(T0, relay, p, b"pong", &mut t.out).unwrap();
@@ -475,9 +475,9 @@ fn no_open_relay() {
         assert_eq!(err, Some(403), "{bad}");
     }
     // One bad peer among good ones refuses the whole request.
-    let (_, err, _) = t.request(T0, c, method::CREATE_PERMISSION, &[], &[peer("192.0.2.1:1"), peer("10.0.0.1:1")], &cred);
+    let (_, err, _) = t.request(T0, c, method::CREATE_PERMISSION, &[], &[peer("93.184.216.1:1"), peer("10.0.0.1:1")], &cred);
     assert_eq!(err, Some(403));
-    assert!(!t.s.allocation(&c).unwrap().is_permitted("192.0.2.1".parse().unwrap(), T0));
+    assert!(!t.s.allocation(&c).unwrap().is_permitted("93.184.216.1".parse().unwrap(), T0));
     let send = build(Class::Indication, method::SEND, [8; 12], &[(attr::DATA, b"x".to_vec())], &[peer("127.0.0.1:3480")], None);
     assert_eq!(t.relay(T0, c, &send), None);
     assert_eq!(t.stats.snapshot().refused_peers_total, 14);
@@ -509,7 +509,7 @@ fn channels_over_udp_and_tcp() {
     for c in [udp("198.51.100.9:5555"), tcp("198.51.100.9:5555")] {
         let mut t = server();
         let relay = t.allocate(T0, c, "alice", "pw");
-        let p = peer("192.0.2.77:6000");
+        let p = peer("93.184.216.77:6000");
         let cred = t.cred(T0, c, "alice", "pw");
         for bad in [0x3FFF, 0x8000, 0xFFFF] {
             let (_, err, _) = t.request(T0, c, method::CHANNEL_BIND, &[channel(bad)], &[p], &cred);
@@ -525,7 +525,7 @@ fn channels_over_udp_and_tcp() {
         assert_eq!(class, Class::Success, "refresh");
         let (_, err, _) = t.request(T0, c, method::CHANNEL_BIND, &[channel(0x4001)], &[p], &cred);
         assert_eq!(err, Some(400), "peer already on another channel");
-        let (_, err, _) = t.request(T0, c, method::CHANNEL_BIND, &[channel(0x4000)], &[peer("192.0.2.77:6001")], &cred);
+        let (_, err, _) = t.request(T0, c, method::CHANNEL_BIND, &[channel(0x4000)], &[peer("93.184.216.77:6001")], &cred);
         assert_eq!(err, Some(400), "channel already bound to another peer");
 
         // Client -> peer ChannelData (padding on streams is ignored).
@@ -543,7 +543,7 @@ fn channels_over_udp_and_tcp() {
             assert_eq!(frame_len(&t.out[..n]), Ok(Some(n)));
         }
         // Another port on the same IP still gets Data indications.
-        let (_, n) = t.s.handle_peer(T0, relay, peer("192.0.2.77:7"), b"w", &mut t.out).unwrap();
+        let (_, n) = t.s.handle_peer(T0, relay, peer("93.184.216.77:7"), b"w", &mut t.out).unwrap();
         assert!(Message::parse(&t.out[..n]).is_ok());
 
         // Channels last 600 s; the permission 300 s unless refreshed.
@@ -566,7 +566,7 @@ fn bandwidth_cap_drops_and_counts() {
     let mut t = server_with(cfg, vec![]);
     let c = udp("198.51.100.9:5555");
     let relay = t.allocate(T0, c, "alice", "pw");
-    let p = peer("192.0.2.1:9");
+    let p = peer("93.184.216.1:9");
     let cred = t.cred(T0, c, "alice", "pw");
     t.request(T0, c, method::CHANNEL_BIND, &[channel(0x4000)], &[p], &cred);
     let mut cd = vec![0u8; 700];
@@ -601,7 +601,7 @@ fn config_checks() {
     cfg.shared_secret = Some(String::new());
     assert!(matches!(check_config(&cfg, &[]), Err(TurnError::Config(m)) if m.contains("nobody")));
     let cfg = base_cfg();
-    assert_eq!(relay_ip(&cfg, &[peer("0.0.0.0:7882"), peer("192.0.2.5:7882")]).unwrap(), "192.0.2.5".parse::<IpAddr>().unwrap());
+    assert_eq!(relay_ip(&cfg, &[peer("0.0.0.0:7882"), peer("93.184.216.5:7882")]).unwrap(), "93.184.216.5".parse::<IpAddr>().unwrap());
     assert!(relay_ip(&cfg, &[peer("0.0.0.0:7882")]).is_err());
 }
 
@@ -612,7 +612,7 @@ fn fuzz_server() -> (T, ClientKey, SocketAddr) {
     let c = udp("198.51.100.9:5555");
     let relay = t.allocate(T0, c, "alice", "pw");
     let cred = t.cred(T0, c, "alice", "pw");
-    t.request(T0, c, method::CHANNEL_BIND, &[channel(0x4000)], &[peer("192.0.2.1:9")], &cred);
+    t.request(T0, c, method::CHANNEL_BIND, &[channel(0x4000)], &[peer("93.184.216.1:9")], &cred);
     (t, c, relay)
 }
 
@@ -623,8 +623,8 @@ proptest! {
     fn random_datagrams_never_panic(buf in proptest::collection::vec(any::<u8>(), 0..400), dt in 0u64..2_000_000) {
         let (mut t, c, relay) = fuzz_server();
         let _ = t.s.handle_client(T0 + dt, c, &buf, &mut t.out);
-        let _ = t.s.handle_client(T0, udp("192.0.2.200:1"), &buf, &mut t.out);
-        let _ = t.s.handle_peer(T0, relay, peer("192.0.2.1:9"), &buf, &mut t.out);
+        let _ = t.s.handle_client(T0, udp("93.184.216.200:1"), &buf, &mut t.out);
+        let _ = t.s.handle_peer(T0, relay, peer("93.184.216.1:9"), &buf, &mut t.out);
         t.s.handle_timeout(T0 + dt);
     }
 
@@ -635,7 +635,7 @@ proptest! {
         let cred = Cred { user: "alice", pass: "pw", nonce };
         let methods = [method::ALLOCATE, method::REFRESH, method::CREATE_PERMISSION, method::CHANNEL_BIND, method::SEND];
         let class = if methods[m] == method::SEND { Class::Indication } else { Class::Request };
-        let mut msg = build(class, methods[m], [3; 12], &[channel(0x4001), udp_transport(), (attr::DATA, vec![1, 2, 3])], &[peer("192.0.2.2:5")], Some(&cred));
+        let mut msg = build(class, methods[m], [3; 12], &[channel(0x4001), udp_transport(), (attr::DATA, vec![1, 2, 3])], &[peer("93.184.216.2:5")], Some(&cred));
         for (i, b) in flips {
             let len = msg.len();
             msg[i % len] ^= b;
@@ -680,7 +680,7 @@ async fn run_serves_binding_over_udp_and_tcp() {
     cfg.relay_port_max = 45110;
     cfg.relay_address = Some("127.0.0.1".parse().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let h = run(cfg, vec![], async move {
+    let h = run(cfg, vec![], TurnLimits::default(), async move {
         let _ = rx.await;
     })
     .await

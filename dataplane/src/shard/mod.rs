@@ -66,6 +66,8 @@ pub struct DataplaneConfig {
     pub busy_poll: bool,
     /// Honour test-only commands (`Command::TestPanic`).
     pub test_hooks: bool,
+    /// ICE-TCP connection cap and first-frame timeout.
+    pub tcp_limits: tcp::TcpLimits,
 }
 
 #[derive(Debug, Error)]
@@ -171,11 +173,12 @@ pub fn start_with_tcp(cfg: DataplaneConfig, tcp_addr: Option<SocketAddr>) -> Res
         let recv_batch = cfg.recv_batch;
         let busy_poll = cfg.busy_poll;
         let test_hooks = cfg.test_hooks;
+        let tcp_limits = cfg.tcp_limits;
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("sfud-shard-{i}"))
             .io_memory(io_memory)
             .spawn(move || async move {
-                if let Err(e) = run_shard(fd, listener, n, mesh, cmd_rxs, events, recv_batch, busy_poll, test_hooks).await {
+                if let Err(e) = run_shard(fd, listener, n, mesh, cmd_rxs, events, recv_batch, busy_poll, test_hooks, tcp_limits).await {
                     error!(error = %e, "shard stopped");
                 }
             })
@@ -279,6 +282,7 @@ async fn run_shard(
     recv_batch: usize,
     busy_poll: bool,
     test_hooks: bool,
+    tcp_limits: tcp::TcpLimits,
 ) -> io::Result<()> {
     let (senders, mut receivers) = mesh
         .join()
@@ -304,7 +308,7 @@ async fn run_shard(
         socket,
         mesh: senders,
         events,
-        tcp: tcp::Conns::default(),
+        tcp: tcp::Conns::new(tcp_limits),
     });
     if let Some(listener) = listener {
         // SAFETY: we own this listening socket and hand it to glommio.

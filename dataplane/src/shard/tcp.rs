@@ -40,6 +40,23 @@ const LISTEN_BACKLOG: i32 = 1024;
 const WRITE_RETRY_MIN: Duration = Duration::from_millis(1);
 const WRITE_RETRY_MAX: Duration = Duration::from_millis(20);
 
+/// Bounds on what unauthenticated TCP clients can hold on a shard.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpLimits {
+    /// Open connections per shard; past it a new one is closed at once.
+    pub max_connections: usize,
+    /// A connection that has not delivered one complete, accepted frame
+    /// (its first STUN Binding) by then is closed: an idle socket costs a
+    /// descriptor and a task, and proves nothing about its owner.
+    pub first_frame_timeout: Duration,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        Self { max_connections: 1024, first_frame_timeout: Duration::from_secs(10) }
+    }
+}
+
 /// One SO_REUSEPORT listener per shard, all on the ICE-TCP port.
 pub fn bind_listener(addr: SocketAddr) -> io::Result<OwnedFd> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -74,6 +91,8 @@ pub(super) struct Conn {
     /// A retry task owns the flushing while the socket buffer is full.
     writing: Cell<bool>,
     closed: Cell<bool>,
+    /// Set once the core kept a frame of this connection.
+    spoke: Cell<bool>,
 }
 
 impl Conn {
@@ -114,9 +133,14 @@ impl Conn {
 pub(super) struct Conns {
     map: RefCell<HashMap<ConnId, Rc<Conn>>>,
     next: Cell<u64>,
+    limits: TcpLimits,
 }
 
 impl Conns {
+    pub(super) fn new(limits: TcpLimits) -> Self {
+        Self { limits, ..Default::default() }
+    }
+
     /// Moves the TCP packets the core queued to their connections and
     /// starts writing them; closes connections the core is done with.
     pub(super) fn flush(&self, out: &mut Outbox, stats: &mut ShardStats) {
@@ -215,6 +239,13 @@ pub(super) async fn accept_loop(io: Rc<ShardIo>, listener: glommio::net::TcpList
                     Ok(p) => canonical(p),
                     Err(_) => continue, // reset before we looked
                 };
+                let open = io.tcp.map.borrow().len();
+                if open >= io.tcp.limits.max_connections {
+                    io.core.borrow_mut().stats.tcp_rejected += 1;
+                    debug!(shard = io.id, %peer, open, "ICE-TCP connection over limits.ice_tcp_max_connections; closed");
+                    drop(stream);
+                    continue;
+                }
                 start(&io, stream, peer, Vec::new(), 0);
             }
             Err(e) => {
@@ -246,10 +277,26 @@ fn start(io: &Rc<ShardIo>, stream: glommio::net::TcpStream, peer: SocketAddr, pe
         queue: RefCell::new(SendQueue::new(SEND_QUEUE_BYTES)),
         writing: Cell::new(false),
         closed: Cell::new(false),
+        // A handed-over connection already sent its Binding to another shard.
+        spoke: Cell::new(hops > 0),
     });
     io.tcp.map.borrow_mut().insert(conn.id, conn.clone());
     io.core.borrow_mut().stats.tcp_connections += 1;
+    if !conn.spoke.get() {
+        glommio::spawn_local(first_frame_deadline(io.clone(), conn.clone())).detach();
+    }
     glommio::spawn_local(serve(io.clone(), conn, pending, hops)).detach();
+}
+
+/// Closes a connection that stays silent (or sends only partial or refused
+/// frames) past `first_frame_timeout`.
+async fn first_frame_deadline(io: Rc<ShardIo>, conn: Rc<Conn>) {
+    glommio::timer::sleep(io.tcp.limits.first_frame_timeout).await;
+    if !conn.spoke.get() && !conn.closed.get() {
+        io.core.borrow_mut().stats.tcp_rejected += 1;
+        debug!(shard = io.id, peer = %conn.peer, "ICE-TCP connection sent no first frame in time; closed");
+        conn.close();
+    }
 }
 
 enum End {
@@ -343,7 +390,7 @@ fn process(io: &ShardIo, conn: &Conn, reader: &mut FrameReader, hops: u8) -> Opt
                 }
             };
             match core.handle_tcp_frame(conn.id, conn.peer, reader.frame_mut(f), now, &mut out) {
-                TcpVerdict::Keep => {}
+                TcpVerdict::Keep => conn.spoke.set(true),
                 TcpVerdict::Close => {
                     // Counted by the core (tcp_rejected and a drop reason).
                     end = Some(End::Eof);

@@ -246,6 +246,7 @@ pub(super) fn start_shards_with(n: usize, test_hooks: bool) -> crate::shard::Dat
             socket_buffer: 1 << 20,
             busy_poll: false,
             test_hooks,
+            tcp_limits: Default::default(),
         },
         Some(addr(0)),
     )
