@@ -172,7 +172,13 @@ async fn serve(
         let hub = hub.clone();
         tokio::spawn(async move {
             while let Ok(ev) = events.recv_async().await {
-                hub.lock().unwrap_or_else(|p| p.into_inner()).on_event(ev);
+                let session = ev.session();
+                let ok = crate::contain::step("events", || hub.lock().unwrap_or_else(|p| p.into_inner()).on_event(ev));
+                if let (false, Some(id)) = (ok, session) {
+                    crate::contain::step("events", || {
+                        hub.lock().unwrap_or_else(|p| p.into_inner()).end_session(id, "controlplane panic while handling its event")
+                    });
+                }
             }
         });
     }
@@ -183,7 +189,7 @@ async fn serve(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                hub.lock().unwrap_or_else(|p| p.into_inner()).on_timer();
+                crate::contain::step("timers", || hub.lock().unwrap_or_else(|p| p.into_inner()).on_timer());
             }
         });
     }

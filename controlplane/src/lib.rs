@@ -7,6 +7,7 @@ pub mod auth;
 pub mod candidates;
 pub mod cli;
 pub mod config;
+pub mod contain;
 pub mod datachannel;
 pub mod dtls;
 pub mod http;

@@ -219,3 +219,13 @@ pub enum Event {
     /// gone from the dataplane. The controlplane ends them.
     ShardFailed { shard: ShardId, sessions: Vec<SessionId> },
 }
+
+impl Event {
+    /// The one session an event is about, if it is about one.
+    pub fn session(&self) -> Option<SessionId> {
+        match self {
+            Event::Claimed { session, .. } | Event::Dtls { session, .. } | Event::ConsentExpired { session } => Some(*session),
+            _ => None,
+        }
+    }
+}

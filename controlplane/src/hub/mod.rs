@@ -497,6 +497,11 @@ impl Hub {
 
     // ---- events from the dataplane ----------------------------------------
 
+    /// Ends a session from outside the signaling paths (panic containment).
+    pub fn end_session(&mut self, id: SessionId, why: &str) {
+        self.remove(id, why);
+    }
+
     pub fn on_event(&mut self, ev: Event) {
         match ev {
             Event::Claimed { session, shard, remote } => {

@@ -127,6 +127,13 @@ pub fn record_limit_refusal(limit: &'static str) {
     }
 }
 
+/// A panic was caught in a long-lived controlplane task (`task`).
+pub fn record_controlplane_panic(task: &'static str) {
+    if installed() {
+        counter!(names::CONTROLPLANE_PANICS, "task" => task).increment(1);
+    }
+}
+
 /// A session was removed because it never connected.
 pub fn record_session_reaped(reason: &'static str) {
     if installed() {

@@ -52,6 +52,7 @@ pub const TCP_CONNECTIONS: &str = "sfud_ice_tcp_connections";
 pub const TCP_HANDED_OVER: &str = "sfud_ice_tcp_handed_over_total";
 pub const TCP_REJECTED: &str = "sfud_ice_tcp_rejected_total";
 pub const SHARD_PANICS: &str = "sfud_shard_panics_total";
+pub const CONTROLPLANE_PANICS: &str = "sfud_controlplane_panics_total";
 pub const TCP_PACKETS_IN: &str = "sfud_ice_tcp_packets_received_total";
 pub const TCP_PACKETS_OUT: &str = "sfud_ice_tcp_packets_sent_total";
 
@@ -71,6 +72,7 @@ pub(super) fn describe_all() {
     describe_gauge!(TCP_CONNECTIONS, "Open ICE-TCP connections.");
     describe_counter!(TCP_HANDED_OVER, "ICE-TCP connections handed to the shard owning their session.");
     describe_counter!(SHARD_PANICS, "Panics caught in a shard; each reset the shard and ended its sessions.");
+    describe_counter!(CONTROLPLANE_PANICS, "Panics caught in the controlplane's event and timer tasks; each ended the session it concerned.");
     describe_counter!(TCP_REJECTED, "ICE-TCP connections closed for a bad first frame or framing, no first frame in time, or over limits.ice_tcp_max_connections.");
     describe_counter!(TCP_PACKETS_IN, "Packets received over ICE-TCP.");
     describe_counter!(TCP_PACKETS_OUT, "Packets sent over ICE-TCP.");
