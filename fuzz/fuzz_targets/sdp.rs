@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
                 codec: m.codec.clone(),
                 ssrc: 1000 + i as u32,
                 rtx_ssrc: Some(2000 + i as u32),
+                red: false,
                 cname: "fuzz".into(),
                 stream_id: "stream".into(),
                 track_id: format!("track{i}"),
