@@ -25,6 +25,7 @@ pub struct Uptrack {
     /// Smoothed request-to-repair time toward the publisher: NACK retries
     /// are spaced by it.
     pub rtt: Duration,
+    rtt_measured: bool,
     pub keyframes: KeyframeRequester,
     /// Remote shards with subscribers, valid for `routes_epoch`.
     pub remote_shards: Vec<ShardId>,
@@ -43,6 +44,7 @@ impl Uptrack {
             seq: SeqUnwrapper::new(),
             nack: NackGenerator::new(),
             rtt: INITIAL_RTT,
+            rtt_measured: false,
             keyframes: KeyframeRequester::default(),
             remote_shards: Vec::new(),
             routes_epoch: u64::MAX,
@@ -71,7 +73,15 @@ impl Uptrack {
         if !self.spec.feedback.nack {
             return Some((ext, Arrival::InOrder));
         }
-        match self.nack.on_packet(ext, keyframe, now) {
+        let arrival = self.nack.on_packet(ext, keyframe, now);
+        if let Some(sample) = self.nack.take_rtt_sample() {
+            // Smoothed like TCP's SRTT, the first sample replacing the
+            // guess; at least 1 ms so retries never spin.
+            let sample = sample.max(Duration::from_millis(1));
+            self.rtt = if self.rtt_measured { (self.rtt * 7 + sample) / 8 } else { sample };
+            self.rtt_measured = true;
+        }
+        match arrival {
             Arrival::Duplicate | Arrival::TooOld => None,
             a => Some((ext, a)),
         }

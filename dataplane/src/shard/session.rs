@@ -49,6 +49,7 @@ pub struct Session {
     pub resend_budget: ResendBudget,
     /// Measured from the LSR/DLSR in this peer's receiver reports.
     pub rtt: Duration,
+    rtt_measured: bool,
     sr_sent: [(u32, Option<Instant>); SR_HISTORY],
     sr_next: usize,
     pub consent_reported: bool,
@@ -74,6 +75,7 @@ impl Session {
             bwe: BandwidthEstimator::new(INITIAL_ESTIMATE_BPS),
             resend_budget: ResendBudget::default(),
             rtt: DEFAULT_RTT,
+            rtt_measured: false,
             sr_sent: [(0, None); SR_HISTORY],
             sr_next: 0,
             consent_reported: false,
@@ -130,8 +132,12 @@ impl Session {
         };
         let held = Duration::from_micros(u64::from(dlsr) * 1_000_000 / 65_536);
         if let Some(rtt) = now.saturating_duration_since(sent).checked_sub(held) {
-            // Smoothed like TCP's SRTT, so one late report does not swing retries.
-            self.rtt = (self.rtt * 7 + rtt.max(Duration::from_millis(1))) / 8;
+            // Smoothed like TCP's SRTT, so one late report does not swing
+            // retries; the first sample replaces the guess outright, or a
+            // 100 ms guess would hold resends back for many seconds.
+            let rtt = rtt.max(Duration::from_millis(1));
+            self.rtt = if self.rtt_measured { (self.rtt * 7 + rtt) / 8 } else { rtt };
+            self.rtt_measured = true;
         }
     }
 
