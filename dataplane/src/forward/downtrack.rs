@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::forward::extensions::{self, Stamp, MAX_ELEMENTS};
 use crate::forward::resend_limiter::ResendLimiter;
+
+/// RTP header, sfud's own extensions and the RTX OSN, at most.
+const RESEND_OVERHEAD: usize = 12 + 4 + 3 * 8 + 2;
 use crate::forward::retransmission_cache::RetransmissionCache;
 use crate::forward::{red, rtx};
 use crate::forward::seq_mapper::SeqMapper;
@@ -138,22 +141,32 @@ impl Downtrack {
 
     /// Answers a NACK for output sequence `seq` from `cache`: writes the
     /// resend (as RTX when the subscriber negotiated it) into `out`. None
-    /// when the packet is unknown, evicted, or was resent too recently.
+    /// when the packet is unknown, evicted, was resent too recently, or
+    /// `budget` refuses its size. `budget` is asked last, so a refused
+    /// resend spends neither the per-packet allowance nor an RTX seq.
+    #[allow(clippy::too_many_arguments)]
     pub fn resend(
         &mut self,
         seq: u16,
         cache: &RetransmissionCache,
         ctx: &SendContext,
         rtt: Duration,
+        budget: impl FnOnce(usize) -> bool,
         out: &mut [u8],
         now: Instant,
     ) -> Option<Resent> {
         let ext_seq = self.mapper.source_of(seq)?;
         let pkt = cache.get(ext_seq, now)?;
         let (sequence, timestamp) = self.mapper.map(ext_seq, pkt.timestamp)?;
-        if sequence != seq || !self.limiter.allow(seq, now, rtt) {
+        if sequence != seq || !self.limiter.permits(seq, now, rtt) {
             return None;
         }
+        // Header, the extensions sfud may write, and the RTX OSN: an upper
+        // bound is good enough for a token bucket.
+        if !budget(RESEND_OVERHEAD + pkt.ext.len() + pkt.payload.len()) {
+            return None;
+        }
+        self.limiter.record(seq, now);
         let tw = ctx.transport_seq.to_be_bytes();
         let stamp = Stamp { mid: self.spec.mid.as_bytes(), abs_send_time: &ctx.abs_send_time, transport_seq: &tw };
         let (fields, osn) = match self.spec.rtx {

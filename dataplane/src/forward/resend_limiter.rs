@@ -44,28 +44,37 @@ impl ResendLimiter {
     /// Whether output seq `seq` may be resent now: at most once per `rtt` per packet, and at
     /// most `MAX_RESENDS` times in all. Records the resend when it returns true.
     pub fn allow(&mut self, seq: u16, now: Instant, rtt: Duration) -> bool {
-        let Some(slot) = self.slots.get_mut(usize::from(seq) & (SLOTS - 1)) else {
+        if !self.permits(seq, now, rtt) {
             return false;
-        };
-        match slot {
-            Some(e) if e.seq == seq && now.saturating_duration_since(e.last) < ENTRY_LIFETIME => {
+        }
+        self.record(seq, now);
+        true
+    }
+
+    /// `allow` without recording, for callers that have a second gate (the
+    /// session's resend budget) to pass before the resend really happens.
+    pub fn permits(&self, seq: u16, now: Instant, rtt: Duration) -> bool {
+        match self.slots.get(usize::from(seq) & (SLOTS - 1)) {
+            Some(Some(e)) if e.seq == seq && now.saturating_duration_since(e.last) < ENTRY_LIFETIME => {
                 // Within one RTT the first copy may still be in flight: a
                 // second NACK for it is a repeat, not news of a second loss.
-                if e.resends >= MAX_RESENDS || now.saturating_duration_since(e.last) < rtt {
-                    return false;
-                }
-                e.resends += 1;
+                e.resends < MAX_RESENDS && now.saturating_duration_since(e.last) >= rtt
+            }
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    /// Counts a resend of `seq` made now.
+    pub fn record(&mut self, seq: u16, now: Instant) {
+        let Some(slot) = self.slots.get_mut(usize::from(seq) & (SLOTS - 1)) else { return };
+        match slot {
+            Some(e) if e.seq == seq && now.saturating_duration_since(e.last) < ENTRY_LIFETIME => {
+                e.resends = e.resends.saturating_add(1);
                 e.last = now;
             }
-            _ => {
-                *slot = Some(Entry {
-                    seq,
-                    last: now,
-                    resends: 1,
-                })
-            }
+            _ => *slot = Some(Entry { seq, last: now, resends: 1 }),
         }
-        true
     }
 }
 
@@ -87,6 +96,19 @@ mod tests {
         assert!(!l.allow(100, t + 60 * MS, RTT));
         // Other packets are independent.
         assert!(l.allow(101, t + 60 * MS, RTT));
+    }
+
+    #[test]
+    fn permits_spends_nothing_until_recorded() {
+        let mut l = ResendLimiter::new();
+        let t = Instant::now();
+        // A resend another gate refused must not count against the packet.
+        for _ in 0..20 {
+            assert!(l.permits(5, t, RTT));
+        }
+        l.record(5, t);
+        assert!(!l.permits(5, t + MS, RTT));
+        assert!(l.permits(5, t + RTT, RTT));
     }
 
     #[test]

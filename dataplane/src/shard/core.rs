@@ -24,6 +24,9 @@ use crate::{dtls_record, stun};
 
 /// How often RR/SR go out and consent is checked.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often `tick` scans downtracks for keyframe retries; well under the
+/// downtracks' own retry spacing.
+const KEYFRAME_SCAN_INTERVAL: Duration = Duration::from_millis(50);
 
 /// What the I/O loop does with an ICE-TCP connection after a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +82,8 @@ pub struct ShardCore {
     pub(super) origin: Option<Instant>,
     pub stats: ShardStats,
     pub(super) last_report: Option<Instant>,
+    /// When `tick` next looks for downtracks still waiting for a keyframe.
+    keyframe_scan_at: Option<Instant>,
     last_srtp_reap: Option<Instant>,
     /// Scratch for building RTCP before it is protected into the outbox.
     pub(super) scratch: Vec<u8>,
@@ -104,6 +109,7 @@ impl ShardCore {
             caches: HashMap::new(),
             origin: None,
             last_report: None,
+            keyframe_scan_at: None,
             last_srtp_reap: None,
             scratch: vec![0; 1500],
             nack_scratch: Vec::new(),
@@ -439,9 +445,15 @@ impl ShardCore {
         for t in pending {
             self.request_keyframe(t, now, out);
         }
-        // Video downtracks with keys that still wait for their first keyframe.
+        // Video downtracks with keys that still wait for their first
+        // keyframe. Their retries are far apart, so the scan over every
+        // downtrack runs on its own slow deadline, not at NACK-timer rate.
         let mut waiting: Vec<TrackId> = Vec::new();
-        for (track, list) in self.downtracks.iter_mut() {
+        let scan_due = self.keyframe_scan_at.is_none_or(|t| now >= t);
+        if scan_due {
+            self.keyframe_scan_at = Some(now + KEYFRAME_SCAN_INTERVAL);
+        }
+        for (track, list) in self.downtracks.iter_mut().filter(|_| scan_due) {
             for dt in list.iter_mut() {
                 let keyed = self.sessions.get(&dt.spec.session).is_some_and(|s| s.tx.is_some());
                 if keyed && dt.keyframe_request_due(now) && !waiting.contains(track) {

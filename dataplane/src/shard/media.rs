@@ -468,12 +468,12 @@ fn answer_nack(
     }
     let ctx = send_context(sess, origin, now);
     let rtt = sess.rtt;
+    let estimate = sess.bwe.estimate_bps();
+    let budget = &mut sess.resend_budget;
     let slot = out.slot();
-    match dt.resend(seq, cache, &ctx, rtt, slot, now) {
-        Some(r) if sess.resend_budget.allow(r.len, sess.bwe.estimate_bps(), now) => {
-            protect_and_commit(sess, r.len, r.transport_seq, now, out)
-        }
-        _ => false,
+    match dt.resend(seq, cache, &ctx, rtt, |len| budget.allow(len, estimate, now), slot, now) {
+        Some(r) => protect_and_commit(sess, r.len, r.transport_seq, now, out),
+        None => false,
     }
 }
 
