@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import { startSfud, getSessions } from './lib/sfud.mjs';
+import { startSfud, getSessions, sessionOf } from './lib/sfud.mjs';
 import { withHarness } from './lib/scenario.mjs';
 import { publish, play, waitForMedia } from './lib/browser.mjs';
 import { pollUntil } from './lib/util.mjs';
@@ -145,8 +145,8 @@ test('ICE-TCP with UDP blocked, shards=2: publisher on shard 0, viewer on shard 
       // Whichever listener the kernel chose, each connection ended up on its
       // session's shard (handed over through the mesh when needed).
       const sessions = await getSessions(server.url);
-      const p = sessions.find((s) => pub.id.startsWith(s.id));
-      const v = sessions.find((s) => sub.id.startsWith(s.id));
+      const p = sessionOf(sessions, pub.id);
+      const v = sessionOf(sessions, sub.id);
       assert.equal(p && p.shard, 0, JSON.stringify(sessions));
       assert.equal(v && v.shard, 1, JSON.stringify(sessions));
       const byShard = Object.fromEntries(shards.map((s) => [s.shard, s]));

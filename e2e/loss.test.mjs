@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { startSfud, getSessions } from './lib/sfud.mjs';
+import { startSfud, waitForShards } from './lib/sfud.mjs';
 import { withHarness } from './lib/scenario.mjs';
 import { publish, play, waitForMedia } from './lib/browser.mjs';
 import { loadIon, joinRoom, roomState, waitForRemoteFrames } from './lib/ion.mjs';
@@ -183,20 +183,7 @@ test('2 shards (publisher on 0, viewer on 1): 720p at 5% loss per hop for 30 s d
       pubOpts: { shard: 0 },
       subOpts: { shard: 1 },
       // The case is about the cross-shard path: make sure it is the one measured.
-      afterMedia: async ({ pub, sub }) => {
-        let sessions = null;
-        await pollUntil(async () => {
-          sessions = await getSessions(server.url);
-          const p = sessions.find((s) => pub.id.startsWith(s.id));
-          const v = sessions.find((s) => sub.id.startsWith(s.id));
-          return p && v && p.shard === 0 && v.shard === 1;
-        }, {
-          timeoutMs: 3000,
-          signal: t.signal,
-          what: `publisher ${pub.id} on shard 0 and viewer ${sub.id} on shard 1`,
-          describe: () => JSON.stringify(sessions),
-        });
-      },
+      afterMedia: ({ pub, sub }) => waitForShards(t, server.url, { pub, sub }),
     });
     assertNoMisses(misses(fig), report(name, fig));
   });

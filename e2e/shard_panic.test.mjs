@@ -4,7 +4,7 @@
 // same shard work.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSfud, getSessions } from './lib/sfud.mjs';
+import { startSfud, getSessions, sessionOf } from './lib/sfud.mjs';
 import { publish, stats } from './lib/browser.mjs';
 import { withHarness, publishWatchStop } from './lib/scenario.mjs';
 import { pollUntil } from './lib/util.mjs';
@@ -26,8 +26,8 @@ test('a forced shard panic ends only that shard\'s sessions', { timeout: 120000 
     let sessions = [];
     await pollUntil(async () => {
       sessions = await getSessions(server.url);
-      const a = sessions.find((s) => lost.id.startsWith(s.id));
-      const b = sessions.find((s) => kept.id.startsWith(s.id));
+      const a = sessionOf(sessions, lost.id);
+      const b = sessionOf(sessions, kept.id);
       return a && b && a.shard === 0 && b.shard === 1 && a.state === 'connected' && b.state === 'connected';
     }, { timeoutMs: 15000, signal: t.signal, what: 'both publishers connected on their shards', describe: () => JSON.stringify(sessions) });
 
@@ -36,9 +36,9 @@ test('a forced shard panic ends only that shard\'s sessions', { timeout: 120000 
 
     await pollUntil(async () => {
       sessions = await getSessions(server.url);
-      return !sessions.some((s) => lost.id.startsWith(s.id));
+      return !sessionOf(sessions, lost.id);
     }, { timeoutMs: 5000, signal: t.signal, what: 'the lost session gone from the API', describe: () => JSON.stringify(sessions) });
-    assert.ok(sessions.some((s) => kept.id.startsWith(s.id) && s.state === 'connected'), `shard 1's session untouched: ${JSON.stringify(sessions)}`);
+    assert.ok(sessionOf(sessions, kept.id)?.state === 'connected', `shard 1's session untouched: ${JSON.stringify(sessions)}`);
 
     // The client whose session ended sees its connection drop (checks go
     // unanswered); the other stays connected.

@@ -3,7 +3,7 @@
 //   SFUD_BIN=target/release/sfud scripts/in-netns.sh node --test --test-concurrency=1 e2e/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSfud, getSessions } from './lib/sfud.mjs';
+import { startSfud, getSessions, waitForShards } from './lib/sfud.mjs';
 import { withHarness, publishWatchStop, manyViewers } from './lib/scenario.mjs';
 import { pollUntil } from './lib/util.mjs';
 
@@ -44,20 +44,7 @@ test('shards=2: publisher pinned to shard 0, viewer to shard 1', { timeout: CASE
       subOpts: { shard: 1 },
       afterMedia: async ({ pub, sub }) => {
         // Media flows, so both sessions have been claimed by their shards.
-        let sessions = null;
-        await pollUntil(async () => {
-          sessions = await getSessions(server.url);
-          const p = sessions.find((s) => pub.id.startsWith(s.id));
-          const v = sessions.find((s) => sub.id.startsWith(s.id));
-          return p && v && p.shard === 0 && v.shard === 1;
-        }, {
-          timeoutMs: 3000,
-          signal: t.signal,
-          what: `publisher ${pub.id} on shard 0 and viewer ${sub.id} on shard 1`,
-          describe: () => JSON.stringify(sessions),
-        });
-        const p = sessions.find((s) => pub.id.startsWith(s.id));
-        const v = sessions.find((s) => sub.id.startsWith(s.id));
+        const [p, v] = await waitForShards(t, server.url, { pub, sub });
         assert.equal(p.kind, 'whip');
         assert.equal(v.kind, 'whep');
         assert.equal(p.room, 'room1');

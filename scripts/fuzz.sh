@@ -26,7 +26,8 @@ shift || true
 
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     echo "==> installing cargo-fuzz (crates.io)"
-    cargo +nightly install cargo-fuzz --locked
+    # --debug: a CLI that only drives cargo needs no optimiser.
+    cargo +nightly install cargo-fuzz --locked --debug
 fi
 
 mapfile -t all < <(cargo +nightly fuzz list)

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { killAllOnExit, sleep } from './util.mjs';
+import { killAllOnExit, sleep, pollUntil } from './util.mjs';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SFUD_URL = 'http://127.0.0.1:7880';
@@ -120,4 +120,28 @@ export async function getSessions(url = SFUD_URL) {
   const body = await res.text();
   if (res.status !== 200) throw new Error(`GET /api/v1/sessions: ${res.status} ${body}`);
   return JSON.parse(body);
+}
+
+// The session list shows a public prefix of each WHIP/WHEP resource id (the
+// full id is a capability), so a client's session is the one its id starts with.
+export function sessionOf(sessions, resourceId) {
+  return sessions.find((s) => resourceId.startsWith(s.id));
+}
+
+// Waits until the publisher and the viewer sessions are claimed by the shards
+// they were pinned to; returns [publisher, viewer] as the API lists them.
+export async function waitForShards(t, url, { pub, sub }, { pubShard = 0, subShard = 1, timeoutMs = 3000 } = {}) {
+  let sessions = [];
+  await pollUntil(async () => {
+    sessions = await getSessions(url);
+    const p = sessionOf(sessions, pub.id);
+    const v = sessionOf(sessions, sub.id);
+    return p && v && p.shard === pubShard && v.shard === subShard;
+  }, {
+    timeoutMs,
+    signal: t.signal,
+    what: `publisher ${pub.id} on shard ${pubShard} and viewer ${sub.id} on shard ${subShard}`,
+    describe: () => JSON.stringify(sessions),
+  });
+  return [sessionOf(sessions, pub.id), sessionOf(sessions, sub.id)];
 }

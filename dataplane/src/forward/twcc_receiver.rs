@@ -215,7 +215,7 @@ fn slot_index(ext: u64) -> usize {
 mod tests {
     use super::*;
     use crate::rtcp::twcc::parse_twcc;
-    use crate::rtcp::{iter_compound, RtcpPacket};
+    use crate::rtcp::twcc::tests::fci_of;
 
     const MS: Duration = Duration::from_millis(1);
 
@@ -223,16 +223,7 @@ mod tests {
     type Decoded = (u16, u8, Vec<(u16, Option<i64>)>);
 
     fn decode(buf: &[u8]) -> Decoded {
-        let mut it = iter_compound(buf);
-        let Some(Ok(RtcpPacket::TransportCc {
-            sender_ssrc,
-            media_ssrc,
-            fci,
-        })) = it.next()
-        else {
-            panic!("not transport-cc");
-        };
-        assert!(it.next().is_none());
+        let (sender_ssrc, media_ssrc, fci) = fci_of(buf);
         assert_eq!((sender_ssrc, media_ssrc), (0xaaaa, 0xbbbb));
         let fb = parse_twcc(fci).unwrap();
         (fb.base_seq, fb.fb_count, fb.arrivals().collect())

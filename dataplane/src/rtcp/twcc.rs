@@ -220,4 +220,4 @@ impl Iterator for TwccPackets<'_> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -109,19 +109,11 @@ fn forwarding_to_a_tcp_viewer() {
     core.handle_command(session(SUB, "subu", None), now, &mut out);
     core.handle_command(
         Command::AddUptrack(UptrackSpec {
-            track: TRACK,
-            session: PUB,
             kind: MediaKind::Audio,
             codec: CodecKind::Opus,
             payload_type: 111,
             clock_rate: 48000,
-            ssrc: Some(PUB_SSRC),
-            mid: "0".into(),
-            rtx_ssrc: None,
-            rtx_payload_type: None,
-        red_payload_type: None,
-            ext: Default::default(),
-            feedback: Default::default(),
+            ..crate::shard::tests::up_spec()
         }),
         now,
         &mut out,

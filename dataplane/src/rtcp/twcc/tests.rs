@@ -5,7 +5,7 @@ const R: fn(i64) -> PacketStatus = |delta_us| PacketStatus::Received { delta_us 
 const N: PacketStatus = PacketStatus::NotReceived;
 
 /// The FCI (and SSRCs) of the only packet in `buf`, which must be transport-cc.
-fn fci_of(buf: &[u8]) -> (u32, u32, &[u8]) {
+pub(crate) fn fci_of(buf: &[u8]) -> (u32, u32, &[u8]) {
     let mut it = iter_compound(buf);
     let Some(Ok(RtcpPacket::TransportCc {
         sender_ssrc,
