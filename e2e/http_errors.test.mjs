@@ -37,6 +37,8 @@ test('WHIP/WHEP refuse bad input with a clear status and reason', { timeout: 600
       ['PATCH', '/whip/r1/doesnotexist', { body: 'a=candidate', type: 'application/trickle-ice-sdpfrag' }, 400, /malformed sdpfrag/],
       ['PATCH', '/whip/r1/doesnotexist', { body: 'a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n', type: 'text/plain' }, 415, /trickle-ice-sdpfrag/],
       ['PATCH', '/whip/r1/doesnotexist', { body: 'a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n', type: 'application/trickle-ice-sdpfrag' }, 404, /no session/],
+      // Test hooks are off by default: nobody can make sfud panic.
+      ['POST', '/api/v1/test/controlplane/panic', {}, 403, /test hooks are off/],
     ];
     for (const [method, path, opts, status, reason] of cases) {
       const res = await req(method, path, opts);

@@ -53,6 +53,14 @@ test('a forced shard panic ends only that shard\'s sessions', { timeout: 120000 
     assert.deepEqual(panics, [1, 0], `panics counted per shard: ${JSON.stringify(panics)}`);
     assert.match(server.logTail(200), /shard panicked: core reset/);
 
+    // The controlplane's timer task panics once: contained, logged, and the
+    // task goes on (the kept session stays up, new sessions connect below).
+    const cp = await fetch(`${server.url}/api/v1/test/controlplane/panic`, { method: 'POST', signal: AbortSignal.timeout(3000) });
+    assert.equal(cp.status, 202, await cp.text());
+    await pollUntil(async () => /panic contained in a controlplane task/.test(server.logTail(200)),
+      { timeoutMs: 5000, signal: t.signal, what: 'the controlplane panic logged as contained' });
+    assert.equal((await stats(page1, 'kept')).connectionState, 'connected');
+
     // Shard 0 takes new sessions: publish and watch there.
     await publishWatchStop(t, ctx, { room: 'after', pubOpts: { shard: 0 }, subOpts: { shard: 0 } });
   });

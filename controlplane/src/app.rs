@@ -84,6 +84,9 @@ pub fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
     let candidates_for_turn = candidates.clone();
     info!(shards = cpus.len(), ?cpus, media = %dp.media_addr, ice_tcp = ?dp.tcp_addr, ?candidates, "dataplane up");
     let mut hub = Hub::new(dp, dtls, fingerprint, candidates, cfg.dataplane.allow_placement_hint, cfg.room.clone());
+    if cfg.dataplane.test_hooks {
+        hub.enable_test_hooks();
+    }
     hub.set_limits(cfg.limits.clone());
     let hub = Arc::new(Mutex::new(hub));
 

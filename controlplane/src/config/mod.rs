@@ -190,7 +190,8 @@ pub struct DataplaneConfig {
     /// Test-only: honour `?shard=N` on WHIP/WHEP to place a session.
     pub allow_placement_hint: bool,
     /// Test-only: `POST /api/v1/test/shards/{n}/panic` makes shard n panic,
-    /// to test that a failing shard is contained (docs/fuzzing.md).
+    /// and `POST /api/v1/test/controlplane/panic` the controlplane's timer
+    /// task, to test that a failure is contained (docs/security.md).
     pub test_hooks: bool,
 }
 

@@ -108,6 +108,18 @@ pub async fn test_panic(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// Test-only (honoured with `dataplane.test_hooks`): the controlplane's
+/// timer task panics once.
+pub async fn test_controlplane_panic(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Result<StatusCode, ApiError> {
+    admin(&st, &headers, &q, None)?;
+    st.hub.lock().unwrap_or_else(|p| p.into_inner()).test_controlplane_panic()?;
+    Ok(StatusCode::ACCEPTED)
+}
+
 pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Result<Json<Value>, ApiError> {
     admin(&st, &headers, &q, None)?;
     let hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());

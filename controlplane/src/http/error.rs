@@ -35,6 +35,7 @@ impl From<HubError> for ApiError {
             }
             HubError::Dtls(_) => StatusCode::INTERNAL_SERVER_ERROR,
             HubError::Draining => StatusCode::SERVICE_UNAVAILABLE,
+            HubError::TestHooksOff => StatusCode::FORBIDDEN,
             HubError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             HubError::Limit(l) if l.per_client => StatusCode::TOO_MANY_REQUESTS,
             HubError::Limit(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -158,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/rooms/{room}/participants/{identity}", delete(api::remove_participant))
         .route("/api/v1/rooms/{room}/tracks/{track}/mute", post(api::mute))
         .route("/api/v1/test/shards/{shard}/panic", post(api::test_panic))
+        .route("/api/v1/test/controlplane/panic", post(api::test_controlplane_panic))
         .route("/whip/{room}", post(whip::whip_post).options(whip::whip_options))
         .route("/whip/{room}/{resource}", delete(whip::whip_delete).patch(whip::whip_patch))
         .route("/whep/{room}", post(whip::whep_post).options(whip::whep_options))

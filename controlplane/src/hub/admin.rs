@@ -119,6 +119,22 @@ impl Hub {
         Ok(())
     }
 
+    /// Lets the test-only hooks act (`dataplane.test_hooks`).
+    pub fn enable_test_hooks(&mut self) {
+        self.test_hooks = true;
+    }
+
+    /// Test-only: the controlplane's timer task panics at its next step,
+    /// to test that it is contained. Refused unless test hooks are on.
+    pub fn test_controlplane_panic(&mut self) -> Result<(), HubError> {
+        if !self.test_hooks {
+            return Err(HubError::TestHooksOff);
+        }
+        warn!("test hook: forcing a controlplane timer panic");
+        self.panic_next_timer = true;
+        Ok(())
+    }
+
     pub fn set_muted(&mut self, room: &str, track_sid: &str, muted: bool) -> Result<(), HubError> {
         let r = self.rooms.get(room).ok_or_else(|| HubError::NoRoom(room.to_string()))?;
         let track = r

@@ -144,6 +144,8 @@ pub enum HubError {
     PreconditionFailed(String),
     #[error("{}", .0.message)]
     Limit(LimitHit),
+    #[error("test hooks are off (set dataplane.test_hooks for tests)")]
+    TestHooksOff,
 }
 
 /// A session as the admin API lists it. `id` is the first characters of
@@ -184,6 +186,10 @@ pub struct Hub {
     hooks: crate::webhook::Webhooks,
     /// Tracks an admin muted.
     muted: std::collections::HashSet<TrackId>,
+    /// Test-only hooks (`dataplane.test_hooks`): a forced panic in the
+    /// timer task, to show the controlplane contains it.
+    test_hooks: bool,
+    panic_next_timer: bool,
 }
 
 /// Resource ids are capabilities (whoever has one may DELETE the session):
@@ -223,6 +229,8 @@ impl Hub {
             stats_seen: vec![None; shards],
             hooks: crate::webhook::Webhooks::default(),
             muted: Default::default(),
+            test_hooks: false,
+            panic_next_timer: false,
         }
     }
 
@@ -558,6 +566,9 @@ impl Hub {
 
     /// Retransmission timers of handshakes in flight.
     pub fn on_timer(&mut self) {
+        if std::mem::take(&mut self.panic_next_timer) {
+            panic!("test hook: forced controlplane timer panic");
+        }
         let now = Instant::now();
         self.expire_offers(now);
         self.expire_orphans(now);
