@@ -109,6 +109,10 @@ pub struct ShardStats {
     pub packets_recovered: u64,
     /// Upstream losses given up on (a keyframe was requested instead).
     pub losses_unrecoverable: u64,
+    /// RFC 2198 RED packets sent as RED to subscribers that negotiated it.
+    pub red_passed: u64,
+    /// RED packets reduced to their primary Opus block for the others.
+    pub red_reduced: u64,
     /// Bytes held by this shard's retransmission caches.
     pub cache_bytes: u64,
     /// Each local subscriber session's downlink estimate, in bit/s.

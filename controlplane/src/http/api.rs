@@ -139,6 +139,7 @@ pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Que
                 "retransmissions": s.retransmissions, "nacks_unanswered": s.nacks_unanswered,
                 "nacks_sent": s.nacks_sent, "packets_recovered": s.packets_recovered,
                 "losses_unrecoverable": s.losses_unrecoverable, "cache_bytes": s.cache_bytes,
+                "red_passed": s.red_passed, "red_reduced": s.red_reduced,
                 "subscriber_estimates_bps": s.subscriber_estimates.iter()
                     .map(|(sid, bps)| json!({ "session": sid.0, "bps": bps })).collect::<Vec<_>>(),
                 "peer_batches_out": s.peer_batches_out, "peer_batches_in": s.peer_batches_in,

@@ -19,6 +19,7 @@ pub const NACKS_SENT: &str = "sfud_nack_sequences_sent_total";
 pub const PACKETS_RECOVERED: &str = "sfud_packets_recovered_total";
 pub const LOSSES_UNRECOVERABLE: &str = "sfud_losses_unrecoverable_total";
 pub const CACHE_BYTES: &str = "sfud_retransmission_cache_bytes";
+pub const RED_PACKETS: &str = "sfud_red_packets_total";
 pub const SUBSCRIBER_ESTIMATE_MIN: &str = "sfud_subscriber_estimate_min_bps";
 pub const SUBSCRIBER_ESTIMATE_MEAN: &str = "sfud_subscriber_estimate_mean_bps";
 pub const DTLS_HANDSHAKES: &str = "sfud_dtls_handshakes_total";
@@ -61,6 +62,7 @@ pub(super) fn describe_all() {
     describe_counter!(NACKS_SENT, "Sequence numbers NACKed to publishers, retries included, per shard.");
     describe_counter!(PACKETS_RECOVERED, "Packets lost upstream and restored by a publisher's retransmission, per shard.");
     describe_counter!(LOSSES_UNRECOVERABLE, "Upstream losses given up on (a keyframe was requested instead), per shard.");
+    describe_counter!(RED_PACKETS, "RFC 2198 RED audio packets sent, per shard: path=passed as RED to subscribers that negotiated it, path=reduced to the primary Opus block for the others.");
     describe_gauge!(CACHE_BYTES, "Bytes held by the retransmission caches, per shard.");
     describe_gauge!(SUBSCRIBER_ESTIMATE_MIN, "Lowest downlink estimate among a shard's subscribers, in bit/s.");
     describe_gauge!(SUBSCRIBER_ESTIMATE_MEAN, "Mean downlink estimate of a shard's subscribers, in bit/s.");

@@ -63,6 +63,8 @@ pub fn record_shard_stats(s: &ShardStats) {
     set(NACKS_SENT, s.nacks_sent);
     set(PACKETS_RECOVERED, s.packets_recovered);
     set(LOSSES_UNRECOVERABLE, s.losses_unrecoverable);
+    counter!(RED_PACKETS, "shard" => shard.clone(), "path" => "passed").absolute(s.red_passed);
+    counter!(RED_PACKETS, "shard" => shard.clone(), "path" => "reduced").absolute(s.red_reduced);
     gauge!(CACHE_BYTES, "shard" => shard.clone()).set(s.cache_bytes as f64);
     let estimates: Vec<u64> = s.subscriber_estimates.iter().map(|(_, e)| *e).collect();
     let min = estimates.iter().min().copied().unwrap_or(0);

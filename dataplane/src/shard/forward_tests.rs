@@ -337,5 +337,7 @@ fn red_passes_through_or_is_reduced_to_its_primary() {
             Some(pt) => assert_eq!((seen[0].2, &seen[0].3[..]), (pt, &red_payload[..]), "RED as is"),
             None => assert_eq!((seen[0].2, &seen[0].3[..]), (109, &b"opus"[..]), "the primary, as Opus"),
         }
+        let counted = (core.stats.red_passed, core.stats.red_reduced);
+        assert_eq!(counted, if viewer_red.is_some() { (1, 0) } else { (0, 1) });
     }
 }

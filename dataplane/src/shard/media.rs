@@ -198,6 +198,12 @@ impl ShardCore {
             };
             if protect_and_commit(sess, len, stamped, now, out) {
                 self.stats.rtp_forwarded += 1;
+                if item.red {
+                    match dt.spec.red_payload_type {
+                        Some(_) => self.stats.red_passed += 1,
+                        None => self.stats.red_reduced += 1,
+                    }
+                }
             } else {
                 self.stats.drop(DropReason::Malformed);
             }
