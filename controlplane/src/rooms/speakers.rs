@@ -133,10 +133,10 @@ pub fn rank(levels: &[StreamLevel], expected: u32) -> Vec<String> {
     speaking.into_iter().map(|s| s.stream_id.clone()).collect()
 }
 
-/// The data channel message ion-sdk-js 1.8 hands to `onspeaker`. ion-sfu
-/// omitted `params` when the list was empty (Go's omitempty), and then the
-/// SDK passed the whole message to `onspeaker`; an empty array is what a
-/// client can use.
+/// The data channel message ion-sdk-js 1.8 hands to `onspeaker`. `params`
+/// must be present even when empty: the SDK passes a message without it
+/// whole to `onspeaker` (its "legacy" form). ion-sfu's `omitempty` kept an
+/// empty list too, since it sat in an `interface{}` that was not nil.
 pub fn audio_levels_message(speakers: &[String]) -> String {
     serde_json::json!({ "method": "audioLevels", "params": speakers }).to_string()
 }
