@@ -137,7 +137,15 @@ test('the talker is named by audioLevels within 2 s, and in the admin room view;
         return streamId;
       };
 
-      await phase('clean', 'talker');
+      const talker = await phase('clean', 'talker');
+      // A participant joining while the talker talks (the list does not
+      // change) hears it as soon as its ion-sfu channel opens.
+      const lateAt = Date.now();
+      await joinRoom(quietPage, 'late', { wsUrl, sid: ROOM, uid: 'late', publish: false });
+      const late = await namedBy(t, [{ page: quietPage, key: 'late' }], talker, lateAt);
+      console.log(JSON.stringify({ case: 'late joiner', ms_after_join: late.late }));
+      assert.ok(late.late <= NAMED_WITHIN_MS, `late joiner named the talker ${late.late} ms after joining`);
+      await leaveRoom(quietPage, 'late');
       // The talker leaves: the speakers list empties, and everyone hears it.
       const leftAt = Date.now();
       await leaveRoom(talkerPage, 'talker');
