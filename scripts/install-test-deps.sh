@@ -2,7 +2,8 @@
 # Installs what the tests need: Chromium, Firefox ESR, GStreamer (webrtcbin,
 # vpx, opus, nice) with python3-gi, nftables, iproute2, util-linux
 # (unshare), Prometheus (promtool and the server), coturn's test clients and
-# systemd-analyze from Debian, and playwright-core, puppeteer-core (Firefox
+# systemd-analyze from Debian, espeak-ng (the active speaker test's voice),
+# and playwright-core, puppeteer-core (Firefox
 # over WebDriver BiDi) + ion-sdk-js from npm.
 # Idempotent and quick when everything is already present, so CI can call it
 # on every run. Never downloads a browser build: only Debian's chromium and
@@ -17,7 +18,7 @@ export DEBIAN_FRONTEND=noninteractive
 wanted=(chromium:chromium nftables:nft iproute2:ip util-linux:unshare nodejs:node npm:npm
         prometheus:promtool coturn:turnutils_uclient systemd:systemd-analyze curl:curl
         libhwloc-dev:/usr/include/hwloc.h libudev-dev:/usr/include/libudev.h
-        firefox-esr:firefox-esr
+        firefox-esr:firefox-esr espeak-ng:espeak-ng
         gstreamer1.0-tools:gst-launch-1.0 gstreamer1.0-plugins-base:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideotestsrc.so
         gstreamer1.0-plugins-good:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvpx.so
         gstreamer1.0-plugins-bad:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstwebrtc.so

@@ -167,6 +167,38 @@ pub struct DowntrackSpec {
     pub feedback: Feedback,
 }
 
+/// How shards measure speech (ion-sfu's audio observer): each audio
+/// uptrack's RFC 6464 levels are summed over `interval` and reported as one
+/// `Event::AudioLevels` per shard. A packet counts as active when its level
+/// is at or under `threshold` (-dBov: 0 is the loudest, 127 silence).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AudioLevelSettings {
+    pub interval: std::time::Duration,
+    pub threshold: u8,
+}
+
+impl Default for AudioLevelSettings {
+    /// ion-sfu's defaults.
+    fn default() -> Self {
+        AudioLevelSettings { interval: std::time::Duration::from_millis(1000), threshold: 40 }
+    }
+}
+
+/// One audio uptrack's levels over one interval (authenticated packets
+/// carrying ssrc-audio-level only). Levels are RFC 6464's -dBov.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AudioLevelWindow {
+    pub track: TrackId,
+    /// Packets with a level.
+    pub packets: u32,
+    /// Sum of those packets' levels.
+    pub level_sum: u32,
+    /// Packets at or above the threshold's loudness.
+    pub active: u32,
+    /// Sum of the active packets' levels (ion-sfu ranks by it).
+    pub active_level_sum: u32,
+}
+
 #[derive(Debug)]
 pub enum Command {
     AddSession(SessionSpec),
@@ -197,6 +229,8 @@ pub enum Command {
     /// ICE restart (WHIP/WHEP PATCH, RFC 9725 §4.3.2): the session's checks
     /// now use these credentials. Its paths and media carry on meanwhile.
     RestartIce { session: SessionId, ufrag: String, pwd: String, remote_ufrag: String },
+    /// Audio level interval and threshold (sent once at start-up).
+    SetAudioLevels(AudioLevelSettings),
     /// Test-only: panic inside the shard core, to exercise containment.
     /// Ignored (and logged) unless the dataplane was started with
     /// `test_hooks`.
@@ -215,6 +249,10 @@ pub enum Event {
     UptrackActive { track: TrackId, ssrc: u32 },
     /// Periodic per-shard counters.
     Stats(crate::stats::ShardStats),
+    /// Audio levels of this shard's audio uptracks over the last interval:
+    /// every track that carried levels in it or in the interval before (so
+    /// a track that fell silent reports one empty window).
+    AudioLevels { shard: ShardId, windows: Vec<AudioLevelWindow> },
     /// A shard panicked: its core was reset and the sessions it owned are
     /// gone from the dataplane. The controlplane ends them.
     ShardFailed { shard: ShardId, sessions: Vec<SessionId> },

@@ -24,17 +24,18 @@ export const CHROMIUM_ARGS = [
 ];
 
 /**
- * Launches a browser with a fresh user-data-dir. Returns
+ * Launches a browser with a fresh user-data-dir (and `extraArgs` after
+ * CHROMIUM_ARGS, e.g. a file for the fake microphone). Returns
  * { context, newPage(url), close(), consoleTail(n) }.
  */
-export async function launchBrowser({ name = 'browser' } = {}) {
+export async function launchBrowser({ name = 'browser', extraArgs = [] } = {}) {
   const userDataDir = mkdtempSync(path.join(os.tmpdir(), `sfud-e2e-${name}-`));
   let context;
   try {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       ignoreDefaultArgs: ['--headless'],
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, ...extraArgs],
       headless: true,
       timeout: 30000,
     });

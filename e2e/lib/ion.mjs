@@ -72,7 +72,7 @@ function installRoomsHelpers() {
   async function join(key, { wsUrl, sid, uid, publish = { audio: true, video: true, resolution: 'qvga' }, timeoutMs = 15000 }) {
     if (parts.has(key)) throw new Error(`participant ${key} already exists`);
     const p = {
-      key, sid, uid, remotes: new Map(), trackToStream: new Map(), lines: [], local: null, client: null, signal: null,
+      key, sid, uid, remotes: new Map(), trackToStream: new Map(), lines: [], local: null, client: null, signal: null, speakers: [],
       log(line) { this.lines.push(`${new Date().toISOString().slice(11, 23)} ${line}`); if (this.lines.length > 200) this.lines.shift(); },
     };
     parts.set(key, p);
@@ -89,6 +89,11 @@ function installRoomsHelpers() {
       p.client = new window.IonSDK.Client(p.signal, { codec: 'vp8', iceServers: [] });
       p.client.onerrnegotiate = (role, err) => p.log(`negotiation error role=${role}: ${errText(err)}`);
       p.client.ontrack = (track, stream) => onTrack(p, track, stream);
+      // ion-sfu's audioLevels on the data channel: stream ids, loudest first.
+      p.client.onspeaker = (list) => {
+        p.speakers.push({ t: Date.now(), list });
+        if (p.speakers.length > 200) p.speakers.shift();
+      };
       try {
         // Resolves once the server has opened the "ion-sfu" data channel on the subscriber PC.
         await withTimeout(p.client.join(sid, uid), timeoutMs, `join(${sid}, ${uid}) (needs the ion-sfu data channel)`);
@@ -141,6 +146,15 @@ function installRoomsHelpers() {
     return per;
   }
 
+  /** Audio packets the participant's publisher PC has sent. */
+  async function audioSent(key) {
+    const p = parts.get(key);
+    if (!p || !p.client) throw new Error(`no joined participant ${key}`);
+    let n = 0;
+    (await p.client.getPubStats()).forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'audio') n += s.packetsSent || 0; });
+    return n;
+  }
+
   function state(key) {
     const p = parts.get(key) || parts.get(`${key}!closed`);
     if (!p) return null;
@@ -157,16 +171,18 @@ function installRoomsHelpers() {
         })),
       })),
       log: p.lines.slice(-40),
+      speakers: p.speakers.slice(-50),
     };
   }
 
-  window.__rooms = { join, close, stats, state, keys: () => [...parts.keys()].filter((k) => !k.includes('!')) };
+  window.__rooms = { join, close, stats, audioSent, state, keys: () => [...parts.keys()].filter((k) => !k.includes('!')) };
 }
 
 export const joinRoom = (page, key, opts) => page.evaluate(({ key, opts }) => window.__rooms.join(key, opts), { key, opts });
 export const leaveRoom = (page, key) => page.evaluate((key) => window.__rooms.close(key), key);
 export const roomStats = (page, key) => page.evaluate((key) => window.__rooms.stats(key), key);
 export const roomState = (page, key) => page.evaluate((key) => window.__rooms.state(key), key);
+export const audioSent = (page, key) => page.evaluate((key) => window.__rooms.audioSent(key), key);
 
 /** A remote stream's tracks all gone: removed from its MediaStream or ended. */
 export function streamGone(state, streamId) {

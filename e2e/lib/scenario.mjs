@@ -10,7 +10,7 @@ import { sleep } from './util.mjs';
  * rethrows. Always closes the browser and stops the server (ctx.server, which
  * `body` may also set when its server needs the browser).
  */
-export async function withHarness(t, { name, server }, body) {
+export async function withHarness(t, { name, server, browserArgs = [] }, body) {
   const ctx = { history: [], server, browser: null };
   // When the runner's timeout cancels the test, closing the browser makes any
   // pending page.evaluate() reject, so `body` unwinds and cleans up here
@@ -18,7 +18,7 @@ export async function withHarness(t, { name, server }, body) {
   const onAbort = () => { if (ctx.browser) ctx.browser.close(); };
   t.signal.addEventListener('abort', onAbort, { once: true });
   try {
-    ctx.browser = await launchBrowser({ name });
+    ctx.browser = await launchBrowser({ name, extraArgs: browserArgs });
     if (t.signal.aborted) throw new Error('test cancelled');
     return await body(ctx);
   } catch (e) {

@@ -251,6 +251,16 @@ pub struct RoomConfig {
     /// long, and follow a new publisher that arrives meanwhile; 0 ends
     /// them with the publisher.
     pub publisher_grace_secs: u64,
+    /// Active speaker detection (ion-sfu's `audiolevelinterval`): levels
+    /// are measured over this many milliseconds, and the room's speakers
+    /// recomputed (and sent if changed) after each interval.
+    pub audio_level_interval_ms: u64,
+    /// ion-sfu's `audiolevelthreshold`: a packet whose RFC 6464 level is at
+    /// or under this (-dBov, 0 loudest, 127 silence) is speech.
+    pub audio_level_threshold: u8,
+    /// ion-sfu's `audiolevelfilter`: a stream speaks when at least this
+    /// percentage of an interval's packets (at 20 ms each) were speech.
+    pub audio_level_filter: u8,
 }
 
 impl Default for RoomConfig {
@@ -260,6 +270,9 @@ impl Default for RoomConfig {
             max_tracks_per_participant: 8,
             empty_timeout_secs: 0,
             publisher_grace_secs: 10,
+            audio_level_interval_ms: 1000,
+            audio_level_threshold: 40,
+            audio_level_filter: 20,
         }
     }
 }

@@ -203,6 +203,15 @@ impl Config {
         if self.room.max_tracks_per_participant == 0 {
             return invalid("room.max_tracks_per_participant", "must be at least 1");
         }
+        if !(20..=60_000).contains(&self.room.audio_level_interval_ms) {
+            return invalid("room.audio_level_interval_ms", "must be 20..=60000 (one Opus packet to a minute)");
+        }
+        if self.room.audio_level_threshold > 127 {
+            return invalid("room.audio_level_threshold", "must be 0..=127 (-dBov, RFC 6464)");
+        }
+        if self.room.audio_level_filter > 100 {
+            return invalid("room.audio_level_filter", "must be 0..=100 (a percentage)");
+        }
         Ok(())
     }
 
@@ -384,6 +393,9 @@ mod tests {
             invalid_key(|c| c.room.max_participants = 0),
             "room.max_participants"
         );
+        assert_eq!(invalid_key(|c| c.room.audio_level_interval_ms = 5), "room.audio_level_interval_ms");
+        assert_eq!(invalid_key(|c| c.room.audio_level_threshold = 128), "room.audio_level_threshold");
+        assert_eq!(invalid_key(|c| c.room.audio_level_filter = 101), "room.audio_level_filter");
         assert_eq!(invalid_key(|c| c.limits.max_sessions = 0), "limits.max_sessions");
         assert_eq!(invalid_key(|c| c.limits.connect_timeout_secs = 0), "limits.connect_timeout_secs");
         assert_eq!(invalid_key(|c| c.limits.ws_max_message_bytes = 1024), "limits.ws_max_message_bytes");

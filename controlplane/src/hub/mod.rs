@@ -27,12 +27,14 @@ mod republish;
 mod limits;
 mod rooms;
 mod specs;
+mod speakers;
 
 pub use admin::{NodeInfo, ParticipantDetail};
 pub use patch::Patched;
 pub use limits::{Client, LimitHit};
 use limits::Role;
 pub use rooms::{ParticipantId, ParticipantInfo, RoomInfo};
+pub use speakers::DominantSpeaker;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,6 +112,8 @@ struct Room {
     viewer_downtracks: Vec<republish::ViewerDowntrack>,
     /// Set while viewers wait for a departed publisher's replacement.
     orphaned: Option<republish::Orphaned>,
+    /// Audio levels and the speakers last announced (`hub/speakers.rs`).
+    speakers: crate::rooms::speakers::RoomSpeakers,
 }
 
 impl Room {
@@ -212,6 +216,8 @@ impl Hub {
         limits: crate::config::RoomConfig,
     ) -> Self {
         let shards = dataplane.shards();
+        let audio = speakers::dataplane_settings(&limits);
+        dataplane.broadcast(|| Command::SetAudioLevels(audio));
         Hub {
             dataplane,
             dtls,
@@ -533,6 +539,7 @@ impl Hub {
                 }
             }
             Event::UptrackActive { track, ssrc } => debug!(track = track.0, ssrc, "uptrack active"),
+            Event::AudioLevels { windows, .. } => self.on_audio_levels(windows),
             Event::Stats(s) => {
                 crate::metrics::record_shard_stats(&s);
                 if let Some(seen) = self.stats_seen.get_mut(s.shard) {
@@ -621,6 +628,7 @@ impl Hub {
             }
         }
         // SCTP rides on DTLS application data (RFC 8261).
+        let mut api_opened = false;
         if let Some(dc) = s.dc.as_mut() {
             if dtls.is_connected() {
                 while let Some(packet) = dc.poll_transmit() {
@@ -631,7 +639,10 @@ impl Hub {
             }
             while let Some(ev) = dc.poll_event() {
                 match ev {
-                    DataChannelEvent::Opened { label, .. } => info!(session = id.0, %label, "data channel open"),
+                    DataChannelEvent::Opened { label, .. } => {
+                        info!(session = id.0, %label, "data channel open");
+                        api_opened |= s.kind == SessionKind::Subscriber && label == "ion-sfu";
+                    }
                     other => debug!(session = id.0, event = ?other, "data channel event"),
                 }
             }
@@ -668,6 +679,10 @@ impl Hub {
         }
         if closed {
             self.remove(id, "DTLS close_notify");
+        }
+        if api_opened {
+            // A late joiner learns who is speaking now, not at the next change.
+            self.greet_speakers(id);
         }
     }
 }

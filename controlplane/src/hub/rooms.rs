@@ -14,6 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
 use super::{specs, Hub, RoomTrack, SessionKind};
+use crate::datachannel::ChannelId;
 use crate::rooms::rpc::{self, RpcError};
 use crate::sdp::{self, LocalIce, PublishOptions, SessionDescription, SubscriberOffer, SubscriberTrack};
 
@@ -40,6 +41,9 @@ pub(super) struct Participant {
     pub_remote_ufrag: String,
     /// When the subscriber offer in flight went out.
     offer_sent: Option<Instant>,
+    /// The `ion-sfu` channel sfud opened on the subscriber PC: the data
+    /// channel API (`audioLevels` goes out on it).
+    api_channel: Option<ChannelId>,
 }
 
 /// A subscriber PC that does not answer within this is closed rather than
@@ -53,6 +57,18 @@ impl Participant {
 
     pub(super) fn publisher(&self) -> SessionId {
         self.publisher
+    }
+
+    pub(super) fn room(&self) -> &str {
+        &self.room
+    }
+
+    pub(super) fn subscriber(&self) -> SessionId {
+        self.subscriber
+    }
+
+    pub(super) fn api_channel(&self) -> Option<ChannelId> {
+        self.api_channel
     }
 }
 
@@ -77,6 +93,12 @@ pub struct RoomInfo {
     /// Seconds the room's viewers have been waiting for a new publisher
     /// (`room.publisher_grace_secs`), when its publisher left.
     pub waiting_for_publisher_secs: Option<u64>,
+    /// Stream ids speaking now, loudest first (what `audioLevels` last
+    /// said), and the first of them.
+    pub speakers: Vec<String>,
+    pub dominant_speaker: Option<String>,
+    /// Each audio stream's levels over its latest interval.
+    pub audio_levels: Vec<super::speakers::AudioLevelInfo>,
 }
 
 fn parse_sdp(sdp: &str) -> Result<SessionDescription, RpcError> {
@@ -129,9 +151,7 @@ impl Hub {
             }
         }
         // ion-sdk-js's join() resolves when this channel opens on the subscriber PC.
-        if let Some(dc) = self.sessions.get_mut(&subscriber).and_then(|s| s.dc.as_mut()) {
-            dc.open("ion-sfu");
-        }
+        let api_channel = self.sessions.get_mut(&subscriber).and_then(|s| s.dc.as_mut()).map(|dc| dc.open("ion-sfu"));
         self.participants.insert(
             pid,
             Participant {
@@ -148,6 +168,7 @@ impl Hub {
                 config,
                 pub_remote_ufrag: answer.remote.ice_ufrag.clone(),
                 offer_sent: None,
+                api_channel,
             },
         );
         self.room_entry(&room).participants.push(pid);
@@ -395,6 +416,9 @@ impl Hub {
                 whip_publisher: r.publisher.is_some(),
                 whep_viewers: r.viewers.len(),
                 waiting_for_publisher_secs: self.waiting_secs(name, now),
+                speakers: r.speakers.current().to_vec(),
+                dominant_speaker: r.speakers.dominant().map(str::to_string),
+                audio_levels: self.audio_level_info(r),
             })
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));

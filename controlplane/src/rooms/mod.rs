@@ -2,6 +2,7 @@
 //! (docs/jsonrpc.md). The room logic itself lives in `hub::rooms`.
 
 pub mod rpc;
+pub mod speakers;
 mod ws;
 
 pub use ws::ws_handler;

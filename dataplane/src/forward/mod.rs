@@ -1,6 +1,7 @@
 //! Forwarding logic: uptracks (publisher side) and downtracks (subscriber
 //! side), built from small sans-IO parts: packets, feedback and time in;
 //! packets, feedback and the next deadline out.
+pub mod audio_level;
 pub mod bwe;
 pub mod downtrack;
 pub mod extensions;

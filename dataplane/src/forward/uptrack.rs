@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::forward::audio_level::AudioLevelMeter;
 use crate::forward::keyframe_requester::KeyframeRequester;
 use crate::forward::nack_generator::{Arrival, NackGenerator};
 use crate::msg::{CodecKind, MediaKind, ShardId, UptrackSpec};
@@ -33,6 +34,8 @@ pub struct Uptrack {
     pub active_reported: bool,
     /// Admin mute: packets are counted and dropped here, before fan-out.
     pub muted: bool,
+    /// This interval's ssrc-audio-level counters (audio tracks only).
+    pub audio_level: AudioLevelMeter,
 }
 
 impl Uptrack {
@@ -50,6 +53,7 @@ impl Uptrack {
             routes_epoch: u64::MAX,
             active_reported: false,
             muted: false,
+            audio_level: AudioLevelMeter::default(),
             spec,
         }
     }

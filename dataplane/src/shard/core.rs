@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{debug, info, warn};
 
 use crate::demux::{classify, PacketClass};
+use crate::forward::audio_level::ReportClock;
 use crate::forward::retransmission_cache::RetransmissionCache;
 use crate::forward::{Downtrack, Uptrack};
 use crate::ice::IceLite;
@@ -94,6 +95,8 @@ pub struct ShardCore {
     early_claims: Vec<(SessionId, ShardId)>,
     /// Honour `Command::TestPanic` (tests of panic containment only).
     pub test_hooks: bool,
+    /// When the next `Event::AudioLevels` is due, and its settings.
+    pub(super) audio_clock: ReportClock,
 }
 
 impl ShardCore {
@@ -116,6 +119,7 @@ impl ShardCore {
             pending_keyframes: Vec::new(),
             early_claims: Vec::new(),
             test_hooks: false,
+            audio_clock: ReportClock::default(),
         }
     }
 
@@ -139,6 +143,7 @@ impl ShardCore {
         fresh.stats.panics += 1;
         fresh.stats.sessions = 0;
         fresh.test_hooks = self.test_hooks;
+        fresh.audio_clock = ReportClock::new(self.audio_clock.settings());
         *self = fresh;
         lost
     }
@@ -465,6 +470,9 @@ impl ShardCore {
             self.request_keyframe(t, now, out);
         }
         self.upstream_feedback(now, out);
+        if self.audio_clock.due(now) {
+            self.report_audio_levels(out);
+        }
         if self.last_report.is_some_and(|t| now.duration_since(t) < REPORT_INTERVAL) {
             return;
         }
@@ -631,6 +639,7 @@ impl ShardCore {
                 }
             }
             Command::RequestKeyframe(track) => self.request_keyframe(track, now, out),
+            Command::SetAudioLevels(settings) => self.audio_clock.configure(settings),
             Command::SetMuted { track, muted } => {
                 if muted {
                     self.registry.muted.insert(track);

@@ -88,6 +88,14 @@ impl ShardCore {
             self.stats.drop(DropReason::Muted);
             return;
         }
+        // Speech is measured on what subscribers will hear: authenticated,
+        // not a duplicate, not muted. A repair carries the level of the
+        // packet it repairs, already counted if that one arrived.
+        if let (MediaKind::Audio, Some(id), false) = (up.spec.kind, up.spec.ext.audio_level, is_rtx) {
+            if let Some(level) = rtp::extension(pkt, &hdr, id) {
+                up.audio_level.observe(level, self.audio_clock.settings().threshold);
+            }
+        }
         let mut carried = [0u8; MAX_CARRIED];
         let carried_len = extensions::carry(pkt, &hdr, &up.spec.ext, &mut carried);
         let carried = &carried[..carried_len];
@@ -376,7 +384,22 @@ impl ShardCore {
         for sess in self.sessions.values() {
             consider(sess.twcc.as_ref().and_then(|(_, t)| t.poll_timeout()));
         }
+        consider(self.audio_clock.poll_timeout());
         next
+    }
+
+    /// Ends the audio level interval: one event with every audio uptrack
+    /// that carried levels in it (or in the one before).
+    pub(super) fn report_audio_levels(&mut self, out: &mut Outbox) {
+        let mut windows = Vec::new();
+        for (track, up) in self.uptracks.iter_mut() {
+            if up.spec.kind == MediaKind::Audio {
+                windows.extend(up.audio_level.take(*track));
+            }
+        }
+        if !windows.is_empty() {
+            out.events.push(crate::msg::Event::AudioLevels { shard: self.id, windows });
+        }
     }
 
     /// Per-session downlink estimates, for stats.

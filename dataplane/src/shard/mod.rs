@@ -21,6 +21,8 @@ mod claim_tests;
 #[cfg(test)]
 mod forward_tests;
 #[cfg(test)]
+mod audio_level_tests;
+#[cfg(test)]
 mod panic_tests;
 
 use std::any::Any;
