@@ -4,4 +4,4 @@
 pub mod rpc;
 mod ws;
 
-pub use ws::ws_handler;
+pub use ws::{serve_relayed, ws_handler};
