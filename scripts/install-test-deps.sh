@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the tests need: Chromium, Firefox ESR, GStreamer (webrtcbin,
 # vpx, opus, nice) with python3-gi, nftables, iproute2, util-linux
-# (unshare), Prometheus (promtool and the server), coturn's test clients and
-# systemd-analyze from Debian, espeak-ng (the active speaker test's voice),
-# and playwright-core, puppeteer-core (Firefox
-# over WebDriver BiDi) + ion-sdk-js from npm.
+# (unshare), Prometheus (promtool and the server), coturn's test clients,
+# systemd-analyze, espeak-ng (the active speaker test's voice) and
+# redis-server + redis-cli (the cluster test) from Debian, and
+# playwright-core, puppeteer-core (Firefox over WebDriver BiDi) + ion-sdk-js
+# from npm.
 # Idempotent and quick when everything is already present, so CI can call it
 # on every run. Never downloads a browser build: only Debian's chromium and
 # firefox-esr.
@@ -24,7 +25,8 @@ wanted=(chromium:chromium nftables:nft iproute2:ip util-linux:unshare nodejs:nod
         gstreamer1.0-plugins-bad:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstwebrtc.so
         gstreamer1.0-nice:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstnice.so
         gir1.2-gst-plugins-bad-1.0:/usr/lib/x86_64-linux-gnu/girepository-1.0/GstWebRTC-1.0.typelib
-        python3-gi:/usr/lib/python3/dist-packages/gi/__init__.py)
+        python3-gi:/usr/lib/python3/dist-packages/gi/__init__.py
+        redis-server:redis-server redis-tools:redis-cli)
 missing=()
 for pair in "${wanted[@]}"; do
   pkg="${pair%%:*}" cmd="${pair#*:}"

@@ -170,7 +170,11 @@ async fn serve(
         turn: (cfg.turn.enabled && cfg.turn.shared_secret.is_some()).then(|| Arc::new(cfg.turn.clone())),
         cors: crate::http::CorsPolicy::new(&cfg.http.cors_allowed_origins),
         limits: Arc::new(cfg.limits.clone()),
+        cluster: if cfg.cluster.enabled { Some(crate::cluster::Cluster::new(&cfg, &media).context("cluster")?) } else { None },
     };
+    if let Some(cluster) = &state.cluster {
+        cluster.spawn(state.clone());
+    }
     {
         let hub = hub.clone();
         tokio::spawn(async move {

@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod candidates;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod contain;
 pub mod datachannel;

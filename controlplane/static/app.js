@@ -45,6 +45,8 @@
     const base = (opts && opts.server) || window.location.origin;
     const url = new URL(`/${kind}/${encodeURIComponent(room)}`, base);
     if (opts && Number.isInteger(opts.shard)) url.searchParams.set('shard', String(opts.shard));
+    // A namespace (tenant) scopes the room name in a cluster.
+    if (opts && opts.ns) url.searchParams.set('ns', opts.ns);
     return url;
   }
 
@@ -75,7 +77,9 @@
     if (res.status !== 201 && res.status !== 200) throw new HttpError(res.status, body.trim());
     const loc = res.headers.get('Location');
     if (!loc) throw new Error('server answered without a Location header');
-    const location = new URL(loc, url).toString();
+    // In a cluster the POST may have followed a 307 to the room's node: the
+    // relative Location belongs to that node, the URL that answered.
+    const location = new URL(loc, res.url || url).toString();
     const id = decodeURIComponent(new URL(location).pathname.split('/').filter(Boolean).pop() || '');
     await pc.setRemoteDescription({ type: 'answer', sdp: body });
     // With auth on, ending the session takes a token for its room too.

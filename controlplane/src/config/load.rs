@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::de::{self, DeserializeOwned, Visitor};
 
 use super::{
-    Config, ConfigError, DataplaneConfig, AuthConfig, WebhookConfig, NodeConfig, DtlsConfig, HttpConfig, LogConfig, MetricsConfig, Origin,
+    ClusterConfig, Config, ConfigError, DataplaneConfig, AuthConfig, WebhookConfig, NodeConfig, DtlsConfig, HttpConfig, LogConfig, MetricsConfig, Origin,
     RoomConfig, LimitsConfig, RtcConfig, TurnConfig, DEFAULT_CONFIG_PATH, ENV_PREFIX, ENV_SEPARATOR,
 };
 
@@ -100,6 +100,7 @@ const SECTIONS: &[Section] = &[
     section!("auth", AuthConfig),
     section!("webhook", WebhookConfig),
     section!("node", NodeConfig),
+    section!("cluster", ClusterConfig),
 ];
 
 fn find_section(name: &str) -> Option<&'static Section> {

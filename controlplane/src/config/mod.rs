@@ -53,6 +53,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub webhook: WebhookConfig,
     pub node: NodeConfig,
+    pub cluster: ClusterConfig,
 }
 
 /// HTTP/WebSocket signaling: WHIP, WHEP, JSON-RPC rooms, admin API.
@@ -399,6 +400,39 @@ pub struct NodeConfig {
 impl Default for NodeConfig {
     fn default() -> Self {
         Self { drain_timeout_secs: 30 }
+    }
+}
+
+/// Several nodes as one service, coordinated through Redis (docs/cluster.md).
+/// Off by default: then sfud never contacts Redis and runs alone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub enabled: bool,
+    /// `redis://host:port/db` (or `rediss://` is not built in; see docs/cluster.md).
+    pub redis_url: String,
+    /// This node's id in the registry; empty = the hostname.
+    pub node_id: String,
+    /// Placement prefers nodes of the client's region; empty = no region.
+    pub region: String,
+    /// Where clients of other nodes are sent (`http://host:port`, no path);
+    /// empty = `http://<http.listen>`, which must then not be a wildcard.
+    pub public_http_url: String,
+    /// Lifetime of this node's registry entry and of its rooms' entries;
+    /// they are refreshed every third of it, so a dead node is gone after it.
+    pub ttl_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            redis_url: "redis://127.0.0.1:6379".to_string(),
+            node_id: String::new(),
+            region: String::new(),
+            public_http_url: String::new(),
+            ttl_secs: 10,
+        }
     }
 }
 

@@ -30,6 +30,7 @@ impl Config {
         self.validate_limits()?;
         self.validate_log()?;
         self.validate_ports()?;
+        self.validate_cluster()?;
         self.validate_turn_server()
     }
 
@@ -54,6 +55,35 @@ impl Config {
                 invalid(&key, text)
             }
         }
+    }
+
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let c = &self.cluster;
+        if !c.enabled {
+            return Ok(());
+        }
+        if !(c.redis_url.starts_with("redis://") || c.redis_url.starts_with("redis+unix://") || c.redis_url.starts_with("unix://")) {
+            return invalid("cluster.redis_url", format!("{:?} is not a redis:// (or unix://) URL", c.redis_url));
+        }
+        if !(3..=3600).contains(&c.ttl_secs) {
+            return invalid("cluster.ttl_secs", format!("must be 3..=3600, got {}", c.ttl_secs));
+        }
+        if !c.node_id.is_empty() && !c.node_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+            return invalid("cluster.node_id", format!("{:?}: use A-Z, a-z, 0-9, '-', '_' or '.'", c.node_id));
+        }
+        if c.public_http_url.is_empty() {
+            if self.http.listen.ip().is_unspecified() {
+                return invalid(
+                    "cluster.public_http_url",
+                    format!("must be set when http.listen ({}) is a wildcard: other nodes redirect clients there", self.http.listen),
+                );
+            }
+        } else if !(c.public_http_url.starts_with("http://") || c.public_http_url.starts_with("https://"))
+            || c.public_http_url.trim_end_matches('/').matches('/').count() > 2
+        {
+            return invalid("cluster.public_http_url", format!("{:?}: write scheme://host[:port], no path", c.public_http_url));
+        }
+        Ok(())
     }
 
     fn validate_http(&self) -> Result<(), ConfigError> {

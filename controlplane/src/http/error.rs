@@ -43,3 +43,11 @@ impl From<HubError> for ApiError {
         ApiError::new(status, e.to_string())
     }
 }
+
+impl From<crate::cluster::ClusterError> for ApiError {
+    /// Placement cannot happen now (Redis down, no node with room): 503, so
+    /// clients retry, with the reason in the body.
+    fn from(e: crate::cluster::ClusterError) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}

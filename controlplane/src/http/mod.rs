@@ -45,6 +45,8 @@ pub struct AppState {
     pub cors: CorsPolicy,
     /// `[limits]`: WebSocket sizes and idle time (the hub holds the rest).
     pub limits: Arc<crate::config::LimitsConfig>,
+    /// Cluster mode (`[cluster] enabled`): placement, redirects, relay.
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 impl AppState {
@@ -150,6 +152,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/ws", get(crate::rooms::ws_handler))
+        .route("/dashboard", get(crate::cluster::dashboard::page))
+        .route("/api/v1/cluster", get(crate::cluster::dashboard::api))
         .route("/api/v1/node", get(api::node))
         .route("/api/v1/sessions", get(api::sessions))
         .route("/api/v1/stats", get(api::stats))

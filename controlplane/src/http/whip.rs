@@ -25,6 +25,8 @@ pub struct PostQuery {
     shard: Option<usize>,
     /// For clients that cannot set `Authorization` (RFC 9725 prefers the header).
     access_token: Option<String>,
+    /// The namespace (tenant) the room belongs to; none = the default one.
+    ns: Option<String>,
 }
 
 /// Room names appear in URLs and logs: keep them plain.
@@ -131,6 +133,7 @@ async fn read_body(body: Body, max: usize) -> Result<axum::body::Bytes, ApiError
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn post(
     st: AppState,
     kind: Endpoint,
@@ -138,9 +141,14 @@ async fn post(
     q: PostQuery,
     headers: HeaderMap,
     peer: Peer,
+    uri: axum::http::Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
     validate_room(&room)?;
+    let ns = q.ns.as_deref().unwrap_or("");
+    if !ns.is_empty() && !crate::cluster::valid_namespace(ns) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "ns: 1-64 characters of A-Z, a-z, 0-9, '-', '_' or '.'"));
+    }
     st.refuse_if_draining()?;
     let need = match kind {
         Endpoint::Whip => Need::Publish { room: &room },
@@ -149,6 +157,16 @@ async fn post(
     // Auth first: an unauthorized caller never gets its body read.
     let claims = st.authorize_http(&headers, q.access_token.as_deref(), need)?;
     let identity = claims.as_ref().map(|c| c.identity.as_str());
+    let room = crate::cluster::qualify(ns, &room);
+    // In a cluster, a room hosted elsewhere is a 307 to its node (before the
+    // body is read: the client sends it again there).
+    if let Some(location) = crate::cluster::redirect_for(&st, &room, &headers, &uri).await? {
+        let mut resp = (StatusCode::TEMPORARY_REDIRECT, format!("room is hosted at {location}\n")).into_response();
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        return Ok(resp);
+    }
     let body = read_body(body, st.max_body).await?;
     let offer = parse_offer_request(headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()), &body, st.max_body)?;
     let client = Client { identity, source: peer_ip(&peer) };
@@ -169,9 +187,10 @@ pub async fn whip_post(
     Query(q): Query<PostQuery>,
     headers: HeaderMap,
     peer: Peer,
+    uri: axum::http::Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
-    post(st, Endpoint::Whip, room, q, headers, peer, body).await
+    post(st, Endpoint::Whip, room, q, headers, peer, uri, body).await
 }
 
 pub async fn whep_post(
@@ -180,15 +199,19 @@ pub async fn whep_post(
     Query(q): Query<PostQuery>,
     headers: HeaderMap,
     peer: Peer,
+    uri: axum::http::Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
-    post(st, Endpoint::Whep, room, q, headers, peer, body).await
+    post(st, Endpoint::Whep, room, q, headers, peer, uri, body).await
 }
 
 /// With auth on, ending a session takes a token for its room (the grant
 /// its POST needed, or roomAdmin) besides the resource id.
 fn delete(st: AppState, kind: Endpoint, room: &str, resource: &str, headers: &HeaderMap, q: &TokenQuery) -> Result<StatusCode, ApiError> {
     let token = q.access_token.as_deref();
+    // A namespaced Location names `ns:room`; tokens name the room.
+    let qualified = room;
+    let room = room.split_once(':').map_or(room, |(_, r)| r);
     let need = match kind {
         Endpoint::Whip => Need::Publish { room },
         Endpoint::Whep => Need::Subscribe { room },
@@ -197,7 +220,7 @@ fn delete(st: AppState, kind: Endpoint, room: &str, resource: &str, headers: &He
         st.authorize_http(headers, token, Need::Admin { room: Some(room) }).map_err(|_| e)?;
     }
     let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
-    hub.delete(kind.kind(), room, resource).map_err(|e| match e {
+    hub.delete(kind.kind(), qualified, resource).map_err(|e| match e {
         HubError::UnknownSession => ApiError::new(StatusCode::NOT_FOUND, format!("no session {resource} in room '{room}'")),
         other => other.into(),
     })?;

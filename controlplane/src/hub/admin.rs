@@ -174,6 +174,11 @@ impl Hub {
         }
     }
 
+    /// Whether this node hosts `room` now (cluster placement skips Redis then).
+    pub fn has_room(&self, room: &str) -> bool {
+        self.rooms.contains_key(room)
+    }
+
     pub fn session_count(&self) -> usize {
         self.sessions.len()
     }

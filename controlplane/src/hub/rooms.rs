@@ -116,7 +116,9 @@ impl Hub {
         if params.offer.kind != "offer" {
             return Err(RpcError::params("join: offer.type must be \"offer\""));
         }
-        crate::http::validate_room(&params.sid).map_err(|e| RpcError::params(format!("join: sid: {}", e.message)))?;
+        // `ns:room` in a namespace (cluster::qualify): the room part is checked.
+        let room_part = params.sid.split_once(':').map_or(params.sid.as_str(), |(_, r)| r);
+        crate::http::validate_room(room_part).map_err(|e| RpcError::params(format!("join: sid: {}", e.message)))?;
         if params.uid.is_empty() || params.uid.len() > 128 {
             return Err(RpcError::params("join: uid must be 1-128 characters"));
         }

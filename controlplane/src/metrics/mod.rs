@@ -175,6 +175,39 @@ pub fn record_turn_stats(t: &crate::turn::TurnStats) {
     counter!(names::TURN_RATE_LIMITED).absolute(t.rate_limited_packets_total);
 }
 
+/// The cluster registry's last refresh: whether Redis answered, and how
+/// many live nodes it listed.
+pub fn record_cluster(redis_up: bool, nodes: usize) {
+    if installed() {
+        gauge!(names::CLUSTER_REDIS_UP).set(if redis_up { 1.0 } else { 0.0 });
+        if redis_up {
+            gauge!(names::CLUSTER_NODES).set(nodes as f64);
+        }
+    }
+}
+
+/// The process's CPU use as the registry record reports it.
+pub fn set_process_cpu(percent: f32) {
+    if installed() {
+        gauge!(names::PROCESS_CPU_PERCENT).set(f64::from(percent));
+    }
+}
+
+/// A first join of a room this node does not host: `result` is one of
+/// local, redirect, relay, unavailable, no_node.
+pub fn record_placement(result: &'static str) {
+    if installed() {
+        counter!(names::CLUSTER_PLACEMENTS, "result" => result).increment(1);
+    }
+}
+
+/// A relayed JSON-RPC message: `direction` out or in, or dropped.
+pub fn record_relayed(direction: &'static str) {
+    if installed() {
+        counter!(names::CLUSTER_RELAYED, "direction" => direction).increment(1);
+    }
+}
+
 pub fn set_participants(n: usize) {
     if installed() {
         gauge!(PARTICIPANTS).set(n as f64);

@@ -34,6 +34,12 @@ pub const SHARD_BUSY_SECONDS: &str = "sfud_shard_busy_seconds_total";
 /// Rendered by `shard.rs`, not the recorder (histogram from bucket counts).
 pub const SEND_BATCH_SIZE: &str = "sfud_send_batch_size";
 
+pub const CLUSTER_REDIS_UP: &str = "sfud_cluster_redis_up";
+pub const CLUSTER_NODES: &str = "sfud_cluster_nodes";
+pub const PROCESS_CPU_PERCENT: &str = "sfud_process_cpu_percent";
+pub const CLUSTER_PLACEMENTS: &str = "sfud_cluster_placements_total";
+pub const CLUSTER_RELAYED: &str = "sfud_cluster_relayed_messages_total";
+
 pub const TURN_ALLOCATIONS: &str = "sfud_turn_allocations";
 pub const TURN_ALLOCATIONS_TOTAL: &str = "sfud_turn_allocations_total";
 pub const TURN_RELAYED_BYTES: &str = "sfud_turn_relayed_bytes_total";
@@ -58,6 +64,11 @@ pub const TCP_PACKETS_IN: &str = "sfud_ice_tcp_packets_received_total";
 pub const TCP_PACKETS_OUT: &str = "sfud_ice_tcp_packets_sent_total";
 
 pub(super) fn describe_all() {
+    describe_gauge!(CLUSTER_REDIS_UP, "1 when this node's last registry refresh reached Redis (cluster mode only).");
+    describe_gauge!(PROCESS_CPU_PERCENT, "CPU used by the sfud process over the last cluster refresh, percent of one core (cluster mode only).");
+    describe_gauge!(CLUSTER_NODES, "Live nodes in the cluster registry, as this node last read it.");
+    describe_counter!(CLUSTER_PLACEMENTS, "First joins of rooms not hosted here, by result: local, redirect, relay, unavailable, no_node.");
+    describe_counter!(CLUSTER_RELAYED, "JSON-RPC messages relayed through Redis pub/sub, by direction (out, in) and outcome (dropped).");
     describe_counter!(NACKS_UNANSWERED, "NACKed sequence numbers not resent (evicted, unknown, or resent within an RTT), per shard.");
     describe_counter!(NACKS_SENT, "Sequence numbers NACKed to publishers, retries included, per shard.");
     describe_counter!(PACKETS_RECOVERED, "Packets lost upstream and restored by a publisher's retransmission, per shard.");

@@ -5,4 +5,4 @@ pub mod rpc;
 pub mod speakers;
 mod ws;
 
-pub use ws::ws_handler;
+pub use ws::{serve_relayed, ws_handler};

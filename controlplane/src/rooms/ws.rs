@@ -1,15 +1,22 @@
 //! One WebSocket = at most one participant. Requests are handled in order;
 //! notifications from the hub are queued on a channel and interleaved.
+//!
+//! In a cluster, a `join` for a room hosted on another node turns the
+//! socket into a relay (`cluster::relay`): its frames go to that node, which
+//! runs them through `serve_relayed` below, the same `handle` as here.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::rpc::{self, Incoming, RpcError};
+use crate::cluster::placement::Route;
+use crate::cluster::relay::{Downstream, Link, OpenInfo};
 use crate::http::{peer_ip, AppState, ConnSlot, Peer};
 use crate::hub::{Client, ParticipantId};
 
@@ -17,6 +24,8 @@ use crate::hub::{Client, ParticipantId};
 pub struct WsQuery {
     /// ion-sdk-js can only pass a token in the URL.
     access_token: Option<String>,
+    /// The namespace (tenant) whose rooms this connection joins.
+    ns: Option<String>,
 }
 
 pub async fn ws_handler(
@@ -27,16 +36,20 @@ pub async fn ws_handler(
     peer: Peer,
     slot: Option<axum::Extension<ConnSlot>>,
 ) -> Response {
+    let namespace = q.ns.unwrap_or_default();
+    if !namespace.is_empty() && !crate::cluster::valid_namespace(&namespace) {
+        return (StatusCode::BAD_REQUEST, "ns: 1-64 characters of A-Z, a-z, 0-9, '-', '_' or '.'\n").into_response();
+    }
     let limit = st.limits.ws_max_message_bytes;
     let source = peer_ip(&peer);
     ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| async move {
-        connection(socket, st, q.access_token, headers, source).await;
+        connection(socket, st, q.access_token, headers, source, namespace).await;
         // The socket counted against limits.http_max_connections until now.
         drop(slot);
     })
 }
 
-struct Conn {
+pub(crate) struct Conn {
     participant: Option<ParticipantId>,
     token: Option<String>,
     /// The upgrade request's headers (Host names the TURN server to hand out).
@@ -45,6 +58,19 @@ struct Conn {
     notify: Option<mpsc::UnboundedSender<String>>,
     /// The client's address, for the per-address limits.
     source: Option<std::net::IpAddr>,
+    namespace: String,
+    /// Served here for a WebSocket on another node: never relayed again.
+    served_for_peer: bool,
+    /// Set when this socket's room lives on another node.
+    relay: Option<(Link, mpsc::UnboundedReceiver<Downstream>)>,
+}
+
+/// Waits for the relay's next message, or forever when not relayed.
+async fn from_relay(relay: &mut Option<(Link, mpsc::UnboundedReceiver<Downstream>)>) -> Option<Downstream> {
+    match relay {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn connection(
@@ -53,9 +79,10 @@ async fn connection(
     token: Option<String>,
     headers: axum::http::HeaderMap,
     source: Option<std::net::IpAddr>,
+    namespace: String,
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    let mut conn = Conn { participant: None, token, headers, notify: Some(tx), source };
+    let mut conn = Conn { participant: None, token, headers, notify: Some(tx), source, namespace, served_for_peer: false, relay: None };
     // Browsers answer pings by themselves, so a live client is never idle
     // for long; a socket that stays silent past the limit is dead or abusive.
     let idle = Duration::from_secs(st.limits.ws_idle_timeout_secs);
@@ -69,6 +96,9 @@ async fn connection(
                     crate::metrics::record_http_timeout("ws_idle");
                     debug!("websocket idle past limits.ws_idle_timeout_secs; closing");
                     break;
+                }
+                if let (Some(c), Some((link, _))) = (&st.cluster, &conn.relay) {
+                    c.relay().ping(link);
                 }
                 if socket.send(Message::Ping(Default::default())).await.is_err() { break }
             }
@@ -84,7 +114,11 @@ async fn connection(
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => continue,
                 };
-                if let Some(reply) = handle(&st, &mut conn, &text) {
+                if let (Some(c), Some((link, _))) = (&st.cluster, &conn.relay) {
+                    c.relay().up(link, &text);
+                    continue;
+                }
+                if let Some(reply) = handle(&st, &mut conn, &text).await {
                     if socket.send(Message::Text(reply.into())).await.is_err() { break }
                 }
             }
@@ -93,7 +127,15 @@ async fn connection(
                 // The hub let go of the participant (consent lost, DTLS failure).
                 None => break,
             },
+            down = from_relay(&mut conn.relay) => match down {
+                Some(Downstream::Text(text)) => if socket.send(Message::Text(text.into())).await.is_err() { break },
+                // The room's node ended the participant, or died.
+                Some(Downstream::Close) | None => { conn.relay = None; break }
+            },
         }
+    }
+    if let (Some(c), Some((link, _))) = (&st.cluster, &conn.relay) {
+        c.relay().close(link);
     }
     if let Some(pid) = conn.participant {
         st.hub.lock().unwrap_or_else(|p| p.into_inner()).leave(pid, "signaling connection closed");
@@ -101,13 +143,64 @@ async fn connection(
     debug!("websocket closed");
 }
 
+/// Runs, on the room's node, a WebSocket that lives on node `from`: the
+/// frames arrive on `frames` (an empty one is a keepalive), replies and
+/// notifications go back through the relay.
+pub async fn serve_relayed(st: AppState, conn_id: String, from: String, join_frame: String, info: OpenInfo, mut frames: mpsc::Receiver<String>) {
+    let Some(cluster) = st.cluster.clone() else { return };
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let mut conn = Conn {
+        participant: None,
+        token: info.token,
+        headers: axum::http::HeaderMap::new(),
+        notify: Some(tx),
+        source: info.source,
+        namespace: info.namespace,
+        served_for_peer: true,
+        relay: None,
+    };
+    debug!(conn = conn_id, from, "serving a relayed connection");
+    if let Some(reply) = handle(&st, &mut conn, &join_frame).await {
+        cluster.relay().down(&conn_id, &from, reply);
+    }
+    let idle = Duration::from_secs(st.limits.ws_idle_timeout_secs);
+    loop {
+        tokio::select! {
+            frame = tokio::time::timeout(idle, frames.recv()) => match frame {
+                Ok(Some(text)) if text.is_empty() => {}
+                Ok(Some(text)) => if let Some(reply) = handle(&st, &mut conn, &text).await {
+                    cluster.relay().down(&conn_id, &from, reply);
+                },
+                // Closed by the client's node, or nothing (not even a keepalive) for too long.
+                Ok(None) | Err(_) => break,
+            },
+            out = rx.recv() => match out {
+                Some(text) => cluster.relay().down(&conn_id, &from, text),
+                None => break,
+            },
+        }
+    }
+    cluster.relay().close_down(&conn_id, &from);
+    if let Some(pid) = conn.participant {
+        st.hub.lock().unwrap_or_else(|p| p.into_inner()).leave(pid, "relayed signaling connection closed");
+    }
+    debug!(conn = conn_id, "relayed connection closed");
+}
+
 /// Handles one frame; returns the response for calls (none for notifications).
-fn handle(st: &AppState, conn: &mut Conn, text: &str) -> Option<String> {
+async fn handle(st: &AppState, conn: &mut Conn, text: &str) -> Option<String> {
     let req = match rpc::parse(text) {
         Ok(r) => r,
         Err((id, e)) => return Some(rpc::error(&id, &e)),
     };
     let Incoming { id, method, params } = req;
+    if method == "join" {
+        match route_join(st, conn, text, &params).await {
+            Ok(true) => return None, // relayed: the room's node answers
+            Ok(false) => {}
+            Err(e) => return id.map(|id| rpc::error(&id, &e)),
+        }
+    }
     let outcome = dispatch(st, conn, &method, params);
     // Label by known method only, so the label set stays bounded.
     let label = match method.as_str() {
@@ -127,10 +220,52 @@ fn handle(st: &AppState, conn: &mut Conn, text: &str) -> Option<String> {
     }
 }
 
+/// In a cluster, a first `join` of a room this node does not host is placed;
+/// when the room's node is another, the socket becomes a relay to it and
+/// this returns true.
+async fn route_join(st: &AppState, conn: &mut Conn, text: &str, params: &Value) -> Result<bool, RpcError> {
+    let Some(cluster) = st.cluster.clone() else { return Ok(false) };
+    if conn.served_for_peer || conn.participant.is_some() || conn.relay.is_some() {
+        return Ok(false);
+    }
+    let Some(sid) = params.get("sid").and_then(Value::as_str) else { return Ok(false) };
+    if crate::http::validate_room(sid).is_err() {
+        return Ok(false); // dispatch answers with the exact complaint
+    }
+    let room = crate::cluster::qualify(&conn.namespace, sid);
+    if st.hub.lock().unwrap_or_else(|p| p.into_inner()).has_room(&room) {
+        return Ok(false);
+    }
+    if st.is_draining() {
+        return Ok(false); // refused by dispatch
+    }
+    match cluster.place(&room, None).await {
+        Ok(Route::Local) => {
+            crate::metrics::record_placement("local");
+            Ok(false)
+        }
+        Ok(Route::Remote { node, .. }) => {
+            let info = OpenInfo { token: conn.token.clone(), namespace: conn.namespace.clone(), source: conn.source };
+            let link = cluster
+                .relay()
+                .open(&node, text, info)
+                .ok_or_else(|| RpcError::new(rpc::REFUSED, "cannot relay to the room's node now (Redis unreachable or too many relayed connections); retry shortly"))?;
+            crate::metrics::record_placement("relay");
+            debug!(room, node, conn = link.0.conn, "join relayed to the room's node");
+            conn.relay = Some(link);
+            Ok(true)
+        }
+        Err(e) => {
+            crate::metrics::record_placement("unavailable");
+            Err(RpcError::new(rpc::REFUSED, e.to_string()))
+        }
+    }
+}
+
 fn dispatch(st: &AppState, conn: &mut Conn, method: &str, params: Value) -> Result<Value, RpcError> {
     match method {
         "join" => {
-            let p: rpc::JoinParams = rpc::params("join", params)?;
+            let mut p: rpc::JoinParams = rpc::params("join", params)?;
             if conn.participant.is_some() {
                 return Err(RpcError::new(rpc::ALREADY_JOINED, "this connection already joined a room; open another to join again"));
             }
@@ -138,6 +273,10 @@ fn dispatch(st: &AppState, conn: &mut Conn, method: &str, params: Value) -> Resu
             let claims = st.authorize_join(&p.sid, token.as_deref())?;
             let notify = conn.notify.clone().ok_or_else(|| RpcError::new(rpc::INTERNAL_ERROR, "connection closing"))?;
             let client = Client { identity: claims.as_ref().map(|c| c.identity.as_str()), source: conn.source };
+            if crate::http::validate_room(&p.sid).is_ok() {
+                // The hub knows rooms by their namespace-qualified name.
+                p.sid = crate::cluster::qualify(&conn.namespace, &p.sid);
+            }
             let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
             let uid = p.uid.clone();
             let (pid, answer) = hub.join(p, notify, client)?;
