@@ -15,6 +15,7 @@ pub mod rtx;
 pub mod seq_mapper;
 pub mod twcc_receiver;
 pub mod uptrack;
+pub mod vp9;
 
 pub use downtrack::Downtrack;
 pub use uptrack::Uptrack;
