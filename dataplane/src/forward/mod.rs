@@ -3,6 +3,7 @@
 //! packets, feedback and the next deadline out.
 pub mod audio_level;
 pub mod bwe;
+pub mod dependency_descriptor;
 pub mod downtrack;
 pub mod extensions;
 pub mod keyframe_requester;
