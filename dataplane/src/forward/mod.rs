@@ -14,6 +14,7 @@ pub mod resend_limiter;
 pub mod retransmission_cache;
 pub mod rtx;
 pub mod seq_mapper;
+pub mod svc_filter;
 pub mod twcc_receiver;
 pub mod uptrack;
 pub mod vp9;
