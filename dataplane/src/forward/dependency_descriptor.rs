@@ -156,11 +156,14 @@ impl TemplateStructure {
             .fold((0, 0), |(s, tid), t| (s.max(t.spatial), tid.max(t.temporal)))
     }
 
-    /// The decode target to forward for a wish of (spatial, temporal): the
-    /// one with the most layers within the wish (spatial first), or the
-    /// smallest there is if none fits.
-    pub fn decode_target_for(&self, spatial: u8, temporal: u8) -> usize {
-        let layers = (0..usize::from(self.decode_targets)).map(|dt| (dt, self.decode_target_layers(dt)));
+    /// The decode target to forward for a wish of (spatial, temporal): of
+    /// the active ones (bit i of `active`: decode target i is being sent),
+    /// the one with the most layers within the wish (spatial first), or
+    /// the smallest there is if none fits.
+    pub fn decode_target_for(&self, spatial: u8, temporal: u8, active: u32) -> usize {
+        let layers = (0..usize::from(self.decode_targets))
+            .filter(|dt| active.checked_shr(*dt as u32).unwrap_or(0) & 1 == 1)
+            .map(|dt| (dt, self.decode_target_layers(dt)));
         layers
             .clone()
             .filter(|(_, (s, t))| *s <= spatial && *t <= temporal)

@@ -9,12 +9,17 @@
 //! - Going up needs a point the new layers can be decoded from:
 //!   - VP9: a keyframe; or, one spatial layer at a time, a layer frame
 //!     with P=0 (it predicts from the lower layers of its own picture
-//!     only); a temporal layer starts at a frame of it with U=1
-//!     (libwebrtc's encoder sets U on frames that reference only lower
-//!     temporal layers).
+//!     only). Higher temporal layers are added from the picture after a
+//!     forwarded frame with U=1: RFC 9628 says later pictures of higher
+//!     layers do not reference pictures before it with a higher TID, which
+//!     are the ones not forwarded. (Chromium sets U on every frame, so
+//!     the usual wait is one picture; taking a higher layer at its own
+//!     U=1 frame instead, as some SFUs do, breaks on Chromium's T2 frames
+//!     that reference a dropped T1.)
 //!   - Dependency descriptor: a frame whose DTI for the new decode target
 //!     is Switch (§A.4.4). Down also needs one, since frames of a lower
-//!     decode target are not always in the higher one (K-SVC).
+//!     decode target are not always in the higher one (K-SVC). Only
+//!     decode targets the publisher marks active are chosen.
 //! - VP9 goes down at the next picture: lower layers never depend on
 //!   higher ones, and they were all being forwarded.
 //! - The browser needs the marker on the last packet of the highest layer
@@ -27,8 +32,11 @@
 //! so the downtrack can hide the sequence numbers (and, for whole VP9
 //! pictures dropped by temporal layer, the picture id).
 
+mod forwarded_frames;
+
 use super::dependency_descriptor::{Dti, FrameInfo, TemplateStructure};
 use super::vp9::Vp9Descriptor;
+use forwarded_frames::ForwardedFrames;
 
 /// Spatial and temporal layer ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +88,7 @@ pub enum Decision {
 /// What the two formats say about switching at a frame.
 enum Gate<'a> {
     Vp9 { predicted: bool, switching_up: bool },
-    Dd { dtis: &'a [Dti], structure: &'a TemplateStructure },
+    Dd { dtis: &'a [Dti], fdiffs: &'a [u16], structure: &'a TemplateStructure, active: u32 },
 }
 
 struct Packet {
@@ -106,11 +114,17 @@ pub struct SvcFilter {
     decided: [Option<Result<(), DropReason>>; SPATIAL_IDS],
     /// The last packet came with a dependency descriptor.
     dd: bool,
+    /// VP9: the last forwarded layer frame had U=1, so the next picture
+    /// may add temporal layers.
+    up_switch_ready: bool,
+    /// DD: frame numbers forwarded lately, so a switch frame is taken only
+    /// if what it references was forwarded (§A.4.4: "a decodable Frame").
+    forwarded: ForwardedFrames,
 }
 
 impl SvcFilter {
     pub fn new(target: Layers) -> Self {
-        SvcFilter { target, current: None, picture: None, decided: [None; SPATIAL_IDS], dd: false }
+        SvcFilter { target, current: None, picture: None, decided: [None; SPATIAL_IDS], dd: false, up_switch_ready: false, forwarded: ForwardedFrames::default() }
     }
 
     /// The layers the allocator (or the subscriber's choice) wants. Taken
@@ -173,7 +187,7 @@ impl SvcFilter {
             marker,
             keyframe: f.start_of_frame && f.spatial == 0 && !dtis.is_empty() && dtis.iter().all(|d| *d == Dti::Switch),
         };
-        self.decide(&p, Gate::Dd { dtis, structure })
+        self.decide(&p, Gate::Dd { dtis, fdiffs: f.fdiffs.as_slice(), structure, active: f.active_decode_targets })
     }
 
     fn decide(&mut self, p: &Packet, gate: Gate<'_>) -> Decision {
@@ -186,6 +200,9 @@ impl SvcFilter {
             if let (Some(c), Gate::Vp9 { .. }) = (self.current.as_mut(), &gate) {
                 c.spatial = c.spatial.min(self.target.spatial);
                 c.temporal = c.temporal.min(self.target.temporal);
+                if std::mem::take(&mut self.up_switch_ready) {
+                    c.temporal = c.temporal.max(self.target.temporal);
+                }
             }
         }
         let slot = usize::from(p.layers.spatial).min(SPATIAL_IDS - 1);
@@ -202,6 +219,11 @@ impl SvcFilter {
                 let v = self.judge(p, &gate);
                 if !late && self.current.is_some() {
                     self.decided[slot] = Some(v);
+                    match (p.start, v, &gate) {
+                        (true, Ok(()), Gate::Vp9 { switching_up, .. }) => self.up_switch_ready = *switching_up,
+                        (_, Ok(()), Gate::Dd { .. }) => self.forwarded.insert(p.frame),
+                        _ => {}
+                    }
                 }
                 v
             }
@@ -222,8 +244,8 @@ impl SvcFilter {
             Gate::Vp9 { .. } if p.layers.temporal > cur.temporal => Err(DropReason::TemporalAbove),
             Gate::Vp9 { .. } if p.layers.spatial > cur.spatial => Err(DropReason::SpatialAbove),
             Gate::Vp9 { .. } => Ok(()),
-            Gate::Dd { dtis, structure } => {
-                let dt = structure.decode_target_for(cur.spatial, cur.temporal);
+            Gate::Dd { dtis, structure, active, .. } => {
+                let dt = structure.decode_target_for(cur.spatial, cur.temporal, *active);
                 match dtis.get(dt) {
                     Some(d) if *d != Dti::NotPresent => Ok(()),
                     _ => Err(DropReason::NotInDecodeTarget),
@@ -237,28 +259,29 @@ impl SvcFilter {
         let Some(cur) = self.current else { return 0 };
         match gate {
             Gate::Vp9 { .. } => cur.spatial,
-            Gate::Dd { structure, .. } => {
-                structure.decode_target_layers(structure.decode_target_for(cur.spatial, cur.temporal)).0
+            Gate::Dd { structure, active, .. } => {
+                structure.decode_target_layers(structure.decode_target_for(cur.spatial, cur.temporal, *active)).0
             }
         }
     }
 
     /// Moves `current` towards the target where this frame allows it.
     fn raise(&mut self, p: &Packet, gate: &Gate<'_>) {
+        let refs_forwarded = match gate {
+            Gate::Dd { fdiffs, .. } => fdiffs.iter().all(|d| self.forwarded.contains(p.frame.wrapping_sub(*d))),
+            Gate::Vp9 { .. } => true,
+        };
         let Some(cur) = self.current.as_mut() else { return };
         let target = self.target;
         match gate {
-            Gate::Vp9 { predicted, switching_up } => {
+            Gate::Vp9 { predicted, .. } => {
                 let l = p.layers;
-                if *switching_up && l.temporal > cur.temporal && l.temporal <= target.temporal {
-                    cur.temporal = l.temporal;
-                }
                 if !predicted && l.spatial == cur.spatial + 1 && l.spatial <= target.spatial && l.temporal <= cur.temporal {
                     cur.spatial = l.spatial;
                 }
             }
-            Gate::Dd { dtis, structure } => {
-                if *cur == target {
+            Gate::Dd { dtis, structure, active, .. } => {
+                if *cur == target || !refs_forwarded {
                     return;
                 }
                 // The best decode target within the target this frame lets
@@ -266,7 +289,7 @@ impl SvcFilter {
                 let best = dtis
                     .iter()
                     .enumerate()
-                    .filter(|(_, d)| **d == Dti::Switch)
+                    .filter(|(dt, d)| **d == Dti::Switch && active.checked_shr(*dt as u32).unwrap_or(0) & 1 == 1)
                     .map(|(dt, _)| structure.decode_target_layers(dt))
                     .map(|(s, t)| Layers::new(s, t))
                     .filter(|l| l.within(target))

@@ -65,9 +65,11 @@ fn keyframe_with_structure() {
 fn decode_target_layers_are_derived_from_the_templates() {
     let s = l1t3();
     assert_eq!((0..3).map(|dt| s.decode_target_layers(dt)).collect::<Vec<_>>(), [(0, 2), (0, 1), (0, 0)]);
-    assert_eq!(s.decode_target_for(0, 2), 0);
-    assert_eq!(s.decode_target_for(0, 1), 1);
-    assert_eq!(s.decode_target_for(3, 0), 2);
+    assert_eq!(s.decode_target_for(0, 2, 0b111), 0);
+    assert_eq!(s.decode_target_for(0, 1, 0b111), 1);
+    assert_eq!(s.decode_target_for(3, 0, 0b111), 2);
+    // Only the inactive targets fit: the best active one within the wish.
+    assert_eq!(s.decode_target_for(0, 2, 0b110), 1);
 }
 
 #[test]

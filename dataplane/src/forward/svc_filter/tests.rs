@@ -1,11 +1,13 @@
 //! Streams shaped like Chromium's: VP9 `L3T3_KEY` (K-SVC: upper spatial
 //! layers predict from lower ones only on keyframes; temporal pattern
-//! T0 T2 T1 T2, U set on T1/T2 frames), two packets per layer frame,
+//! T0 T2 T1 T2, U set on every frame), two packets per layer frame,
 //! marker on the last packet of the top layer; and the dependency
 //! descriptor examples of the AV1 RTP spec (L1T3) and a two-layer K-SVC.
 use super::*;
 use crate::forward::dependency_descriptor::{Descriptor, FrameTemplate};
 use crate::forward::vp9::{LayerIndices, PictureId};
+
+mod captured;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Pkt {
@@ -54,7 +56,7 @@ fn deltas(f: &mut SvcFilter, from: u16, to: u16) -> Vec<Pkt> {
     (from..to)
         .flat_map(|pid| {
             let t = [0, 2, 1, 2][usize::from(pid - from) % 4];
-            picture(f, pid, t, false, t > 0, 3)
+            picture(f, pid, t, false, true, 3)
         })
         .collect()
 }
@@ -167,21 +169,23 @@ fn spatial_down_at_the_next_picture() {
 }
 
 #[test]
-fn temporal_up_only_at_a_switching_up_point() {
+fn temporal_up_only_after_a_switching_up_point() {
     let mut f = SvcFilter::new(Layers::new(2, 0));
     picture(&mut f, 1, 0, true, false, 3);
     f.set_target(Layers::new(2, 1));
-    // A T1 picture that is not a switching-up point stays out.
-    let no_u = picture(&mut f, 2, 1, false, false, 3);
-    assert!(forwarded(&no_u).is_empty());
-    assert!(reasons(&no_u).iter().all(|r| r.2 == DropReason::TemporalAbove));
+    // No forwarded frame with U=1 yet: a T1 picture (even with U) stays out.
+    let early = picture(&mut f, 2, 1, false, true, 3);
+    assert!(forwarded(&early).is_empty());
+    assert!(reasons(&early).iter().all(|r| r.2 == DropReason::TemporalAbove));
     assert!(!f.needs_keyframe(), "temporal switching points come without keyframes");
-    let u = picture(&mut f, 3, 1, false, true, 3);
-    assert_eq!(forwarded(&u).len(), 6);
+    // A forwarded T0 picture with U=1 opens the next picture to T1.
+    assert_eq!(forwarded(&picture(&mut f, 3, 0, false, true, 3)).len(), 6);
+    let t1 = picture(&mut f, 4, 1, false, false, 3);
+    assert_eq!(forwarded(&t1).len(), 6);
     assert_eq!(f.current(), Some(Layers::new(2, 1)));
-    // Once up, the layer stays, switching point or not; T2 stays out.
-    assert_eq!(forwarded(&picture(&mut f, 4, 1, false, false, 3)).len(), 6);
-    assert!(forwarded(&picture(&mut f, 5, 2, false, true, 3)).is_empty());
+    // Once up, the layer stays; T2 stays out (above the target).
+    assert_eq!(forwarded(&picture(&mut f, 5, 1, false, false, 3)).len(), 6);
+    assert!(forwarded(&picture(&mut f, 6, 2, false, true, 3)).is_empty());
 }
 
 #[test]
