@@ -228,6 +228,9 @@ pub fn parse(data: &[u8], latest: Option<&TemplateStructure>) -> Result<Descript
     if s.is_none() && (has_active || has_dtis || has_chains) {
         return Err(DdError::NoStructure);
     }
+    if s.is_some_and(|s| usize::from(s.decode_targets) > MAX_DECODE_TARGETS) {
+        return Err(DdError::Inconsistent("more than 32 decode targets"));
+    }
     if let (true, Some(s)) = (has_active, s) {
         d.active_decode_targets = Some(r.bits(u32::from(s.decode_targets))?);
     }
@@ -393,6 +396,9 @@ pub fn write(d: &Descriptor, latest: Option<&TemplateStructure>, out: &mut [u8])
     if s.is_none() && needs_structure {
         return Err(DdError::NoStructure);
     }
+    if s.is_some_and(|s| usize::from(s.decode_targets) > MAX_DECODE_TARGETS) {
+        return Err(DdError::Inconsistent("more than 32 decode targets"));
+    }
     for flag in [
         d.structure.is_some(),
         d.active_decode_targets.is_some(),
@@ -501,7 +507,8 @@ pub struct FrameInfo {
 impl Descriptor {
     /// Applies the template (and any overrides) of `s`.
     pub fn resolve(&self, s: &TemplateStructure, active_decode_targets: u32) -> Result<FrameInfo, DdError> {
-        let index = usize::from((self.template_id + 64 - s.template_id_offset) % 64);
+        // Ids count modulo 64 (and 256 is a multiple of 64).
+        let index = usize::from(self.template_id.wrapping_sub(s.template_id_offset) & 63);
         let t = s.templates.get(index).ok_or(DdError::UnknownTemplate(self.template_id))?;
         let too_long = DdError::Inconsistent("template longer than the format allows");
         let dtis = match self.custom_dtis {

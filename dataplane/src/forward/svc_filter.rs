@@ -276,7 +276,7 @@ impl SvcFilter {
         match gate {
             Gate::Vp9 { predicted, .. } => {
                 let l = p.layers;
-                if !predicted && l.spatial == cur.spatial + 1 && l.spatial <= target.spatial && l.temporal <= cur.temporal {
+                if !predicted && Some(l.spatial) == cur.spatial.checked_add(1) && l.spatial <= target.spatial && l.temporal <= cur.temporal {
                     cur.spatial = l.spatial;
                 }
             }

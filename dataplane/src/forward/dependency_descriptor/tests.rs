@@ -136,6 +136,18 @@ fn bad_input_is_an_error_and_changes_nothing() {
     // 65 templates.
     let many = format!("1 1 000000 0000000000000001 10000 000000 00000 {}", "00 ".repeat(70));
     assert_eq!(parse(&bits(&many), None), Err(DdError::TooManyTemplates));
+    // A caller's structure the format cannot hold is refused, not a panic.
+    let mut wide = l1t3();
+    wide.decode_targets = 40;
+    let active_only = bits("1 1 000000 0000000000000001 01000 111");
+    assert!(matches!(parse(&active_only, Some(&wide)), Err(DdError::Inconsistent(_))));
+    let d = Descriptor { active_decode_targets: Some(1), ..parse(&bits("1 1 000000 0000000000000001"), None).unwrap() };
+    assert!(matches!(write(&d, Some(&wide), &mut [0u8; 16]), Err(DdError::Inconsistent(_))));
+    // Out-of-range ids in a caller's descriptor wrap modulo 64, as on the wire.
+    let far = Descriptor { template_id: 66, ..d.clone() };
+    assert_eq!(far.resolve(&l1t3(), 0).map(|f| f.temporal), Ok(1));
+    let far = Descriptor { template_id: 250, ..d };
+    assert_eq!(far.resolve(&l1t3(), 0), Err(DdError::UnknownTemplate(250)));
     // Spatial id 4.
     let deep = format!("1 1 000000 0000000000000001 10000 000000 00000 {}", "10 ".repeat(5));
     assert_eq!(parse(&bits(&deep), None), Err(DdError::LayerOutOfRange));
