@@ -3,6 +3,7 @@
 //! packets, feedback and the next deadline out.
 pub mod audio_level;
 pub mod bwe;
+pub mod dependency_descriptor;
 pub mod downtrack;
 pub mod extensions;
 pub mod keyframe_requester;
@@ -13,8 +14,10 @@ pub mod resend_limiter;
 pub mod retransmission_cache;
 pub mod rtx;
 pub mod seq_mapper;
+pub mod svc_filter;
 pub mod twcc_receiver;
 pub mod uptrack;
+pub mod vp9;
 
 pub use downtrack::Downtrack;
 pub use uptrack::Uptrack;
