@@ -9,6 +9,7 @@ import { launchBrowser, publish, play, stats, waitForMedia } from './lib/browser
 import { loadIon, joinRoom, leaveRoom, roomState, waitForRemoteFrames } from './lib/ion.mjs';
 import { LOG_DIR } from './lib/sfud.mjs';
 import { startRedis, startNode, redisCli, waitForNodes, clusterView, probe, NODE_IPS, nodeUrl } from './lib/cluster.mjs';
+import { connectRpc, DATA_ONLY_OFFER } from './lib/jsonrpc.mjs';
 import { pollUntil, sleep } from './lib/util.mjs';
 
 const TTL_SECS = 3;
@@ -170,6 +171,15 @@ test('4: Redis down for 10 s: nodes live on, rooms flow, new rooms are refused c
   await sleep(500);
   const refused = await publish(c.pubPage, 'outage', 'outage-new').then(() => null, (e) => e.message);
   assert.ok(refused && /503/.test(refused) && /Redis/.test(refused), `a new room is refused with a clear 503: ${refused}`);
+  // The same for an ion join: a JSON-RPC error naming the cause.
+  const rpc = await connectRpc(`${c.nodes[2].url.replace('http', 'ws')}/ws`);
+  try {
+    const joined = await rpc.call('join', { sid: 'outage-ion', uid: 'late', offer: DATA_ONLY_OFFER }, { timeoutMs: 5000 });
+    assert.equal(joined.error?.code, -32004, `ion join refused: ${JSON.stringify(joined)}`);
+    assert.match(joined.error.message, /Redis/);
+  } finally {
+    rpc.close();
+  }
   await sleep(Math.max(0, 10000 - (Date.now() - down)));
   for (const n of c.nodes) assert.equal(n.exit, null, `${n.id} still runs`);
   const during = (await stats(c.viewPage, 'sub')).video.framesDecoded;
