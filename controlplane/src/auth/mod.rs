@@ -276,6 +276,18 @@ impl Authenticator {
         grants: Grants,
         ttl: Duration,
     ) -> Result<String, AuthError> {
+        self.create_token_in(api_key, identity, grants, ttl, None)
+    }
+
+    /// `create_token`, confined to `namespace` (the `ns` claim) when given.
+    pub fn create_token_in(
+        &self,
+        api_key: Option<&str>,
+        identity: &str,
+        grants: Grants,
+        ttl: Duration,
+        namespace: Option<&str>,
+    ) -> Result<String, AuthError> {
         let (key, secret) = self.pick_key(api_key)?;
         let now = now_secs();
         let claims = WireClaims {
@@ -285,7 +297,7 @@ impl Authenticator {
             nbf: Some(now),
             jti: Some(identity.to_string()),
             video: Some(VideoGrant::from(&grants)),
-            ns: None,
+            ns: namespace.map(str::to_string),
         };
         jwt::sign(&claims, secret).map_err(|_| AuthError::Malformed("claims do not serialize"))
     }

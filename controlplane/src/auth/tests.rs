@@ -448,3 +448,12 @@ fn the_ns_claim_confines_a_token_to_its_namespace() {
     assert!(resolve_namespace("globex", Some(&claims)).unwrap_err().contains("'acme'"));
     assert_eq!(resolve_namespace("globex", None).unwrap(), "globex");
 }
+
+#[test]
+fn minted_tokens_carry_the_namespace() {
+    let a = auth();
+    let t = a.create_token_in(Some(KEY), "alice", grants("r"), Duration::from_secs(60), Some("acme")).unwrap();
+    assert_eq!(a.verify(&t).unwrap().namespace.as_deref(), Some("acme"));
+    let t = a.create_token(Some(KEY), "alice", grants("r"), Duration::from_secs(60)).unwrap();
+    assert_eq!(a.verify(&t).unwrap().namespace, None);
+}
