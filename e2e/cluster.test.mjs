@@ -9,6 +9,7 @@ import { launchBrowser, publish, play, stats, waitForMedia } from './lib/browser
 import { loadIon, joinRoom, leaveRoom, roomState, waitForRemoteFrames } from './lib/ion.mjs';
 import { LOG_DIR } from './lib/sfud.mjs';
 import { startRedis, startNode, redisCli, waitForNodes, clusterView, probe, NODE_IPS, nodeUrl } from './lib/cluster.mjs';
+import { connectRpc, DATA_ONLY_OFFER } from './lib/jsonrpc.mjs';
 import { pollUntil, sleep } from './lib/util.mjs';
 
 const TTL_SECS = 3;
@@ -75,11 +76,7 @@ let mediaRoom = null;
 test('2a: WHIP publisher via node 1 and WHEP viewer via node 3 meet on the room\'s node', { timeout: CASE_TIMEOUT_MS }, reporting(async (t) => {
   // Placement is by load; a probe names rooms until one lands on node 2, so
   // that both clients must be redirected.
-  for (let k = 0; k < 8 && !mediaRoom; k++) {
-    const r = await probe(`${c.nodes[0].url}/whip/media-${k}`);
-    if (r.status === 307 && hostOf(r.location) === NODE_IPS[1]) mediaRoom = `media-${k}`;
-  }
-  assert.ok(mediaRoom, 'a room placed on node 2');
+  mediaRoom = await roomOnNode2('media');
   const pub = await publish(c.pubPage, 'pub', mediaRoom);
   const sub = await play(c.viewPage, 'sub', mediaRoom);
   assert.ok(pub.location.startsWith(`${c.nodes[1].url}/whip/`), `publisher redirected to node 2: ${pub.location}`);
@@ -89,32 +86,49 @@ test('2a: WHIP publisher via node 1 and WHEP viewer via node 3 meet on the room\
   assert.deepEqual(sessions.filter((s) => s.room === mediaRoom).map((s) => s.kind).sort(), ['whep', 'whip']);
 }));
 
-test('2b: a 3-party ion-sdk-js room whose participants reach three different nodes', { timeout: CASE_TIMEOUT_MS }, reporting(async (t) => {
-  const page = await c.browser.newPage(`${nodeUrl(NODE_IPS[0])}/`);
-  try {
-    await loadIon(page);
-    const keys = ['p1', 'p2', 'p3'];
-    const streams = {};
-    for (let i = 0; i < 3; i++) {
-      const wsUrl = `${nodeUrl(NODE_IPS[i]).replace('http', 'ws')}/ws`;
-      streams[keys[i]] = (await joinRoom(page, keys[i], { wsUrl, sid: 'ion-meet', uid: `user${i + 1}`, publish: { audio: true, video: true, resolution: 'qvga' } })).streamId;
-    }
-    for (const k of keys) {
-      const others = keys.filter((o) => o !== k).map((o) => streams[o]);
-      await waitForRemoteFrames(page, k, others, { frames: 90, timeoutMs: 25000, signal: t.signal });
-    }
-    const view = await clusterView(c.nodes[0].url);
-    const hosts = view.nodes.filter((n) => n.room_list.some((r) => r.name === 'ion-meet'));
-    assert.equal(hosts.length, 1, `one node hosts ion-meet: ${JSON.stringify(view.nodes.map((n) => [n.id, n.room_list]))}`);
-    assert.equal(hosts[0].room_list.find((r) => r.name === 'ion-meet').participants, 3);
-    console.log(`ion-meet hosted on ${hosts[0].id}; two of the three WebSockets are relayed through Redis`);
-    for (const k of keys) await leaveRoom(page, k);
-  } catch (e) {
-    for (const k of ['p1', 'p2', 'p3']) console.error(JSON.stringify(await roomState(page, k).catch((err) => err.message)));
-    throw e;
-  } finally {
-    await page.close();
+let ionPage = null;
+let ionRoom = null;
+const ionStreams = {};
+
+/** A room name whose first placement (through node 1) lands on node 2. */
+async function roomOnNode2(prefix) {
+  for (let k = 0; k < 12; k++) {
+    const r = await probe(`${c.nodes[0].url}/whip/${prefix}-${k}`);
+    if (r.status === 307 && hostOf(r.location) === NODE_IPS[1]) return `${prefix}-${k}`;
   }
+  throw new Error(`no ${prefix}-k placed on node 2`);
+}
+
+async function ionMeeting(t, keys, via, { frames }) {
+  for (let i = 0; i < keys.length; i++) {
+    const wsUrl = `${nodeUrl(NODE_IPS[via[i]]).replace('http', 'ws')}/ws`;
+    ionStreams[keys[i]] = (await joinRoom(ionPage, keys[i], { wsUrl, sid: ionRoom, uid: `user-${keys[i]}`, publish: { audio: true, video: true, resolution: 'qvga' } })).streamId;
+  }
+  for (const k of keys) {
+    const others = keys.filter((o) => o !== k).map((o) => ionStreams[o]);
+    await waitForRemoteFrames(ionPage, k, others, { frames, timeoutMs: 25000, signal: t.signal });
+  }
+}
+
+async function dumpIon(keys) {
+  for (const k of keys) console.error(JSON.stringify(await roomState(ionPage, k).catch((err) => err.message)));
+}
+
+test('2b: a 3-party ion-sdk-js room whose participants reach three different nodes', { timeout: CASE_TIMEOUT_MS }, reporting(async (t) => {
+  ionPage = await c.browser.newPage(`${nodeUrl(NODE_IPS[0])}/`);
+  await loadIon(ionPage);
+  ionRoom = await roomOnNode2('ion-meet');
+  try {
+    // p1 and p3 reach nodes 1 and 3 and are relayed to node 2, p2 reaches it directly.
+    await ionMeeting(t, ['p1', 'p2', 'p3'], [0, 1, 2], { frames: 90 });
+  } catch (e) {
+    await dumpIon(['p1', 'p2', 'p3']);
+    throw e;
+  }
+  const view = await clusterView(c.nodes[0].url);
+  const hosts = view.nodes.filter((n) => n.room_list.some((r) => r.name === ionRoom));
+  assert.deepEqual(hosts.map((n) => n.id), ['node2'], `node 2 alone hosts ${ionRoom}: ${JSON.stringify(view.nodes.map((n) => [n.id, n.room_list]))}`);
+  assert.equal(hosts[0].room_list.find((r) => r.name === ionRoom).participants, 3);
 }));
 
 /** Retries `fn` until it resolves (a client's reconnect loop). */
@@ -149,6 +163,26 @@ test('3: kill -9 the room\'s node: clients reconnect on a live node within 10 s,
   console.log(`decoding again ${secs.toFixed(1)} s after kill -9, publisher at ${pub.location}, viewer at ${sub.location}`);
   assert.ok(secs <= 10, `decoding again within 10 s (${secs} s)`);
   assert.ok(!pub.location.startsWith(c.nodes[1].url), 'placed on a live node');
+  // ion: node 2's own socket dropped with it; nodes 1 and 3 close the sockets
+  // they relayed there once node 2 leaves the registry. The clients rejoin
+  // (through nodes 1 and 3) and the room is placed on a live node.
+  const ionKeys = ['p1', 'p2', 'p3'];
+  try {
+    await pollUntil(async () => {
+      const states = await Promise.all(ionKeys.map((k) => roomState(ionPage, k)));
+      return states.every((st) => st.log.some((l) => l.includes('websocket closed')));
+    }, { timeoutMs: 8000, signal: t.signal, what: 'every ion WebSocket closed by the server' });
+    const closedSecs = (Date.now() - killed) / 1000;
+    for (const k of ionKeys) await leaveRoom(ionPage, k);
+    await ionMeeting(t, ['q1', 'q2', 'q3'], [0, 2, 0], { frames: 30 });
+    const ionSecs = (Date.now() - killed) / 1000;
+    console.log(`ion: sockets closed ${closedSecs.toFixed(1)} s after the kill, all three decoding again on a live node after ${ionSecs.toFixed(1)} s`);
+    assert.ok(ionSecs <= 10, `ion participants decoding again within 10 s (${ionSecs} s)`);
+  } catch (e) {
+    await dumpIon([...ionKeys, 'q1', 'q2', 'q3']);
+    throw e;
+  }
+  for (const k of ['q1', 'q2', 'q3']) await leaveRoom(ionPage, k);
   let keys = null;
   await pollUntil(() => {
     keys = redisCli('KEYS', 'sfud:*').split('\n').filter(Boolean);
@@ -170,6 +204,15 @@ test('4: Redis down for 10 s: nodes live on, rooms flow, new rooms are refused c
   await sleep(500);
   const refused = await publish(c.pubPage, 'outage', 'outage-new').then(() => null, (e) => e.message);
   assert.ok(refused && /503/.test(refused) && /Redis/.test(refused), `a new room is refused with a clear 503: ${refused}`);
+  // The same for an ion join: a JSON-RPC error naming the cause.
+  const rpc = await connectRpc(`${c.nodes[2].url.replace('http', 'ws')}/ws`);
+  try {
+    const joined = await rpc.call('join', { sid: 'outage-ion', uid: 'late', offer: DATA_ONLY_OFFER }, { timeoutMs: 5000 });
+    assert.equal(joined.error?.code, -32004, `ion join refused: ${JSON.stringify(joined)}`);
+    assert.match(joined.error.message, /Redis/);
+  } finally {
+    rpc.close();
+  }
   await sleep(Math.max(0, 10000 - (Date.now() - down)));
   for (const n of c.nodes) assert.equal(n.exit, null, `${n.id} still runs`);
   const during = (await stats(c.viewPage, 'sub')).video.framesDecoded;

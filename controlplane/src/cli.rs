@@ -113,6 +113,9 @@ pub enum TokenCommand {
         /// Which [auth] keys entry signs it; default: the first
         #[arg(long)]
         api_key: Option<String>,
+        /// Confine the token to this namespace (the `ns` claim, docs/cluster.md)
+        #[arg(long)]
+        namespace: Option<String>,
     },
 }
 

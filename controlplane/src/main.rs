@@ -32,8 +32,8 @@ fn main() -> ExitCode {
         }
     };
     match command {
-        Command::Token(TokenCommand::Create { room, identity, publish, subscribe, admin, ttl_secs, api_key }) => {
-            token_create(&cfg, room, identity, publish, subscribe, admin, ttl_secs, api_key)
+        Command::Token(TokenCommand::Create { room, identity, publish, subscribe, admin, ttl_secs, api_key, namespace }) => {
+            token_create(&cfg, room, identity, publish, subscribe, admin, ttl_secs, api_key, namespace)
         }
         Command::Tune { interface } => {
             let plan = controlplane::tune::plan_interface(&Topology::detect(), &cfg, interface.as_deref());
@@ -58,7 +58,12 @@ fn token_create(
     admin: bool,
     ttl_secs: u64,
     api_key: Option<String>,
+    namespace: Option<String>,
 ) -> ExitCode {
+    if let Some(ns) = namespace.as_deref().filter(|ns| !controlplane::cluster::valid_namespace(ns)) {
+        eprintln!("sfud: --namespace {ns:?}: 1-64 characters of A-Z, a-z, 0-9, '-', '_' or '.'");
+        return ExitCode::from(cli::EXIT_CONFIG_ERROR);
+    }
     let auth = Authenticator::new(&cfg.auth);
     let grants = Grants {
         room: Some(room),
@@ -68,7 +73,7 @@ fn token_create(
         room_admin: admin,
         ..Default::default()
     };
-    match auth.create_token(api_key.as_deref(), &identity, grants, Duration::from_secs(ttl_secs)) {
+    match auth.create_token_in(api_key.as_deref(), &identity, grants, Duration::from_secs(ttl_secs), namespace.as_deref()) {
         Ok(t) => {
             println!("{t}");
             ExitCode::SUCCESS

@@ -49,6 +49,9 @@ pub struct Claims {
     pub expires: u64,
     /// The API key that signed it (`iss`), for audit logs.
     pub api_key: String,
+    /// sfud extension, the `ns` claim: the namespace (tenant) the token is
+    /// confined to (docs/cluster.md); `None` = any.
+    pub namespace: Option<String>,
 }
 
 /// What an entry point requires of a token.
@@ -140,6 +143,9 @@ struct WireClaims {
     jti: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     video: Option<VideoGrant>,
+    /// sfud extension: the namespace the token is confined to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ns: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -270,6 +276,18 @@ impl Authenticator {
         grants: Grants,
         ttl: Duration,
     ) -> Result<String, AuthError> {
+        self.create_token_in(api_key, identity, grants, ttl, None)
+    }
+
+    /// `create_token`, confined to `namespace` (the `ns` claim) when given.
+    pub fn create_token_in(
+        &self,
+        api_key: Option<&str>,
+        identity: &str,
+        grants: Grants,
+        ttl: Duration,
+        namespace: Option<&str>,
+    ) -> Result<String, AuthError> {
         let (key, secret) = self.pick_key(api_key)?;
         let now = now_secs();
         let claims = WireClaims {
@@ -279,6 +297,7 @@ impl Authenticator {
             nbf: Some(now),
             jti: Some(identity.to_string()),
             video: Some(VideoGrant::from(&grants)),
+            ns: namespace.map(str::to_string),
         };
         jwt::sign(&claims, secret).map_err(|_| AuthError::Malformed("claims do not serialize"))
     }
@@ -319,6 +338,7 @@ impl Authenticator {
             grants: wire.video.map(Grants::from).unwrap_or_default(),
             expires: wire.exp,
             api_key: wire.iss,
+            namespace: wire.ns.filter(|n| !n.is_empty()),
         })
     }
 
@@ -396,6 +416,17 @@ fn check(claims: &Claims, need: Need<'_>) -> Result<(), AuthError> {
                 Err(AuthError::MissingGrant("roomAdmin"))
             }
         }
+    }
+}
+
+/// The namespace a request runs in: the token's `ns` claim when it has one
+/// (a URL naming another is refused), else the URL's (`?ns=`), else the
+/// default namespace "".
+pub fn resolve_namespace(url_ns: &str, claims: Option<&Claims>) -> Result<String, String> {
+    match claims.and_then(|c| c.namespace.as_deref()) {
+        Some(claimed) if url_ns.is_empty() || url_ns == claimed => Ok(claimed.to_string()),
+        Some(claimed) => Err(format!("the access token is for namespace '{claimed}', not '{url_ns}'")),
+        None => Ok(url_ns.to_string()),
     }
 }
 

@@ -434,3 +434,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_ns_claim_confines_a_token_to_its_namespace() {
+    let auth = auth();
+    let wire = serde_json::json!({ "iss": KEY, "sub": "alice", "exp": u64::MAX / 2, "ns": "acme",
+        "video": { "room": "r", "roomJoin": true } });
+    let token = jwt::sign(&wire, SECRET.as_bytes()).unwrap();
+    let claims = auth.authorize(Some(&token), Need::Join { room: "r" }).unwrap().unwrap();
+    assert_eq!(claims.namespace.as_deref(), Some("acme"));
+    assert_eq!(resolve_namespace("", Some(&claims)).unwrap(), "acme");
+    assert_eq!(resolve_namespace("acme", Some(&claims)).unwrap(), "acme");
+    assert!(resolve_namespace("globex", Some(&claims)).unwrap_err().contains("'acme'"));
+    assert_eq!(resolve_namespace("globex", None).unwrap(), "globex");
+}
+
+#[test]
+fn minted_tokens_carry_the_namespace() {
+    let a = auth();
+    let t = a.create_token_in(Some(KEY), "alice", grants("r"), Duration::from_secs(60), Some("acme")).unwrap();
+    assert_eq!(a.verify(&t).unwrap().namespace.as_deref(), Some("acme"));
+    let t = a.create_token(Some(KEY), "alice", grants("r"), Duration::from_secs(60)).unwrap();
+    assert_eq!(a.verify(&t).unwrap().namespace, None);
+}

@@ -42,8 +42,11 @@ pub fn scope(mut nodes: Vec<NodeRecord>, ns: Option<&str>) -> Vec<NodeRecord> {
 }
 
 pub async fn api(State(st): State<AppState>, headers: HeaderMap, Query(q): Query<DashQuery>) -> Result<Json<ClusterView>, ApiError> {
-    st.authorize_http(&headers, q.access_token.as_deref(), Need::Admin { room: None })?;
-    let ns = q.ns.as_deref().filter(|n| !n.is_empty());
+    let claims = st.authorize_http(&headers, q.access_token.as_deref(), Need::Admin { room: None })?;
+    // An admin token confined to a namespace sees only that namespace.
+    let ns = crate::auth::resolve_namespace(q.ns.as_deref().unwrap_or(""), claims.as_ref())
+        .map_err(|m| ApiError::new(StatusCode::FORBIDDEN, m))?;
+    let ns = Some(ns.as_str()).filter(|n| !n.is_empty());
     let Some(cluster) = &st.cluster else {
         return Ok(Json(ClusterView { enabled: false, node: String::new(), redis_up: false, namespace: ns.map(str::to_string), nodes: vec![] }));
     };

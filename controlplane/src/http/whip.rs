@@ -157,7 +157,8 @@ async fn post(
     // Auth first: an unauthorized caller never gets its body read.
     let claims = st.authorize_http(&headers, q.access_token.as_deref(), need)?;
     let identity = claims.as_ref().map(|c| c.identity.as_str());
-    let room = crate::cluster::qualify(ns, &room);
+    let ns = crate::auth::resolve_namespace(ns, claims.as_ref()).map_err(|m| ApiError::new(StatusCode::FORBIDDEN, m))?;
+    let room = crate::cluster::qualify(&ns, &room);
     // In a cluster, a room hosted elsewhere is a 307 to its node (before the
     // body is read: the client sends it again there).
     if let Some(location) = crate::cluster::redirect_for(&st, &room, &headers, &uri).await? {
@@ -216,8 +217,13 @@ fn delete(st: AppState, kind: Endpoint, room: &str, resource: &str, headers: &He
         Endpoint::Whip => Need::Publish { room },
         Endpoint::Whep => Need::Subscribe { room },
     };
-    if let Err(e) = st.authorize_http(headers, token, need) {
-        st.authorize_http(headers, token, Need::Admin { room: Some(room) }).map_err(|_| e)?;
+    let claims = match st.authorize_http(headers, token, need) {
+        Ok(c) => c,
+        Err(e) => st.authorize_http(headers, token, Need::Admin { room: Some(room) }).map_err(|_| e)?,
+    };
+    let ns = qualified.split_once(':').map_or("", |(ns, _)| ns);
+    if crate::auth::resolve_namespace(ns, claims.as_ref()).ok().as_deref() != Some(ns) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "the access token is for another namespace"));
     }
     let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
     hub.delete(kind.kind(), qualified, resource).map_err(|e| match e {

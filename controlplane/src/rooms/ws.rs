@@ -232,6 +232,11 @@ async fn route_join(st: &AppState, conn: &mut Conn, text: &str, params: &Value) 
     if crate::http::validate_room(sid).is_err() {
         return Ok(false); // dispatch answers with the exact complaint
     }
+    // The token decides the namespace when it names one; a token that fails
+    // here is refused by dispatch with the exact reason.
+    let token = params.get("token").and_then(Value::as_str).map(str::to_string).or_else(|| conn.token.clone());
+    let Ok(claims) = st.authorize_join(sid, token.as_deref()) else { return Ok(false) };
+    conn.namespace = crate::auth::resolve_namespace(&conn.namespace, claims.as_ref()).map_err(|m| RpcError::new(rpc::UNAUTHORIZED, m))?;
     let room = crate::cluster::qualify(&conn.namespace, sid);
     if st.hub.lock().unwrap_or_else(|p| p.into_inner()).has_room(&room) {
         return Ok(false);
@@ -273,9 +278,10 @@ fn dispatch(st: &AppState, conn: &mut Conn, method: &str, params: Value) -> Resu
             let claims = st.authorize_join(&p.sid, token.as_deref())?;
             let notify = conn.notify.clone().ok_or_else(|| RpcError::new(rpc::INTERNAL_ERROR, "connection closing"))?;
             let client = Client { identity: claims.as_ref().map(|c| c.identity.as_str()), source: conn.source };
+            let ns = crate::auth::resolve_namespace(&conn.namespace, claims.as_ref()).map_err(|m| RpcError::new(rpc::UNAUTHORIZED, m))?;
             if crate::http::validate_room(&p.sid).is_ok() {
                 // The hub knows rooms by their namespace-qualified name.
-                p.sid = crate::cluster::qualify(&conn.namespace, &p.sid);
+                p.sid = crate::cluster::qualify(&ns, &p.sid);
             }
             let mut hub = st.hub.lock().unwrap_or_else(|p| p.into_inner());
             let uid = p.uid.clone();
