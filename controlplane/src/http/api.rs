@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
 use crate::auth::Need;
-use crate::hub::{NodeInfo, ParticipantDetail, RoomInfo, SessionInfo};
+use crate::hub::{LayerCapBody, NodeInfo, ParticipantDetail, RoomInfo, SessionInfo};
 use dataplane::stats::DropReason;
 
 #[derive(Deserialize, Default)]
@@ -93,6 +93,23 @@ pub async fn mute(
     admin(&st, &headers, &q, Some(&room))?;
     let Json(body) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("expected {{\"muted\": true|false}}: {e}")))?;
     st.hub.lock().unwrap_or_else(|p| p.into_inner()).set_muted(&room, &track, body.muted)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Caps the simulcast layers one subscriber session gets (its stream
+/// allocator chooses within the cap).
+pub async fn layer_cap(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    Path(id): Path<String>,
+    body: Result<Json<LayerCapBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    admin(&st, &headers, &q, None)?;
+    let Json(body) = body.map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("expected {{\"max_layer\": 0|1|2|null, \"max_temporal\"?, \"off\"?, \"track\"?}}: {e}"))
+    })?;
+    st.hub.lock().unwrap_or_else(|p| p.into_inner()).set_layer_cap(&id, &body)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -187,6 +187,18 @@ impl BandwidthEstimator {
         self.cap_loss_based();
     }
 
+    /// A probe (the stream allocator's) was acknowledged at `bps` without
+    /// overuse: the path carries at least that, whatever the estimate's
+    /// slow growth says. REMB still caps it.
+    pub fn on_probe_result(&mut self, bps: u64) {
+        let bps = bps.clamp(MIN_BPS, MAX_BPS);
+        if self.delay_active {
+            self.delay_based.raise_to(bps);
+        }
+        self.loss_based.raise_to(bps);
+        self.cap_loss_based();
+    }
+
     /// RR fraction lost (0..=255) from the subscriber, used while it sends no transport-cc.
     pub fn on_loss_fraction(&mut self, fraction_lost: u8, now: Instant) {
         if self

@@ -122,6 +122,7 @@ fn forwarding_to_a_tcp_viewer() {
         red_payload_type: None,
             ext: Default::default(),
             feedback: Default::default(),
+            layers: Vec::new(),
         }),
         now,
         &mut out,

@@ -1,0 +1,378 @@
+//! The stream allocator of one subscriber session: shares its downlink
+//! estimate among its simulcast video downtracks.
+//!
+//! - Higher priority first (screen share, the active speaker): each gets
+//!   its lowest layer, then, in the same order, the highest layers that fit.
+//! - When not even a lowest layer fits, that video drops temporal layers,
+//!   then pauses: the lowest priorities pause first, so the others are not
+//!   starved. Audio and single-stream tracks are never paused; what they
+//!   use is taken off the top.
+//! - Hysteresis: a downgrade applies at once; an upgrade or a resume needs
+//!   `UP_MARGIN` headroom and `UP_HOLD` since the last downgrade.
+//! - Probing: when a better layer is wanted than the estimate allows, the
+//!   session sends RTX probes at up to twice the estimate for `PROBE_LEN`.
+//!   If the subscriber acknowledges most of it without overuse, the
+//!   estimate jumps to what was acknowledged (`ProbeOutcome::Success`).
+//!   Failed probes back off, up to `MAX_BACKOFF`.
+//!
+//! Sans-IO: estimates, rates and time in; choices and probe requests out.
+
+use std::time::{Duration, Instant};
+
+use crate::forward::layer_selector::ALL_TEMPORAL;
+use crate::msg::MAX_LAYERS;
+
+/// Share of the estimate the allocator plans with (the rest is for
+/// retransmissions and estimate noise).
+const USABLE: f64 = 0.9;
+/// An upgrade needs this much more than it costs.
+const UP_MARGIN: f64 = 1.2;
+/// No upgrade this soon after a downgrade.
+const UP_HOLD: Duration = Duration::from_secs(3);
+/// A layer dropping its top temporal layer keeps about this share of its rate.
+const TEMPORAL_SHARE: [(u8, f64); 2] = [(1, 0.75), (0, 0.5)];
+const PROBE_LEN: Duration = Duration::from_millis(500);
+/// Feedback for the end of a probe arrives this much later.
+const PROBE_SETTLE: Duration = Duration::from_millis(400);
+const MIN_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_secs(6);
+/// A probe succeeds when this share of its rate is acknowledged.
+const PROBE_SUCCESS: f64 = 0.8;
+/// A probe aims at most this far above the estimate.
+const PROBE_MAX_STEP: f64 = 2.0;
+
+/// One video downtrack as the allocator sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Demand {
+    /// Higher goes first.
+    pub priority: u8,
+    /// Measured rate of each layer, lowest first; 0 when it is not
+    /// arriving (the publisher may stop its top layers).
+    pub layer_bps: [u64; MAX_LAYERS],
+    /// Highest layer allowed (subscriber's or admin's cap).
+    pub max_layer: Option<u8>,
+    /// What the allocator chose last time.
+    pub current: Choice,
+}
+
+/// A layer and the temporal layers kept; `layer` None is paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    pub layer: Option<u8>,
+    pub max_temporal: u8,
+}
+
+impl Choice {
+    pub const PAUSED: Choice = Choice { layer: None, max_temporal: ALL_TEMPORAL };
+
+    pub fn layer(l: u8) -> Self {
+        Choice { layer: Some(l), max_temporal: ALL_TEMPORAL }
+    }
+
+    /// Orders choices by what they cost.
+    fn rank(self) -> u32 {
+        self.layer.map_or(0, |l| 1 + u32::from(l) * 8 + u32::from(self.max_temporal))
+    }
+}
+
+impl Demand {
+    /// Layers that arrive and that the cap allows, lowest first.
+    fn usable(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..MAX_LAYERS as u8)
+            .filter(|l| self.layer_bps[usize::from(*l)] > 0)
+            .filter(|l| self.max_layer.is_none_or(|m| *l <= m))
+    }
+
+    fn cost(&self, c: Choice) -> u64 {
+        let Some(l) = c.layer else { return 0 };
+        let full = self.layer_bps.get(usize::from(l)).copied().unwrap_or(0);
+        let share = TEMPORAL_SHARE.iter().find(|(t, _)| *t == c.max_temporal).map_or(1.0, |(_, s)| *s);
+        (full as f64 * share) as u64
+    }
+}
+
+/// What became of a probe.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ProbeOutcome {
+    /// The subscriber took this rate: raise the estimate to it.
+    Success(u64),
+    Failure,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Probe {
+    Idle { next_at: Option<Instant> },
+    Running { target_bps: u64, start: Instant, best_acked: u64, overused: bool },
+}
+
+#[derive(Debug)]
+pub struct Allocator {
+    last_downgrade: Option<Instant>,
+    probe: Probe,
+    backoff: Duration,
+}
+
+impl Default for Allocator {
+    fn default() -> Self {
+        Allocator { last_downgrade: None, probe: Probe::Idle { next_at: None }, backoff: MIN_BACKOFF }
+    }
+}
+
+impl Allocator {
+    /// New choices for `demands` (same order) from the estimate, after
+    /// `fixed_bps` for what is never paused.
+    pub fn allocate(&mut self, estimate_bps: u64, fixed_bps: u64, demands: &[Demand], now: Instant) -> Vec<Choice> {
+        let budget = (estimate_bps as f64 * USABLE - fixed_bps as f64).max(0.0);
+        let down = fit(budget, demands);
+        let up = fit(budget / UP_MARGIN, demands);
+        let may_upgrade = self.last_downgrade.is_none_or(|t| now.saturating_duration_since(t) >= UP_HOLD);
+        let mut out = Vec::with_capacity(demands.len());
+        for (i, d) in demands.iter().enumerate() {
+            let cur = d.current;
+            // A layer that stopped arriving (or is now above the cap) cannot stay.
+            let gone = cur.layer.is_some_and(|l| !d.usable().any(|u| u == l));
+            let choice = if down[i].rank() < cur.rank() || gone {
+                if down[i].rank() < cur.rank() {
+                    self.last_downgrade = Some(now);
+                }
+                down[i]
+            } else if may_upgrade && up[i].rank() > cur.rank() {
+                up[i]
+            } else {
+                cur
+            };
+            out.push(choice);
+        }
+        out
+    }
+
+    /// Whether a probe should start now: some video wants more than the
+    /// estimate gives. Returns the total rate to probe at.
+    pub fn probe_wanted(&mut self, estimate_bps: u64, fixed_bps: u64, demands: &[Demand], now: Instant) -> Option<u64> {
+        if !matches!(self.probe, Probe::Idle { next_at } if next_at.is_none_or(|t| now >= t)) {
+            return None;
+        }
+        let best: u64 = demands.iter().map(|d| d.usable().last().map_or(0, |l| d.layer_bps[usize::from(l)])).sum();
+        let chosen: u64 = demands.iter().map(|d| d.cost(d.current)).sum();
+        if best <= chosen {
+            return None;
+        }
+        // Enough that a success clears the upgrade margin, at most a step
+        // above what is known to work.
+        let want = (best + fixed_bps) as f64 * UP_MARGIN / USABLE / PROBE_SUCCESS;
+        let target = want.min(estimate_bps as f64 * PROBE_MAX_STEP) as u64;
+        if target <= estimate_bps {
+            return None;
+        }
+        self.probe = Probe::Running { target_bps: target, start: now, best_acked: 0, overused: false };
+        Some(target)
+    }
+
+    /// The rate to send at while a probe runs (media plus probes).
+    pub fn probing_bps(&self, now: Instant) -> Option<u64> {
+        match self.probe {
+            Probe::Running { target_bps, start, .. } if now < start + PROBE_LEN => Some(target_bps),
+            _ => None,
+        }
+    }
+
+    /// The subscriber's acknowledged rate and congestion signal; at the end
+    /// of a probe, its outcome.
+    pub fn on_feedback(&mut self, acked_bps: Option<u64>, overusing: bool, now: Instant) -> Option<ProbeOutcome> {
+        let Probe::Running { target_bps, start, best_acked, overused } = &mut self.probe else { return None };
+        let elapsed = now.saturating_duration_since(*start);
+        // The acked rate lags: count it from partway in until feedback settles.
+        if elapsed >= PROBE_LEN / 2 {
+            *best_acked = (*best_acked).max(acked_bps.unwrap_or(0));
+            *overused |= overusing;
+        }
+        if elapsed < PROBE_LEN + PROBE_SETTLE {
+            return None;
+        }
+        let success = !*overused && *best_acked as f64 >= *target_bps as f64 * PROBE_SUCCESS;
+        let outcome = if success { ProbeOutcome::Success(*best_acked) } else { ProbeOutcome::Failure };
+        let wait = if success {
+            self.backoff = MIN_BACKOFF;
+            Duration::from_millis(200)
+        } else {
+            let w = self.backoff;
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            w
+        };
+        self.probe = Probe::Idle { next_at: Some(now + wait) };
+        Some(outcome)
+    }
+
+    pub fn is_probing(&self) -> bool {
+        matches!(self.probe, Probe::Running { .. })
+    }
+}
+
+/// The best choices `budget` pays for: every video its lowest layer (or
+/// less) by priority, then upgrades in the same order.
+fn fit(budget: f64, demands: &[Demand]) -> Vec<Choice> {
+    let mut order: Vec<usize> = (0..demands.len()).collect();
+    order.sort_by_key(|i| std::cmp::Reverse(demands[*i].priority));
+    let mut left = budget;
+    let mut out = vec![Choice::PAUSED; demands.len()];
+    for &i in &order {
+        let d = &demands[i];
+        let Some(lowest) = d.usable().next() else {
+            // Nothing measured yet: start on the lowest layer.
+            out[i] = Choice::layer(0);
+            continue;
+        };
+        let options = std::iter::once(Choice::layer(lowest))
+            .chain(TEMPORAL_SHARE.iter().map(|(t, _)| Choice { layer: Some(lowest), max_temporal: *t }));
+        for c in options {
+            let cost = d.cost(c) as f64;
+            if cost <= left {
+                out[i] = c;
+                left -= cost;
+                break;
+            }
+        }
+    }
+    for &i in &order {
+        let d = &demands[i];
+        let Some(cur) = out[i].layer else { continue };
+        if out[i].max_temporal != ALL_TEMPORAL {
+            continue;
+        }
+        for l in d.usable().filter(|l| *l > cur) {
+            let step = d.cost(Choice::layer(l)) as f64 - d.cost(out[i]) as f64;
+            if step <= left {
+                left -= step;
+                out[i] = Choice::layer(l);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATES: [u64; 3] = [150_000, 500_000, 1_500_000];
+
+    fn demand(priority: u8, current: Choice) -> Demand {
+        Demand { priority, layer_bps: RATES, max_layer: None, current }
+    }
+
+    fn layers(c: &[Choice]) -> Vec<Option<u8>> {
+        c.iter().map(|c| c.layer).collect()
+    }
+
+    /// Runs the allocator until it settles at `estimate`.
+    fn settle(a: &mut Allocator, estimate: u64, ds: &mut [Demand], now: Instant) -> Vec<Choice> {
+        let out = a.allocate(estimate, 0, ds, now);
+        for (d, c) in ds.iter_mut().zip(&out) {
+            d.current = *c;
+        }
+        out
+    }
+
+    #[test]
+    fn bandwidth_steps_down_at_once_and_up_after_the_hold() {
+        let t0 = Instant::now();
+        let mut a = Allocator::default();
+        let mut ds = [demand(0, Choice::layer(0))];
+        assert_eq!(layers(&settle(&mut a, 3_000_000, &mut ds, t0)), [Some(2)]);
+        assert_eq!(layers(&settle(&mut a, 800_000, &mut ds, t0 + Duration::from_secs(1))), [Some(1)]);
+        assert_eq!(layers(&settle(&mut a, 300_000, &mut ds, t0 + Duration::from_secs(2))), [Some(0)]);
+        // Bandwidth is back, but the hold is not over.
+        assert_eq!(layers(&settle(&mut a, 3_000_000, &mut ds, t0 + Duration::from_secs(3))), [Some(0)]);
+        assert_eq!(layers(&settle(&mut a, 3_000_000, &mut ds, t0 + Duration::from_secs(6))), [Some(2)]);
+    }
+
+    #[test]
+    fn upgrades_need_headroom() {
+        let t0 = Instant::now();
+        let mut a = Allocator::default();
+        let mut ds = [demand(0, Choice::layer(0))];
+        // 0.9 * 600k = 540k pays for layer 1 (500k), but not with 20% headroom ...
+        assert_eq!(layers(&settle(&mut a, 600_000, &mut ds, t0)), [Some(0)]);
+        // ... 0.9 * 700k = 630k does.
+        assert_eq!(layers(&settle(&mut a, 700_000, &mut ds, t0)), [Some(1)]);
+        // Once there, it stays while it fits without the margin.
+        assert_eq!(layers(&settle(&mut a, 570_000, &mut ds, t0)), [Some(1)]);
+    }
+
+    #[test]
+    fn priorities_decide_who_gets_the_better_layers() {
+        let t0 = Instant::now();
+        let mut a = Allocator::default();
+        let mut ds = [demand(0, Choice::layer(0)), demand(5, Choice::layer(0))];
+        // 2.2M usable * 0.9 / 1.2 = 1.65M: the speaker gets layer 2, the other its lowest.
+        assert_eq!(layers(&settle(&mut a, 2_200_000, &mut ds, t0)), [Some(0), Some(2)]);
+    }
+
+    #[test]
+    fn lowest_priorities_pause_first_and_resume_with_hysteresis() {
+        let t0 = Instant::now();
+        let mut a = Allocator::default();
+        let mut ds = [demand(0, Choice::layer(0)), demand(1, Choice::layer(0)), demand(2, Choice::layer(0))];
+        // 200k * 0.9 = 180k: the top one keeps its layer 0, the next drops
+        // to its base temporal layer? 150k + 75k > 180k: no, it pauses.
+        let out = settle(&mut a, 200_000, &mut ds, t0);
+        assert_eq!(layers(&out), [None, None, Some(0)]);
+        assert_eq!(out[2].max_temporal, ALL_TEMPORAL);
+        // Less still: the top one drops temporal layers rather than pause.
+        let out = settle(&mut a, 100_000, &mut ds, t0);
+        assert_eq!((out[2].layer, out[2].max_temporal), (Some(0), 0));
+        assert_eq!(layers(&settle(&mut a, 20_000, &mut ds, t0)), [None, None, None]);
+        // Enough for all three at layer 0 (450k) comes back: nothing before the hold ...
+        let out = settle(&mut a, 700_000, &mut ds, t0 + Duration::from_secs(1));
+        assert_eq!(layers(&out), [None, None, None]);
+        // ... then every one resumes.
+        let out = settle(&mut a, 700_000, &mut ds, t0 + Duration::from_secs(4));
+        assert_eq!(layers(&out), [Some(0), Some(0), Some(0)]);
+    }
+
+    #[test]
+    fn caps_and_missing_layers_are_respected() {
+        let t0 = Instant::now();
+        let mut a = Allocator::default();
+        let mut ds = [Demand { max_layer: Some(1), ..demand(0, Choice::layer(0)) }];
+        assert_eq!(layers(&settle(&mut a, 10_000_000, &mut ds, t0)), [Some(1)]);
+        // The publisher stops its top layer: the subscriber leaves it at once.
+        let mut ds = [Demand { layer_bps: [150_000, 500_000, 0], ..demand(0, Choice::layer(2)) }];
+        assert_eq!(layers(&settle(&mut a, 10_000_000, &mut ds, t0)), [Some(1)]);
+    }
+
+    #[test]
+    fn probes_before_upgrading_and_backs_off_on_failure() {
+        let t0 = Instant::now();
+        let mut a = Allocator::default();
+        let ds = [demand(0, Choice::layer(0))];
+        // 300k: only layer 0 fits; the best wants far more, so probe at twice the estimate.
+        let target = a.probe_wanted(300_000, 0, &ds, t0).unwrap();
+        assert_eq!(target, 600_000);
+        assert_eq!(a.probing_bps(t0 + Duration::from_millis(100)), Some(600_000));
+        assert_eq!(a.probe_wanted(300_000, 0, &ds, t0), None, "one at a time");
+        assert_eq!(a.on_feedback(Some(590_000), false, t0 + Duration::from_millis(300)), None);
+        let end = t0 + PROBE_LEN + PROBE_SETTLE;
+        assert_eq!(a.on_feedback(Some(560_000), false, end), Some(ProbeOutcome::Success(590_000)));
+        // Success: the next probe may follow quickly.
+        let t1 = end + Duration::from_millis(200);
+        let target = a.probe_wanted(590_000, 0, &ds, t1).unwrap();
+        assert_eq!(target, 1_180_000);
+        a.on_feedback(Some(600_000), false, t1 + PROBE_LEN);
+        assert_eq!(a.on_feedback(Some(600_000), false, t1 + PROBE_LEN + PROBE_SETTLE), Some(ProbeOutcome::Failure));
+        let t2 = t1 + PROBE_LEN + PROBE_SETTLE;
+        assert_eq!(a.probe_wanted(590_000, 0, &ds, t2 + Duration::from_secs(1)), None, "backing off");
+        assert!(a.probe_wanted(590_000, 0, &ds, t2 + MIN_BACKOFF).is_some());
+        // Overuse fails a probe whatever was acknowledged.
+        let t3 = t2 + MIN_BACKOFF;
+        a.on_feedback(Some(2_000_000), true, t3 + PROBE_LEN);
+        assert_eq!(a.on_feedback(None, false, t3 + PROBE_LEN + PROBE_SETTLE), Some(ProbeOutcome::Failure));
+    }
+
+    #[test]
+    fn no_probe_when_everything_wanted_is_sent() {
+        let mut a = Allocator::default();
+        let ds = [demand(0, Choice::layer(2))];
+        assert_eq!(a.probe_wanted(300_000, 0, &ds, Instant::now()), None);
+    }
+}
