@@ -134,7 +134,7 @@ pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Que
         .map(|s| {
             let drops: serde_json::Map<String, Value> =
                 DropReason::ALL.iter().map(|r| (r.as_str().to_string(), json!(s.drops_for(*r)))).collect();
-            json!({
+            let mut v = json!({
                 "shard": s.shard,
                 "packets_in": s.packets_in, "bytes_in": s.bytes_in,
                 "packets_out": s.packets_out, "bytes_out": s.bytes_out,
@@ -155,7 +155,14 @@ pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Que
                 "panics": s.panics,
                 "tcp_packets_in": s.tcp_packets_in, "tcp_packets_out": s.tcp_packets_out,
                 "drops": drops,
-            })
+            });
+            v["simulcast"] = json!({
+                "layer_switches": s.layer_switches, "layers_unused": s.layers_unused,
+                "layer_packets_unused": s.layer_packets_unused,
+                "probes_started": s.probes_started, "probes_succeeded": s.probes_succeeded,
+                "probes_failed": s.probes_failed, "probe_packets": s.probe_packets,
+            });
+            v
         })
         .collect();
     Ok(Json(json!({ "shards": shards, "sessions": hub.session_count() })))

@@ -8,7 +8,9 @@
 //!   starved. Audio and single-stream tracks are never paused; what they
 //!   use is taken off the top.
 //! - Hysteresis: a downgrade applies at once; an upgrade or a resume needs
-//!   `UP_MARGIN` headroom and `UP_HOLD` since the last downgrade.
+//!   `UP_MARGIN` headroom over what is proven (the acknowledged rate, or a
+//!   recent successful probe: an estimate grows past a policer, which
+//!   drops without queuing) and `UP_HOLD` since the last downgrade.
 //! - Probing: when a better layer is wanted than the estimate allows, the
 //!   session sends RTX probes at up to twice the estimate for `PROBE_LEN`.
 //!   If the subscriber acknowledges most of it without overuse, the
@@ -19,6 +21,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::forward::bwe::ProbeReport;
 use crate::forward::layer_selector::ALL_TEMPORAL;
 use crate::msg::MAX_LAYERS;
 
@@ -31,13 +34,21 @@ const UP_MARGIN: f64 = 1.2;
 const UP_HOLD: Duration = Duration::from_secs(3);
 /// A layer dropping its top temporal layer keeps about this share of its rate.
 const TEMPORAL_SHARE: [(u8, f64); 2] = [(1, 0.75), (0, 0.5)];
-const PROBE_LEN: Duration = Duration::from_millis(500);
+const PROBE_LEN: Duration = Duration::from_millis(600);
 /// Feedback for the end of a probe arrives this much later.
 const PROBE_SETTLE: Duration = Duration::from_millis(400);
 const MIN_BACKOFF: Duration = Duration::from_secs(2);
-const MAX_BACKOFF: Duration = Duration::from_secs(6);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// A downgrade this soon after an upgrade means the upgrade failed.
+const FAILED_UPGRADE: Duration = Duration::from_secs(3);
+/// A successful probe allows upgrades for this long.
+const VERIFIED_FOR: Duration = Duration::from_secs(5);
 /// A probe succeeds when this share of its rate is acknowledged.
 const PROBE_SUCCESS: f64 = 0.8;
+/// A probe fails when the subscriber loses more than this of its packets.
+const PROBE_MAX_LOSS: f64 = 0.05;
+/// Fewer reported packets than this prove nothing.
+const PROBE_MIN_PACKETS: u32 = 5;
 /// A probe aims at most this far above the estimate.
 const PROBE_MAX_STEP: f64 = 2.0;
 
@@ -102,7 +113,12 @@ pub enum ProbeOutcome {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Probe {
     Idle { next_at: Option<Instant> },
-    Running { target_bps: u64, start: Instant, best_acked: u64, overused: bool },
+    Running {
+        target_bps: u64,
+        start: Instant,
+        /// Overuse seen meanwhile.
+        overused: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -110,21 +126,35 @@ pub struct Allocator {
     last_downgrade: Option<Instant>,
     probe: Probe,
     backoff: Duration,
+    /// The rate the last successful probe proved, and when.
+    verified: Option<(u64, Instant)>,
+    last_upgrade: Option<Instant>,
 }
 
 impl Default for Allocator {
     fn default() -> Self {
-        Allocator { last_downgrade: None, probe: Probe::Idle { next_at: None }, backoff: MIN_BACKOFF }
+        Allocator { last_downgrade: None, probe: Probe::Idle { next_at: None }, backoff: MIN_BACKOFF, verified: None, last_upgrade: None }
     }
 }
 
 impl Allocator {
     /// New choices for `demands` (same order) from the estimate, after
-    /// `fixed_bps` for what is never paused.
-    pub fn allocate(&mut self, estimate_bps: u64, fixed_bps: u64, demands: &[Demand], now: Instant) -> Vec<Choice> {
+    /// `fixed_bps` for what is never paused. `acked_bps` is what the
+    /// subscriber acknowledges receiving now: upgrades are planned within
+    /// what is proven (that, or a recent successful probe), since an
+    /// estimate can grow past a policer that shows no delay.
+    pub fn allocate(&mut self, estimate_bps: u64, acked_bps: Option<u64>, fixed_bps: u64, demands: &[Demand], now: Instant) -> Vec<Choice> {
+        // An upgrade that held: probing may be eager again.
+        if let Some(up) = self.last_upgrade {
+            if now.saturating_duration_since(up) >= FAILED_UPGRADE && self.last_downgrade.is_none_or(|d| d < up) {
+                self.backoff = MIN_BACKOFF;
+                self.last_upgrade = None;
+            }
+        }
         let budget = (estimate_bps as f64 * USABLE - fixed_bps as f64).max(0.0);
+        let proven = self.proven(estimate_bps, acked_bps, now);
         let down = fit(budget, demands);
-        let up = fit(budget / UP_MARGIN, demands);
+        let up = fit((proven * USABLE - fixed_bps as f64).max(0.0) / UP_MARGIN, demands);
         let may_upgrade = self.last_downgrade.is_none_or(|t| now.saturating_duration_since(t) >= UP_HOLD);
         let mut out = Vec::with_capacity(demands.len());
         for (i, d) in demands.iter().enumerate() {
@@ -134,9 +164,17 @@ impl Allocator {
             let choice = if down[i].rank() < cur.rank() || gone {
                 if down[i].rank() < cur.rank() {
                     self.last_downgrade = Some(now);
+                    if self.last_upgrade.is_some_and(|t| now.saturating_duration_since(t) < FAILED_UPGRADE) {
+                        // The link did not carry what a probe promised (a
+                        // policer's burst allowance passes a short probe):
+                        // back off like a failed probe.
+                        self.verified = None;
+                        self.back_off(now);
+                    }
                 }
                 down[i]
             } else if may_upgrade && up[i].rank() > cur.rank() {
+                self.last_upgrade = Some(now);
                 up[i]
             } else {
                 cur
@@ -146,9 +184,16 @@ impl Allocator {
         out
     }
 
-    /// Whether a probe should start now: some video wants more than the
-    /// estimate gives. Returns the total rate to probe at.
-    pub fn probe_wanted(&mut self, estimate_bps: u64, fixed_bps: u64, demands: &[Demand], now: Instant) -> Option<u64> {
+    /// What the subscriber is known to take: the acknowledged rate (with
+    /// the upgrade margin), or a recent successful probe, within the estimate.
+    fn proven(&self, estimate_bps: u64, acked_bps: Option<u64>, now: Instant) -> f64 {
+        let probed = self.verified.filter(|(_, at)| now.saturating_duration_since(*at) < VERIFIED_FOR).map_or(0, |(b, _)| b);
+        (acked_bps.unwrap_or(0) as f64 * UP_MARGIN).max(probed as f64).min(estimate_bps as f64)
+    }
+
+    /// Whether a probe should start now: some video wants more than what
+    /// is proven. Returns the total rate to probe at.
+    pub fn probe_wanted(&mut self, estimate_bps: u64, acked_bps: Option<u64>, fixed_bps: u64, demands: &[Demand], now: Instant) -> Option<u64> {
         if !matches!(self.probe, Probe::Idle { next_at } if next_at.is_none_or(|t| now >= t)) {
             return None;
         }
@@ -160,11 +205,13 @@ impl Allocator {
         // Enough that a success clears the upgrade margin, at most a step
         // above what is known to work.
         let want = (best + fixed_bps) as f64 * UP_MARGIN / USABLE / PROBE_SUCCESS;
-        let target = want.min(estimate_bps as f64 * PROBE_MAX_STEP) as u64;
-        if target <= estimate_bps {
+        // Up to the estimate, or a step above what is proven.
+        let proven = self.proven(estimate_bps, acked_bps, now);
+        let target = want.min((estimate_bps as f64).max(proven * PROBE_MAX_STEP)) as u64;
+        if target as f64 <= proven {
             return None;
         }
-        self.probe = Probe::Running { target_bps: target, start: now, best_acked: 0, overused: false };
+        self.probe = Probe::Running { target_bps: target, start: now, overused: false };
         Some(target)
     }
 
@@ -176,31 +223,37 @@ impl Allocator {
         }
     }
 
-    /// The subscriber's acknowledged rate and congestion signal; at the end
-    /// of a probe, its outcome.
-    pub fn on_feedback(&mut self, acked_bps: Option<u64>, overusing: bool, now: Instant) -> Option<ProbeOutcome> {
-        let Probe::Running { target_bps, start, best_acked, overused } = &mut self.probe else { return None };
-        let elapsed = now.saturating_duration_since(*start);
-        // The acked rate lags: count it from partway in until feedback settles.
-        if elapsed >= PROBE_LEN / 2 {
-            *best_acked = (*best_acked).max(acked_bps.unwrap_or(0));
-            *overused |= overusing;
-        }
-        if elapsed < PROBE_LEN + PROBE_SETTLE {
+    /// The delay trend, and what feedback says of the probe's own packets
+    /// (`BandwidthEstimator::probe_report`); at the end of a probe, its
+    /// outcome. A probe succeeds when its packets arrived near its target
+    /// rate with neither overuse nor loss: a policer passes a short burst,
+    /// then drops.
+    pub fn on_feedback(&mut self, report: Option<ProbeReport>, overusing: bool, now: Instant) -> Option<ProbeOutcome> {
+        let Probe::Running { target_bps, start, overused } = &mut self.probe else { return None };
+        *overused |= overusing;
+        if now.saturating_duration_since(*start) < PROBE_LEN + PROBE_SETTLE {
             return None;
         }
-        let success = !*overused && *best_acked as f64 >= *target_bps as f64 * PROBE_SUCCESS;
-        let outcome = if success { ProbeOutcome::Success(*best_acked) } else { ProbeOutcome::Failure };
-        let wait = if success {
-            self.backoff = MIN_BACKOFF;
-            Duration::from_millis(200)
+        let r = report.unwrap_or(ProbeReport { received_bps: 0, loss: 1.0, reported: 0 });
+        let success = !*overused
+            && r.reported >= PROBE_MIN_PACKETS
+            && r.loss <= PROBE_MAX_LOSS
+            && r.received_bps as f64 >= *target_bps as f64 * PROBE_SUCCESS;
+        let outcome = if success { ProbeOutcome::Success(r.received_bps.min(*target_bps)) } else { ProbeOutcome::Failure };
+        let mean = r.received_bps.min(*target_bps);
+        if success {
+            self.verified = Some((mean, now));
+            self.probe = Probe::Idle { next_at: Some(now + Duration::from_millis(200)) };
         } else {
-            let w = self.backoff;
-            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-            w
-        };
-        self.probe = Probe::Idle { next_at: Some(now + wait) };
+            self.back_off(now);
+        }
         Some(outcome)
+    }
+
+    /// The next probe waits, longer after each failure in a row.
+    fn back_off(&mut self, now: Instant) {
+        self.probe = Probe::Idle { next_at: Some(now + self.backoff) };
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
     pub fn is_probing(&self) -> bool {
@@ -256,6 +309,10 @@ mod tests {
 
     const RATES: [u64; 3] = [150_000, 500_000, 1_500_000];
 
+    fn report(received_bps: u64, loss: f64) -> Option<ProbeReport> {
+        Some(ProbeReport { received_bps, loss, reported: 50 })
+    }
+
     fn demand(priority: u8, current: Choice) -> Demand {
         Demand { priority, layer_bps: RATES, max_layer: None, current }
     }
@@ -266,7 +323,7 @@ mod tests {
 
     /// Runs the allocator until it settles at `estimate`.
     fn settle(a: &mut Allocator, estimate: u64, ds: &mut [Demand], now: Instant) -> Vec<Choice> {
-        let out = a.allocate(estimate, 0, ds, now);
+        let out = a.allocate(estimate, Some(estimate), 0, ds, now);
         for (d, c) in ds.iter_mut().zip(&out) {
             d.current = *c;
         }
@@ -347,32 +404,50 @@ mod tests {
         let mut a = Allocator::default();
         let ds = [demand(0, Choice::layer(0))];
         // 300k: only layer 0 fits; the best wants far more, so probe at twice the estimate.
-        let target = a.probe_wanted(300_000, 0, &ds, t0).unwrap();
+        let target = a.probe_wanted(300_000, Some(300_000), 0, &ds, t0).unwrap();
         assert_eq!(target, 600_000);
         assert_eq!(a.probing_bps(t0 + Duration::from_millis(100)), Some(600_000));
-        assert_eq!(a.probe_wanted(300_000, 0, &ds, t0), None, "one at a time");
-        assert_eq!(a.on_feedback(Some(590_000), false, t0 + Duration::from_millis(300)), None);
+        assert_eq!(a.probe_wanted(300_000, Some(300_000), 0, &ds, t0), None, "one at a time");
+        assert_eq!(a.on_feedback(None, false, t0 + Duration::from_millis(300)), None);
         let end = t0 + PROBE_LEN + PROBE_SETTLE;
-        assert_eq!(a.on_feedback(Some(560_000), false, end), Some(ProbeOutcome::Success(590_000)));
+        assert_eq!(a.on_feedback(report(580_000, 0.0), false, end), Some(ProbeOutcome::Success(580_000)));
         // Success: the next probe may follow quickly.
         let t1 = end + Duration::from_millis(200);
-        let target = a.probe_wanted(590_000, 0, &ds, t1).unwrap();
+        let target = a.probe_wanted(590_000, Some(590_000), 0, &ds, t1).unwrap();
         assert_eq!(target, 1_180_000);
-        a.on_feedback(Some(600_000), false, t1 + PROBE_LEN);
-        assert_eq!(a.on_feedback(Some(600_000), false, t1 + PROBE_LEN + PROBE_SETTLE), Some(ProbeOutcome::Failure));
+        a.on_feedback(None, false, t1 + PROBE_LEN);
+        assert_eq!(a.on_feedback(report(600_000, 0.0), false, t1 + PROBE_LEN + PROBE_SETTLE), Some(ProbeOutcome::Failure));
         let t2 = t1 + PROBE_LEN + PROBE_SETTLE;
-        assert_eq!(a.probe_wanted(590_000, 0, &ds, t2 + Duration::from_secs(1)), None, "backing off");
-        assert!(a.probe_wanted(590_000, 0, &ds, t2 + MIN_BACKOFF).is_some());
-        // Overuse fails a probe whatever was acknowledged.
+        assert_eq!(a.probe_wanted(590_000, Some(590_000), 0, &ds, t2 + Duration::from_secs(1)), None, "backing off");
+        assert!(a.probe_wanted(590_000, Some(590_000), 0, &ds, t2 + MIN_BACKOFF).is_some());
+        // Overuse fails a probe whatever was acknowledged ...
         let t3 = t2 + MIN_BACKOFF;
-        a.on_feedback(Some(2_000_000), true, t3 + PROBE_LEN);
-        assert_eq!(a.on_feedback(None, false, t3 + PROBE_LEN + PROBE_SETTLE), Some(ProbeOutcome::Failure));
+        a.on_feedback(None, true, t3 + PROBE_LEN);
+        assert_eq!(a.on_feedback(report(2_000_000, 0.0), false, t3 + PROBE_LEN + PROBE_SETTLE), Some(ProbeOutcome::Failure));
+        // ... and so does loss (a policer passes bursts, then drops).
+        let t4 = t3 + PROBE_LEN + PROBE_SETTLE + MAX_BACKOFF;
+        assert!(a.probe_wanted(590_000, Some(590_000), 0, &ds, t4).is_some());
+        assert_eq!(a.on_feedback(report(2_000_000, 0.2), false, t4 + PROBE_LEN + PROBE_SETTLE), Some(ProbeOutcome::Failure));
+    }
+
+    #[test]
+    fn upgrades_wait_for_proof_beyond_the_estimate() {
+        let t0 = Instant::now();
+        let mut a = Allocator::default();
+        let ds = [demand(0, Choice::layer(0))];
+        // The estimate says 3M, but only 200k is acknowledged: no upgrade.
+        assert_eq!(layers(&a.allocate(3_000_000, Some(200_000), 0, &ds, t0)), [Some(0)]);
+        // A probe acknowledged at 2.4M proves enough for layer 2.
+        assert_eq!(a.probe_wanted(3_000_000, Some(200_000), 0, &ds, t0), Some(2_500_000));
+        let end = t0 + PROBE_LEN + PROBE_SETTLE;
+        assert_eq!(a.on_feedback(report(2_400_000, 0.0), false, end), Some(ProbeOutcome::Success(2_400_000)));
+        assert_eq!(layers(&a.allocate(3_000_000, Some(200_000), 0, &ds, end)), [Some(2)]);
     }
 
     #[test]
     fn no_probe_when_everything_wanted_is_sent() {
         let mut a = Allocator::default();
         let ds = [demand(0, Choice::layer(2))];
-        assert_eq!(a.probe_wanted(300_000, 0, &ds, Instant::now()), None);
+        assert_eq!(a.probe_wanted(300_000, Some(300_000), 0, &ds, Instant::now()), None);
     }
 }

@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use tracing::debug;
+
 use crate::forward::allocator::{Choice, Demand, ProbeOutcome};
 use crate::forward::bwe::BandwidthUsage;
 use crate::forward::simulcast;
@@ -21,8 +23,9 @@ pub const ALLOC_INTERVAL: Duration = Duration::from_millis(200);
 pub const PROBE_PACING: Duration = Duration::from_millis(10);
 /// Most probe packets one session sends per pacing step.
 const MAX_PROBES_PER_STEP: usize = 16;
-/// Recent packets a probe cycles through.
-const PROBE_DEPTH: u16 = 16;
+/// Recent packets a probe cycles through: the newest, so on a lossy link
+/// a probe copy can stand in for a lost original.
+const PROBE_DEPTH: u16 = 4;
 
 impl ShardCore {
     /// Re-chooses every local subscriber's layers when due.
@@ -76,16 +79,24 @@ impl ShardCore {
             return;
         }
         let stats = sess.bwe.stats();
-        match sess.allocator.on_feedback(stats.acked_bps, stats.usage == BandwidthUsage::Overusing, now) {
+        if sess.allocator.is_probing() && sess.allocator.probing_bps(now).is_none() {
+            sess.bwe.end_probe(now);
+        }
+        let report = sess.bwe.probe_report();
+        match sess.allocator.on_feedback(report, stats.usage == BandwidthUsage::Overusing, now) {
             Some(ProbeOutcome::Success(bps)) => {
                 self.stats.probes_succeeded += 1;
                 sess.bwe.on_probe_result(bps);
+                debug!(session = sid.0, acked = bps, estimate = sess.bwe.estimate_bps(), "probe succeeded");
             }
-            Some(ProbeOutcome::Failure) => self.stats.probes_failed += 1,
+            Some(ProbeOutcome::Failure) => {
+                self.stats.probes_failed += 1;
+                debug!(session = sid.0, ?report, usage = ?stats.usage, "probe failed");
+            }
             None => {}
         }
         let estimate = sess.bwe.estimate_bps();
-        let mut choices = sess.allocator.allocate(estimate, fixed, &demands, now);
+        let mut choices = sess.allocator.allocate(estimate, stats.acked_bps, fixed, &demands, now);
         for ((track, i), c) in which.iter().zip(choices.iter_mut()) {
             let Some(dt) = self.downtracks.get(track).and_then(|l| l.get(*i)) else { continue };
             if dt.cap.off {
@@ -94,7 +105,9 @@ impl ShardCore {
                 c.max_temporal = c.max_temporal.min(t);
             }
         }
-        if sess.allocator.probe_wanted(estimate, fixed, &demands, now).is_some() {
+        if let Some(target) = sess.allocator.probe_wanted(estimate, stats.acked_bps, fixed, &demands, now) {
+            debug!(session = sid.0, estimate, target, "probe started");
+            sess.bwe.start_probe(now);
             self.stats.probes_started += 1;
             sess.probe_paced = None;
             sess.probe_credit = 0.0;
@@ -110,6 +123,7 @@ impl ShardCore {
                 keyframes.push(dt.keyframe_track());
             }
             if before != c.layer {
+                debug!(session = sid.0, track = track.0, from = ?before, to = ?c.layer, temporal = c.max_temporal, estimate, "layer chosen");
                 self.stats.layer_switches += 1;
                 out.events.push(Event::LayerChosen { session: sid, track, layer: c.layer });
             }
@@ -143,8 +157,9 @@ impl ShardCore {
                     let Some(cache) = self.caches.get(&dt.cache_track()) else { continue };
                     while sess.probe_credit > 0.0 && sent < MAX_PROBES_PER_STEP {
                         let ctx = send_context(sess, origin, now);
+                        let back = sess.probe_turn;
                         sess.probe_turn = (sess.probe_turn + 1) % PROBE_DEPTH;
-                        let Some(r) = dt.probe(sess.probe_turn, cache, &ctx, out.slot(), now) else { break };
+                        let Some(r) = dt.probe(back, cache, &ctx, out.slot(), now) else { break };
                         if !protect_and_commit(sess, r.len, r.transport_seq, now, out) {
                             break;
                         }
