@@ -13,6 +13,8 @@ import { publish, play, waitForMedia } from './lib/browser.mjs';
 import { requireNamespace, applyPolicer, removeLoss, droppedPackets } from './lib/loss.mjs';
 import { instrument, sample, receiveSide } from './lib/quality.mjs';
 import { pollUntil, sleep } from './lib/util.mjs';
+import { loadIon, joinRoom, roomState, preferLayer, remoteWidths } from './lib/ion.mjs';
+import { wsUrlOf } from './lib/rooms.mjs';
 
 // 37 kB/s is about 300 kbit/s.
 const POLICE_KBYTES = 37;
@@ -33,7 +35,6 @@ async function stats(url) {
     layerSwitches: sum('layer_switches'),
     probes: `${sum('probes_succeeded')}/${sum('probes_started')}`,
     probePackets: sum('probe_packets'),
-    layerPacketsUnused: sum('layer_packets_unused'),
   };
 }
 
@@ -115,5 +116,42 @@ test('simulcast: a policed viewer gets a small layer smoothly, an unconstrained 
     assert.ok(width({ resolution: fig.bResolution }) <= 640, `B decodes at most 640 wide: ${JSON.stringify(fig)}`);
     assert.ok(fig.bFps >= 15, `B decodes >= 15 fps: ${JSON.stringify(fig)}`);
     assert.ok(fig.bFreezesSecs < 1, `B freezes < 1 s in the last 10 s: ${JSON.stringify(fig)}`);
+  });
+});
+
+test('simulcast: ion-sdk-js publishes simulcast: true; a subscriber\'s setRemoteMedia for the low layer is honoured and reported', { timeout: 60000 }, async (t) => {
+  const wallStart = Date.now();
+  const name = 'simulcast-ion';
+  const server = await startSfud({ name, env: { SFUD_DATAPLANE__SHARDS: '2' } });
+  await withHarness(t, { name, server }, async (ctx) => {
+    const pubPage = await ctx.browser.newPage(`${server.url}/`);
+    const subPage = await ctx.browser.newPage(`${server.url}/`);
+    await loadIon(pubPage);
+    await loadIon(subPage);
+    const wsUrl = wsUrlOf(server.url);
+    // ion-sdk-js at 'hd' with simulcast: rids f, h, q at 1280, 640, 320 wide.
+    const { streamId } = await joinRoom(pubPage, 'pub', { wsUrl, sid: 'sim-ion', uid: 'alice', publish: { audio: true, video: true, resolution: 'hd', simulcast: true } });
+    await joinRoom(subPage, 'sub', { wsUrl, sid: 'sim-ion', uid: 'bob', publish: false });
+    let widths = {};
+    await pollUntil(async () => {
+      widths = await remoteWidths(subPage, 'sub');
+      return (widths[streamId] || 0) > 320;
+    }, { timeoutMs: 20000, signal: t.signal, what: 'bob decoding alice above the low layer', describe: () => JSON.stringify(widths) });
+    const before = widths[streamId];
+    assert.equal(await preferLayer(subPage, 'sub', 'low'), 1);
+    const asked = Date.now();
+    await pollUntil(async () => {
+      widths = await remoteWidths(subPage, 'sub');
+      return widths[streamId] === 320;
+    }, { timeoutMs: 10000, signal: t.signal, what: 'bob decoding alice at 320 wide after preferLayer(low)', describe: () => JSON.stringify(widths) });
+    const fig = { case: name, widthBefore: before, widthAfterLow: widths[streamId], lowAfterSecs: (Date.now() - asked) / 1000 };
+    let state = null;
+    await pollUntil(async () => {
+      state = await roomState(subPage, 'sub');
+      return state.activeLayers.some((m) => m.streamId === streamId && m.activeLayer === 'low');
+    }, { timeoutMs: 5000, signal: t.signal, what: 'an activeLayer message naming the low layer', describe: () => JSON.stringify(state && state.activeLayers) });
+    fig.activeLayer = state.activeLayers[state.activeLayers.length - 1];
+    fig.wallSecs = (Date.now() - wallStart) / 1000;
+    console.log(JSON.stringify(fig));
   });
 });

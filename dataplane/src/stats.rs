@@ -150,12 +150,6 @@ pub struct ShardStats {
     pub probes_succeeded: u64,
     pub probes_failed: u64,
     pub probe_packets: u64,
-    /// Simulcast layer packets the publisher's shard did not forward
-    /// because no subscriber selects (or waits for) their layer.
-    pub layer_packets_unused: u64,
-    /// Simulcast layers (of tracks published here) that no subscriber
-    /// selects now (a gauge).
-    pub layers_unused: u64,
 }
 
 impl ShardStats {

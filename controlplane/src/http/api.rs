@@ -157,8 +157,7 @@ pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Que
                 "drops": drops,
             });
             v["simulcast"] = json!({
-                "layer_switches": s.layer_switches, "layers_unused": s.layers_unused,
-                "layer_packets_unused": s.layer_packets_unused,
+                "layer_switches": s.layer_switches,
                 "probes_started": s.probes_started, "probes_succeeded": s.probes_succeeded,
                 "probes_failed": s.probes_failed, "probe_packets": s.probe_packets,
             });

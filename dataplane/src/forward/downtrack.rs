@@ -186,7 +186,8 @@ impl Downtrack {
             // Padding and other layers never reach this layer's mapper.
             let tid = if item.vp8 { vp8::parse(payload).ok().and_then(|d| { descriptor = Some(d); d.tid }) } else { None };
             let verdict = if payload.is_empty() { Verdict::Ignore } else { sel.on_packet(layer, item.keyframe, tid) };
-            self.waiting_keyframe = sel.pending() || sel.current().is_none();
+            // A paused downtrack (no target) asks for nothing.
+            self.waiting_keyframe = sel.pending();
             match verdict {
                 Verdict::Ignore => return Rewrite::NotSelected,
                 Verdict::DropTemporal => {
