@@ -22,7 +22,9 @@ pub const ALLOC_INTERVAL: Duration = Duration::from_millis(200);
 /// Probes are paced this finely while one runs.
 pub const PROBE_PACING: Duration = Duration::from_millis(10);
 /// Most probe packets one session sends per pacing step.
-const MAX_PROBES_PER_STEP: usize = 16;
+const MAX_PROBES_PER_STEP: usize = 32;
+/// Probe credit kept across a late wake-up, in pacing steps.
+const MAX_CREDIT_STEPS: f64 = 6.0;
 /// Recent packets a probe cycles through: the newest, so on a lossy link
 /// a probe copy can stand in for a lost original.
 const PROBE_DEPTH: u16 = 4;
@@ -79,7 +81,7 @@ impl ShardCore {
             return;
         }
         let stats = sess.bwe.stats();
-        if sess.allocator.is_probing() && sess.allocator.probing_bps(now).is_none() {
+        if sess.allocator.is_probing() && sess.allocator.probing_bps(sess.bwe.probe_report(), now).is_none() {
             sess.bwe.end_probe(now);
         }
         let report = sess.bwe.probe_report();
@@ -139,7 +141,7 @@ impl ShardCore {
         let origin = *self.origin.get_or_insert(now);
         self.probe_pace_at = None;
         for sess in self.sessions.values_mut() {
-            let Some(target) = sess.allocator.probing_bps(now) else {
+            let Some(target) = sess.allocator.probing_bps(sess.bwe.probe_report(), now) else {
                 sess.probe_paced = None;
                 continue;
             };
@@ -147,9 +149,10 @@ impl ShardCore {
             let elapsed = now.saturating_duration_since(last).as_secs_f64();
             let media = sess.bytes_sent.saturating_sub(sent_then) as f64;
             let rate = target as f64 / 8.0;
-            // At most one pacing step of debt or credit carries over.
+            // Wake-ups may come later than asked: credit up to a few pacing
+            // steps carries over, debt at most one.
             let step = rate * PROBE_PACING.as_secs_f64();
-            sess.probe_credit = (sess.probe_credit + rate * elapsed - media).clamp(-step, step * 2.0);
+            sess.probe_credit = (sess.probe_credit + rate * elapsed - media).clamp(-step, step * MAX_CREDIT_STEPS);
             let mut sent = 0;
             let sid = sess.id;
             'outer: for list in self.downtracks.values_mut() {
