@@ -99,7 +99,10 @@
     try {
       // Audio first, then video: a stable m-line order keeps server logs readable.
       for (const track of [...stream.getAudioTracks(), ...stream.getVideoTracks()]) {
-        const tr = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+        const init = { direction: 'sendonly', streams: [stream] };
+        // opts.sendEncodings (e.g. rids q/h/f) publishes video as simulcast.
+        if (track.kind === 'video' && opts.sendEncodings) init.sendEncodings = opts.sendEncodings;
+        const tr = pc.addTransceiver(track, init);
         // opts.videoCodec ('H264', 'VP8') offers only that codec, to exercise it.
         if (track.kind === 'video' && opts.videoCodec && tr.setCodecPreferences) {
           const want = `video/${opts.videoCodec}`.toLowerCase();

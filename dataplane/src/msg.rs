@@ -120,6 +120,32 @@ pub struct SessionSpec {
     pub pinned_shard: Option<ShardId>,
 }
 
+/// One simulcast encoding of a video uptrack (RFC 8853). Layers are listed
+/// lowest first; a layer's SSRCs are signalled (`a=ssrc-group:SIM`) or bound
+/// on its first authenticated packet by RID (and the repair stream by
+/// repaired RID).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerSpec {
+    pub rid: Option<String>,
+    pub ssrc: Option<u32>,
+    pub rtx_ssrc: Option<u32>,
+}
+
+/// What a subscriber (ion-sfu's `setRemoteMedia`) or an admin allows a
+/// downtrack. The default allows everything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerCap {
+    /// Nothing at all (audio or video off for this subscriber).
+    pub off: bool,
+    /// Highest simulcast layer (0 lowest).
+    pub max_layer: Option<u8>,
+    /// Highest VP8 temporal layer (frame rate).
+    pub max_temporal: Option<u8>,
+}
+
+/// Most simulcast layers one video track may have.
+pub const MAX_LAYERS: usize = 3;
+
 #[derive(Clone, Debug)]
 pub struct UptrackSpec {
     pub track: TrackId,
@@ -141,6 +167,9 @@ pub struct UptrackSpec {
     /// Extension ids as the publisher negotiated them.
     pub ext: ExtIds,
     pub feedback: Feedback,
+    /// Simulcast layers, lowest first (2 to `MAX_LAYERS`); empty for a
+    /// single stream, which `ssrc`/`rtx_ssrc` describe.
+    pub layers: Vec<LayerSpec>,
 }
 
 #[derive(Clone, Debug)]
@@ -231,6 +260,12 @@ pub enum Command {
     RestartIce { session: SessionId, ufrag: String, pwd: String, remote_ufrag: String },
     /// Audio level interval and threshold (sent once at start-up).
     SetAudioLevels(AudioLevelSettings),
+    /// A subscriber's priority for one of its video downtracks in its
+    /// stream allocator (higher first: screen share, the active speaker).
+    SetPriority { session: SessionId, track: TrackId, priority: u8 },
+    /// An upper bound on what a subscriber gets of one track or (`track`
+    /// None) all of them: the stream allocator chooses within it.
+    SetLayerCap { session: SessionId, track: Option<TrackId>, cap: LayerCap },
     /// Test-only: panic inside the shard core, to exercise containment.
     /// Ignored (and logged) unless the dataplane was started with
     /// `test_hooks`.
@@ -253,6 +288,9 @@ pub enum Event {
     /// every track that carried levels in it or in the interval before (so
     /// a track that fell silent reports one empty window).
     AudioLevels { shard: ShardId, windows: Vec<AudioLevelWindow> },
+    /// A subscriber's stream allocator chose another layer for a simulcast
+    /// track (None: paused).
+    LayerChosen { session: SessionId, track: TrackId, layer: Option<u8> },
     /// A shard panicked: its core was reset and the sessions it owned are
     /// gone from the dataplane. The controlplane ends them.
     ShardFailed { shard: ShardId, sessions: Vec<SessionId> },

@@ -146,6 +146,14 @@ pub struct ShardStats {
     /// in `packets_in`/`packets_out`.
     pub tcp_packets_in: u64,
     pub tcp_packets_out: u64,
+    /// Simulcast: target layer changes the stream allocators made.
+    pub layer_switches: u64,
+    /// Bandwidth probes (`forward::allocator`): started, their outcomes,
+    /// and the RTX probe packets sent.
+    pub probes_started: u64,
+    pub probes_succeeded: u64,
+    pub probes_failed: u64,
+    pub probe_packets: u64,
 }
 
 impl ShardStats {

@@ -94,6 +94,8 @@ function installRoomsHelpers() {
         p.speakers.push({ t: Date.now(), list });
         if (p.speakers.length > 200) p.speakers.shift();
       };
+      p.activeLayers = [];
+      p.client.onactivelayer = (m) => { p.activeLayers.push(m); p.log(`activeLayer ${JSON.stringify(m)}`); };
       try {
         // Resolves once the server has opened the "ion-sfu" data channel on the subscriber PC.
         await withTimeout(p.client.join(sid, uid), timeoutMs, `join(${sid}, ${uid}) (needs the ion-sfu data channel)`);
@@ -172,10 +174,30 @@ function installRoomsHelpers() {
       })),
       log: p.lines.slice(-40),
       speakers: p.speakers.slice(-50),
+      activeLayers: (p.activeLayers || []).slice(-5),
     };
   }
 
-  window.__rooms = { join, close, stats, audioSent, state, keys: () => [...parts.keys()].filter((k) => !k.includes('!')) };
+  // RemoteStream.preferLayer (ion-sfu's setRemoteMedia) on every remote stream.
+  function prefer(key, layer) {
+    const p = parts.get(key);
+    if (!p) throw new Error(`no participant ${key}`);
+    for (const r of p.remotes.values()) r.stream.preferLayer(layer);
+    return p.remotes.size;
+  }
+
+  // Widest video frame decoded per remote stream, and activeLayer messages heard.
+  async function widths(key) {
+    const p = parts.get(key);
+    if (!p || !p.client) throw new Error(`no joined participant ${key}`);
+    const out = {};
+    (await p.client.getSubStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') out[p.trackToStream.get(s.trackIdentifier)] = s.frameWidth || 0;
+    });
+    return out;
+  }
+
+  window.__rooms = { join, close, stats, audioSent, state, prefer, widths, keys: () => [...parts.keys()].filter((k) => !k.includes('!')) };
 }
 
 export const joinRoom = (page, key, opts) => page.evaluate(({ key, opts }) => window.__rooms.join(key, opts), { key, opts });
@@ -183,6 +205,8 @@ export const leaveRoom = (page, key) => page.evaluate((key) => window.__rooms.cl
 export const roomStats = (page, key) => page.evaluate((key) => window.__rooms.stats(key), key);
 export const roomState = (page, key) => page.evaluate((key) => window.__rooms.state(key), key);
 export const audioSent = (page, key) => page.evaluate((key) => window.__rooms.audioSent(key), key);
+export const preferLayer = (page, key, layer) => page.evaluate(({ key, layer }) => window.__rooms.prefer(key, layer), { key, layer });
+export const remoteWidths = (page, key) => page.evaluate((key) => window.__rooms.widths(key), key);
 
 /** A remote stream's tracks all gone: removed from its MediaStream or ended. */
 export function streamGone(state, streamId) {

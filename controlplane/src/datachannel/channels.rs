@@ -197,6 +197,11 @@ impl DataChannels {
         ChannelId(id)
     }
 
+    /// The channel with this label (the first, if several).
+    pub fn by_label(&self, label: &str) -> Option<ChannelId> {
+        self.table.channels.iter().find(|(_, c)| c.label == label).map(|(id, _)| ChannelId(*id))
+    }
+
     /// Sends a text message (PPID 51, or 56 when empty).
     pub fn send_text(&mut self, ch: ChannelId, text: &str) -> Result<(), DataChannelError> {
         self.send(ch, text.as_bytes(), Ppi::String, Ppi::StringEmpty)

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
 use crate::auth::Need;
-use crate::hub::{NodeInfo, ParticipantDetail, RoomInfo, SessionInfo};
+use crate::hub::{LayerCapBody, NodeInfo, ParticipantDetail, RoomInfo, SessionInfo};
 use dataplane::stats::DropReason;
 
 #[derive(Deserialize, Default)]
@@ -96,6 +96,23 @@ pub async fn mute(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Caps the simulcast layers one subscriber session gets (its stream
+/// allocator chooses within the cap).
+pub async fn layer_cap(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    Path(id): Path<String>,
+    body: Result<Json<LayerCapBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    admin(&st, &headers, &q, None)?;
+    let Json(body) = body.map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("expected {{\"max_layer\": 0|1|2|null, \"max_temporal\"?, \"off\"?, \"track\"?}}: {e}"))
+    })?;
+    st.hub.lock().unwrap_or_else(|p| p.into_inner()).set_layer_cap(&id, &body)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Test-only (honoured with `dataplane.test_hooks`): shard `n` panics.
 pub async fn test_panic(
     State(st): State<AppState>,
@@ -129,7 +146,7 @@ pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Que
         .map(|s| {
             let drops: serde_json::Map<String, Value> =
                 DropReason::ALL.iter().map(|r| (r.as_str().to_string(), json!(s.drops_for(*r)))).collect();
-            json!({
+            let mut v = json!({
                 "shard": s.shard,
                 "packets_in": s.packets_in, "bytes_in": s.bytes_in,
                 "packets_out": s.packets_out, "bytes_out": s.bytes_out,
@@ -151,7 +168,13 @@ pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Que
                 "panics": s.panics,
                 "tcp_packets_in": s.tcp_packets_in, "tcp_packets_out": s.tcp_packets_out,
                 "drops": drops,
-            })
+            });
+            v["simulcast"] = json!({
+                "layer_switches": s.layer_switches,
+                "probes_started": s.probes_started, "probes_succeeded": s.probes_succeeded,
+                "probes_failed": s.probes_failed, "probe_packets": s.probe_packets,
+            });
+            v
         })
         .collect();
     Ok(Json(json!({ "shards": shards, "sessions": hub.session_count() })))

@@ -156,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/cluster", get(crate::cluster::dashboard::api))
         .route("/api/v1/node", get(api::node))
         .route("/api/v1/sessions", get(api::sessions))
+        .route("/api/v1/sessions/{id}/layer-cap", post(api::layer_cap))
         .route("/api/v1/stats", get(api::stats))
         .route("/api/v1/rooms", get(api::rooms))
         .route("/api/v1/rooms/{room}/participants", get(api::participants))

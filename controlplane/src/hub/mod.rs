@@ -16,7 +16,7 @@ use serde::Serialize;
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
-use crate::datachannel::{DataChannelEvent, DataChannels};
+use crate::datachannel::{DataChannelEvent, DataChannels, MessageData};
 use crate::dtls::{DtlsContext, DtlsEvent, DtlsServer};
 use crate::sdp::{self, Codec, LocalIce, MediaKind, OfferedTrack, SessionDescription};
 
@@ -24,11 +24,13 @@ mod admin;
 mod events;
 mod patch;
 mod republish;
+mod layers;
 mod limits;
 mod rooms;
 mod specs;
 mod speakers;
 
+pub use layers::LayerCapBody;
 pub use admin::{NodeInfo, ParticipantDetail};
 pub use patch::Patched;
 pub use limits::{Client, LimitHit};
@@ -99,6 +101,8 @@ struct RoomTrack {
     stream_id: String,
     /// The publisher sends RED around this (Opus) codec.
     red: bool,
+    /// Simulcast layers (0 for a single stream).
+    layers: usize,
 }
 
 #[derive(Default)]
@@ -353,6 +357,7 @@ impl Hub {
                 owner: id,
                 stream_id: format!("sfud-{room}"),
                 red: m.red_pt.is_some(),
+                layers: m.layers.len(),
             });
         }
         if let Some(s) = self.sessions.get_mut(&id) {
@@ -540,6 +545,7 @@ impl Hub {
             }
             Event::UptrackActive { track, ssrc } => debug!(track = track.0, ssrc, "uptrack active"),
             Event::AudioLevels { windows, .. } => self.on_audio_levels(windows),
+            Event::LayerChosen { session, track, layer } => self.on_layer_chosen(session, track, layer),
             Event::Stats(s) => {
                 crate::metrics::record_shard_stats(&s);
                 if let Some(seen) = self.stats_seen.get_mut(s.shard) {
@@ -616,6 +622,7 @@ impl Hub {
         let Some(dtls) = s.dtls.as_mut() else { return };
         let mut keys = None;
         let mut closed = false;
+        let mut api_messages = Vec::new();
         while let Some(ev) = dtls.poll_event() {
             match ev {
                 DtlsEvent::Connected { srtp_profile, keying_material } => keys = Some((srtp_profile, keying_material)),
@@ -643,6 +650,9 @@ impl Hub {
                         info!(session = id.0, %label, "data channel open");
                         api_opened |= s.kind == SessionKind::Subscriber && label == "ion-sfu";
                     }
+                    DataChannelEvent::Message { data: MessageData::Text(text), .. } if api_messages.len() < 16 => {
+                        api_messages.push(text);
+                    }
                     other => debug!(session = id.0, event = ?other, "data channel event"),
                 }
             }
@@ -651,6 +661,10 @@ impl Hub {
         while let Some(d) = dtls.poll_datagram() {
             datagrams.push(d);
         }
+        for text in api_messages {
+            self.on_api_message(id, &text);
+        }
+        let Some(s) = self.sessions.get_mut(&id) else { return };
         let shard = s.shard;
         let Some(shard) = shard else { return };
         if !datagrams.is_empty() {

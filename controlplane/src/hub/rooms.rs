@@ -231,7 +231,7 @@ impl Hub {
             let track = self.add_uptrack(publisher, m);
             let stream_id = m.stream_id.clone().unwrap_or_else(|| uid.clone());
             if let Some(r) = self.rooms.get_mut(&room) {
-                r.tracks.push(RoomTrack { id: track, kind: m.kind, codec: m.codec.clone(), owner: publisher, stream_id, red: m.red_pt.is_some() });
+                r.tracks.push(RoomTrack { id: track, kind: m.kind, codec: m.codec.clone(), owner: publisher, stream_id, red: m.red_pt.is_some(), layers: m.layers.len() });
             }
             info!(participant = pid.0, track = track.0, kind = m.kind.as_str(), codec = %m.codec.name, "track published");
             self.track_published(&room, &uid, track, m.kind);

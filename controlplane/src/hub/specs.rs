@@ -29,6 +29,7 @@ pub(super) fn uptrack(track: TrackId, session: SessionId, m: &PublishedMedia) ->
         red_payload_type: m.red_pt,
         ext: m.ext,
         feedback: m.feedback,
+        layers: m.layers.clone(),
     }
 }
 

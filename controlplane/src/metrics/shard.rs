@@ -65,6 +65,11 @@ pub fn record_shard_stats(s: &ShardStats) {
     set(LOSSES_UNRECOVERABLE, s.losses_unrecoverable);
     counter!(RED_PACKETS, "shard" => shard.clone(), "path" => "passed").absolute(s.red_passed);
     counter!(RED_PACKETS, "shard" => shard.clone(), "path" => "reduced").absolute(s.red_reduced);
+    set(LAYER_SWITCHES, s.layer_switches);
+    set(PROBE_PACKETS, s.probe_packets);
+    for (outcome, v) in [("started", s.probes_started), ("succeeded", s.probes_succeeded), ("failed", s.probes_failed)] {
+        counter!(PROBES, "shard" => shard.clone(), "outcome" => outcome).absolute(v);
+    }
     gauge!(CACHE_BYTES, "shard" => shard.clone()).set(s.cache_bytes as f64);
     let estimates: Vec<u64> = s.subscriber_estimates.iter().map(|(_, e)| *e).collect();
     let min = estimates.iter().min().copied().unwrap_or(0);

@@ -52,6 +52,7 @@ mod parse;
 mod publish;
 mod red;
 mod rtx;
+mod simulcast;
 mod subscribe;
 mod transport;
 mod write;

@@ -8,7 +8,7 @@
 //! with `answer_publish_with`, which can also keep the client's data channel
 //! and answer removed tracks inactive.
 
-use dataplane::msg::{ExtIds, Feedback};
+use dataplane::msg::{ExtIds, Feedback, LayerSpec};
 use tracing::info;
 
 use super::answer::{
@@ -23,6 +23,7 @@ use super::feedback;
 use super::model::{Direction, MediaDescription, RtpMap, SessionDescription};
 use super::red::{offered_red, red_codec};
 use super::rtx::{offered_rtx, rtx_codec};
+use super::simulcast;
 use super::transport::{remote_params, LocalIce, RemoteParams};
 
 /// One media section sfud accepted from a publisher.
@@ -47,6 +48,8 @@ pub struct PublishedMedia {
     pub feedback: Feedback,
     pub stream_id: Option<String>,
     pub track_id: Option<String>,
+    /// Simulcast layers, lowest first (`simulcast`); empty for one stream.
+    pub layers: Vec<LayerSpec>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,6 +151,7 @@ pub fn answer_publish_with(
             Plan::Accept(Kept::Media(p, ext)) => {
                 let mut body = ext.attributes();
                 body.extend(codec_attributes(&p.codec));
+                body.extend(simulcast::answer_attributes(&p.layers));
                 let mut formats = vec![p.codec.pt];
                 if let Some(red_pt) = p.red_pt {
                     body.extend(codec_attributes(&red_codec(red_pt, &p.codec)));
@@ -280,6 +284,15 @@ fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<(PublishedMedi
     };
     let (ssrc, rtx_ssrc) = primary_ssrcs(m);
     let msid = m.msid();
+    let ids = ext.ids();
+    // RID layers bind by the rtp-stream-id extension: without it answered
+    // they could not be told apart, so the publisher gets a single stream.
+    let layers = match (kind, simulcast::offered(m)) {
+        (MediaKind::Video, Some(o)) if !o.by_rid || ids.rid.is_some() => o.layers,
+        _ => Vec::new(),
+    };
+    // With simulcast the layers own the SSRCs.
+    let (ssrc, rtx_ssrc) = if layers.is_empty() { (ssrc, rtx_ssrc) } else { (None, None) };
     let media = PublishedMedia {
         mid: m.mid().unwrap_or("").to_owned(),
         kind,
@@ -289,7 +302,8 @@ fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<(PublishedMedi
         rtx_ssrc,
         rtx_pt,
         red_pt,
-        ext: ext.ids(),
+        ext: ids,
+        layers,
         stream_id: msid.map(|(s, _)| s.to_owned()),
         track_id: msid.and_then(|(_, t)| t).map(str::to_owned),
     };

@@ -18,6 +18,7 @@ mod aimd;
 mod inter_arrival;
 mod loss;
 mod overuse;
+mod probe_window;
 mod send_history;
 mod trendline;
 
@@ -31,6 +32,8 @@ use aimd::AimdRateControl;
 use inter_arrival::{GroupDelta, InterArrival};
 use loss::LossBasedControl;
 use overuse::OveruseDetector;
+pub use probe_window::ProbeReport;
+use probe_window::ProbeWindow;
 use send_history::{Fate, SendHistory};
 use trendline::Trendline;
 
@@ -99,6 +102,8 @@ pub struct BandwidthEstimator {
     feedbacks: u64,
     unknown_seqs: u64,
     ignored_loss_reports: u64,
+    /// The packets of the stream allocator's current probe.
+    probe: Option<ProbeWindow>,
 }
 
 impl BandwidthEstimator {
@@ -121,7 +126,27 @@ impl BandwidthEstimator {
             feedbacks: 0,
             unknown_seqs: 0,
             ignored_loss_reports: 0,
+            probe: None,
         }
+    }
+
+    /// Packets sent from now on belong to a probe (until `end_probe`).
+    pub fn start_probe(&mut self, now: Instant) {
+        let at = self.micros(now);
+        self.probe = Some(ProbeWindow::new(at));
+    }
+
+    /// The probe's packets have all been sent.
+    pub fn end_probe(&mut self, now: Instant) {
+        let at = self.micros(now);
+        if let Some(p) = self.probe.as_mut() {
+            p.close(at);
+        }
+    }
+
+    /// What feedback has said so far about the probe's packets.
+    pub fn probe_report(&self) -> Option<ProbeReport> {
+        self.probe.map(|p| p.report())
     }
 
     /// A packet sfud sent to this subscriber with transport-wide seq `tw_seq` and `size` bytes.
@@ -147,6 +172,9 @@ impl BandwidthEstimator {
                 (None, Fate::Unreported) => {
                     sent.fate = Fate::Lost;
                     lost += 1;
+                    if let Some(p) = self.probe.as_mut() {
+                        p.on_lost(sent.sent_us);
+                    }
                 }
                 (Some(at), fate) => {
                     if fate == Fate::Lost {
@@ -158,6 +186,9 @@ impl BandwidthEstimator {
                     let (sent_us, size) = (sent.sent_us, sent.size);
                     let at = at + shift;
                     self.acked.on_acked(at, size);
+                    if let Some(p) = self.probe.as_mut() {
+                        p.on_received(sent_us, at, size);
+                    }
                     if let Some(delta) = self.inter_arrival.on_packet(sent_us, at) {
                         self.on_group_delta(delta);
                     }
@@ -184,6 +215,18 @@ impl BandwidthEstimator {
     /// REMB from the subscriber (an upper bound).
     pub fn on_remb(&mut self, bitrate_bps: u64, _now: Instant) {
         self.remb_bps = Some(bitrate_bps.clamp(MIN_BPS, MAX_BPS));
+        self.cap_loss_based();
+    }
+
+    /// A probe (the stream allocator's) was acknowledged at `bps` without
+    /// overuse: the path carries at least that, whatever the estimate's
+    /// slow growth says. REMB still caps it.
+    pub fn on_probe_result(&mut self, bps: u64) {
+        let bps = bps.clamp(MIN_BPS, MAX_BPS);
+        if self.delay_active {
+            self.delay_based.raise_to(bps);
+        }
+        self.loss_based.raise_to(bps);
         self.cap_loss_based();
     }
 

@@ -13,8 +13,11 @@ use crate::forward::resend_limiter::ResendLimiter;
 const RESEND_OVERHEAD: usize = 12 + 4 + 3 * 8 + 2;
 use crate::forward::retransmission_cache::RetransmissionCache;
 use crate::forward::{red, rtx};
+use crate::forward::layer_selector::{LayerSelector, Verdict, ALL_TEMPORAL};
 use crate::forward::seq_mapper::SeqMapper;
-use crate::msg::{DowntrackSpec, MediaKind};
+use crate::forward::simulcast;
+use crate::forward::vp8::{self, Vp8Munger};
+use crate::msg::{DowntrackSpec, LayerCap, MediaKind, TrackId};
 use crate::rtp::{self, HeaderFields};
 use crate::shard::peer::MediaItem;
 
@@ -37,7 +40,14 @@ pub enum Rewrite {
     TooLarge,
     /// A RED payload whose blocks do not add up.
     Malformed,
+    /// A simulcast layer this subscriber does not get (or it is paused):
+    /// not a drop, the packet was never meant for it.
+    NotSelected,
 }
+
+/// VP8 descriptor offsets remembered per output seq, so a resend carries
+/// the PictureID / TL0PICIDX its original had (a power of two).
+const MUNGE_HISTORY: usize = 1024;
 
 /// What the session adds to every packet it sends.
 pub struct SendContext {
@@ -62,6 +72,19 @@ pub struct Downtrack {
     pub last_sent: Option<Instant>,
     /// When this downtrack last asked for a keyframe while waiting for one.
     last_keyframe_request: Option<Instant>,
+    /// Simulcast: the layer forwarded and the one wanted; set on the
+    /// track's first layered packet.
+    selector: Option<LayerSelector>,
+    /// The target (and temporal limit) the allocator set before the first
+    /// layered packet.
+    initial_target: (Option<u8>, u8),
+    vp8: Vp8Munger,
+    munged: Box<[(u16, u8); MUNGE_HISTORY]>,
+    /// Priority among the subscriber's videos for the stream allocator
+    /// (higher first): screen share and the active speaker go first.
+    pub priority: u8,
+    /// What the subscriber (or an admin) allows.
+    pub cap: LayerCap,
 }
 
 impl Downtrack {
@@ -77,7 +100,63 @@ impl Downtrack {
             last_ts: 0,
             last_sent: None,
             last_keyframe_request: None,
+            selector: None,
+            initial_target: (Some(0), ALL_TEMPORAL),
+            vp8: Vp8Munger::default(),
+            munged: Box::new([(0, 0); MUNGE_HISTORY]),
+            priority: 0,
+            cap: LayerCap::default(),
         }
+    }
+
+    /// The layer forwarded now and the one wanted (None: paused or not
+    /// simulcast yet).
+    pub fn layers(&self) -> (Option<u8>, Option<u8>) {
+        match &self.selector {
+            Some(s) => (s.current(), s.target()),
+            None => (None, self.initial_target.0),
+        }
+    }
+
+    /// What the allocator chose last: the target layer and temporal limit.
+    pub fn chosen(&self) -> (Option<u8>, u8) {
+        match &self.selector {
+            Some(s) => (s.target(), s.max_temporal()),
+            None => self.initial_target,
+        }
+    }
+
+    pub fn is_simulcast(&self) -> bool {
+        self.selector.is_some()
+    }
+
+    /// The stream allocator's choice. Returns true when the new target's
+    /// keyframe is awaited (the caller asks the publisher for one).
+    pub fn set_layer(&mut self, target: Option<u8>, max_temporal: u8) -> bool {
+        let Some(sel) = self.selector.as_mut() else {
+            self.initial_target = (target, max_temporal);
+            return false;
+        };
+        let wait = sel.set_target(target, max_temporal);
+        self.waiting_keyframe = sel.pending();
+        if wait {
+            self.last_keyframe_request = None;
+        }
+        wait
+    }
+
+    /// The id whose keyframe this downtrack waits for: the target layer's,
+    /// or the track's (every layer) before it knows the layers.
+    pub fn keyframe_track(&self) -> TrackId {
+        match &self.selector {
+            Some(s) => simulcast::layer_track(self.spec.track, s.target().or(s.current())),
+            None => self.spec.track,
+        }
+    }
+
+    /// The layer whose cache answers this downtrack's NACKs.
+    pub fn cache_track(&self) -> TrackId {
+        simulcast::layer_track(self.spec.track, self.selector.and_then(|s| s.current()))
     }
 
     /// Writes the subscriber's packet for `item` (header with extensions,
@@ -91,12 +170,44 @@ impl Downtrack {
         out: &mut [u8],
         now: Instant,
     ) -> Rewrite {
-        if payload.is_empty() {
+        if self.cap.off && item.layer.is_none() {
+            // Switched off by the subscriber: no hole, nothing sent.
+            self.mapper.skip(item.ext_seq);
+            return Rewrite::NotSelected;
+        }
+        let mut descriptor = None;
+        if let Some(layer) = item.layer {
+            let (target, temporal) = self.initial_target;
+            let sel = self.selector.get_or_insert_with(|| {
+                let mut s = LayerSelector::new(target);
+                s.set_target(target, temporal);
+                s
+            });
+            // Padding and other layers never reach this layer's mapper.
+            let tid = if item.vp8 { vp8::parse(payload).ok().and_then(|d| { descriptor = Some(d); d.tid }) } else { None };
+            let verdict = if payload.is_empty() { Verdict::Ignore } else { sel.on_packet(layer, item.keyframe, tid) };
+            // A paused downtrack (no target) asks for nothing.
+            self.waiting_keyframe = sel.pending();
+            match verdict {
+                Verdict::Ignore => return Rewrite::NotSelected,
+                Verdict::DropTemporal => {
+                    if let Some(d) = &descriptor {
+                        self.vp8.drop_picture(d);
+                    }
+                    self.mapper.skip(item.ext_seq);
+                    return Rewrite::Skip;
+                }
+                Verdict::Switch => {
+                    self.continue_after_gap(now);
+                    self.vp8.switch_source();
+                }
+                Verdict::Forward => {}
+            }
+        } else if payload.is_empty() {
             // Padding the publisher sent for its own bandwidth probing.
             self.mapper.skip(item.ext_seq);
             return Rewrite::Skip;
-        }
-        if self.waiting_keyframe {
+        } else if self.waiting_keyframe {
             if !item.keyframe {
                 self.mapper.skip(item.ext_seq);
                 return Rewrite::Skip;
@@ -131,6 +242,10 @@ impl Downtrack {
         let Some(len) = self.write(&fields, &stamp, carried, &[], payload, out) else {
             return Rewrite::TooLarge;
         };
+        if let Some(d) = &descriptor {
+            let offsets = self.vp8.rewrite(d, &mut out[len - payload.len()..len]);
+            self.munged[usize::from(sequence) % MUNGE_HISTORY] = offsets;
+        }
         // The SR extrapolates from the newest packet, not a late one.
         self.last_ts = self.mapper.last_out().map_or(timestamp, |(_, ts)| ts);
         self.packets = self.packets.wrapping_add(1);
@@ -167,6 +282,36 @@ impl Downtrack {
             return None;
         }
         self.limiter.record(seq, now);
+        self.write_resend(seq, timestamp, &pkt, ctx, out)
+    }
+
+    /// A bandwidth probe (`forward::allocator`): the packet sent `back`
+    /// places before the newest, again on the RTX stream, which the
+    /// subscriber counts for its feedback and discards as a duplicate.
+    /// None without RTX or when that packet is gone from the cache.
+    pub fn probe(&mut self, back: u16, cache: &RetransmissionCache, ctx: &SendContext, out: &mut [u8], now: Instant) -> Option<Resent> {
+        self.spec.rtx?;
+        let (last, _) = self.mapper.last_out()?;
+        let seq = last.wrapping_sub(back);
+        let ext_seq = self.mapper.source_of(seq)?;
+        let pkt = cache.get(ext_seq, now)?;
+        let (sequence, timestamp) = self.mapper.map(ext_seq, pkt.timestamp)?;
+        if sequence != seq {
+            return None;
+        }
+        self.write_resend(seq, timestamp, &pkt, ctx, out)
+    }
+
+    /// Writes output packet `seq` again from its cached copy: as RTX when
+    /// the subscriber negotiated it, else as itself.
+    fn write_resend(
+        &mut self,
+        seq: u16,
+        timestamp: u32,
+        pkt: &crate::forward::retransmission_cache::CachedPacket<'_>,
+        ctx: &SendContext,
+        out: &mut [u8],
+    ) -> Option<Resent> {
         let tw = ctx.transport_seq.to_be_bytes();
         let stamp = Stamp { mid: self.spec.mid.as_bytes(), abs_send_time: &ctx.abs_send_time, transport_seq: &tw };
         let (fields, osn) = match self.spec.rtx {
@@ -185,7 +330,7 @@ impl Downtrack {
                 let f = HeaderFields {
                     marker: pkt.marker,
                     payload_type: self.spec.payload_type,
-                    sequence,
+                    sequence: seq,
                     timestamp,
                     ssrc: self.spec.ssrc,
                 };
@@ -197,6 +342,13 @@ impl Downtrack {
             None => &[],
         };
         let len = self.write(&fields, &stamp, pkt.ext, prefix, pkt.payload, out)?;
+        if self.selector.is_some() {
+            // The resend carries the numbers its original had.
+            if let Ok(d) = vp8::parse(pkt.payload) {
+                let (pid, tl0) = self.munged[usize::from(seq) % MUNGE_HISTORY];
+                vp8::apply(&d, &mut out[len - pkt.payload.len()..len], pid, tl0);
+            }
+        }
         Some(Resent { len, transport_seq: self.spec.ext.transport_cc.is_some() })
     }
 
@@ -227,14 +379,27 @@ impl Downtrack {
     /// least a frame), and video waits for the new source's keyframe.
     pub fn switch_source(&mut self, to: crate::msg::TrackId, now: Instant) {
         self.spec.track = to;
+        self.continue_after_gap(now);
+        self.vp8.switch_source();
+        self.waiting_keyframe = self.spec.kind == MediaKind::Video;
+        self.last_keyframe_request = None;
+        if let Some(sel) = self.selector.as_mut() {
+            // The new source starts from its lowest layer's keyframe.
+            let (target, temporal) = (sel.target(), sel.max_temporal());
+            *sel = LayerSelector::new(target);
+            sel.set_target(target, temporal);
+        }
+    }
+
+    /// The subscriber's numbering continues over a source change: its
+    /// timestamps jump by the time since the last packet, at least a frame.
+    fn continue_after_gap(&mut self, now: Instant) {
         let clock = u64::from(self.spec.clock_rate);
         let gap = self.last_sent.map_or(0, |t| now.saturating_duration_since(t).as_micros() as u64 * clock / 1_000_000);
         // A frame at 50 fps at least, so the first new packet is never
         // presented with (or before) the last old one.
         let gap = gap.max(clock / 50).min(u64::from(u32::MAX / 2)) as u32;
         self.mapper.switch_source(gap);
-        self.waiting_keyframe = self.spec.kind == MediaKind::Video;
-        self.last_keyframe_request = None;
     }
 
     /// RTP time "now" for a Sender Report, extrapolated from the last packet.

@@ -8,14 +8,20 @@ use std::time::{Duration, Instant};
 use crate::forward::audio_level::AudioLevelMeter;
 use crate::forward::keyframe_requester::KeyframeRequester;
 use crate::forward::nack_generator::{Arrival, NackGenerator};
-use crate::msg::{CodecKind, MediaKind, ShardId, UptrackSpec};
+use crate::msg::{CodecKind, MediaKind, ShardId, TrackId, UptrackSpec};
 use crate::rtp::{codec, ReceiveStats, SeqUnwrapper};
 
 /// Retries are spaced by this until a repair has been timed.
 const INITIAL_RTT: Duration = Duration::from_millis(100);
 
 pub struct Uptrack {
+    /// For a simulcast layer, the layer's spec: its internal id and SSRCs.
     pub spec: UptrackSpec,
+    /// The track downtracks know (the spec's own id unless this is a layer).
+    pub group: TrackId,
+    /// The simulcast layer (0 lowest), and its RID when bound by RID.
+    pub layer: Option<u8>,
+    pub rid: Option<Vec<u8>>,
     pub ssrc: Option<u32>,
     /// The publisher's repair stream: signalled, or bound on first sight
     /// of the rtx payload type with this track's mid.
@@ -40,7 +46,20 @@ pub struct Uptrack {
 
 impl Uptrack {
     pub fn new(spec: UptrackSpec) -> Self {
+        Self::layer(spec, TrackId(0), None)
+    }
+
+    /// A simulcast layer of `group` (`spec` from `simulcast::layer_specs`),
+    /// or with `layer` None the single-stream track itself.
+    pub fn layer(spec: UptrackSpec, group: TrackId, layer: Option<u8>) -> Self {
+        let rid = layer
+            .and_then(|l| spec.layers.get(usize::from(l)))
+            .and_then(|l| l.rid.as_ref())
+            .map(|r| r.as_bytes().to_vec());
         Uptrack {
+            group: if layer.is_some() { group } else { spec.track },
+            layer,
+            rid,
             ssrc: spec.ssrc,
             rtx_ssrc: spec.rtx_ssrc,
             stats: ReceiveStats::new(spec.clock_rate),

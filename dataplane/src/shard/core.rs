@@ -10,6 +10,8 @@ use tracing::{debug, info, warn};
 
 use crate::demux::{classify, PacketClass};
 use crate::forward::audio_level::ReportClock;
+use crate::forward::rate_meter::RateMeter;
+use crate::forward::simulcast;
 use crate::forward::retransmission_cache::RetransmissionCache;
 use crate::forward::{Downtrack, Uptrack};
 use crate::ice::IceLite;
@@ -97,6 +99,13 @@ pub struct ShardCore {
     pub test_hooks: bool,
     /// When the next `Event::AudioLevels` is due, and its settings.
     pub(super) audio_clock: ReportClock,
+    /// Arrival rate of each track and simulcast layer with local
+    /// subscribers (by cache key), for the stream allocators.
+    pub(super) rates: HashMap<TrackId, RateMeter>,
+    /// When the stream allocators run next.
+    pub(super) alloc_at: Option<Instant>,
+    /// When running probes are paced next (None: no probe runs).
+    pub(super) probe_pace_at: Option<Instant>,
 }
 
 impl ShardCore {
@@ -120,6 +129,9 @@ impl ShardCore {
             early_claims: Vec::new(),
             test_hooks: false,
             audio_clock: ReportClock::default(),
+            rates: HashMap::new(),
+            alloc_at: None,
+            probe_pace_at: None,
         }
     }
 
@@ -382,13 +394,40 @@ impl ShardCore {
         let ups: Vec<_> = self.registry.uptracks_of(sid).cloned().collect();
         for spec in ups {
             self.enable_twcc(sid, spec.ext.transport_cc, spec.feedback.transport_cc);
-            let muted = self.registry.muted.contains(&spec.track);
-            self.uptracks.entry(spec.track).or_insert_with(|| Uptrack::new(spec)).muted = muted;
+            self.add_local_uptrack(&spec);
         }
         let downs: Vec<_> = self.registry.downtracks_of(sid).cloned().collect();
         for spec in downs {
             self.add_local_downtrack(spec);
         }
+    }
+
+    /// The uptrack state for `spec`: one `Uptrack` per simulcast layer.
+    fn add_local_uptrack(&mut self, spec: &crate::msg::UptrackSpec) {
+        let muted = self.registry.muted.contains(&spec.track);
+        for (layer, s) in simulcast::layer_specs(spec) {
+            let id = s.track;
+            self.uptracks.entry(id).or_insert_with(|| Uptrack::layer(s, spec.track, layer)).muted = muted;
+        }
+    }
+
+    /// Forgets the local uptrack state of `track` (every layer), its SSRC
+    /// bindings and its retransmission caches.
+    fn remove_local_uptrack(&mut self, track: TrackId, layers: &[TrackId]) {
+        for id in layers {
+            if let Some(up) = self.uptracks.remove(id) {
+                if let Some(sess) = self.sessions.get_mut(&up.spec.session) {
+                    sess.unbind_uptrack(*id);
+                }
+            }
+        }
+        self.remove_caches(track);
+    }
+
+    /// The retransmission caches of `track`, all layers.
+    pub(super) fn remove_caches(&mut self, track: TrackId) {
+        self.caches.retain(|k, _| simulcast::split(*k).0 != track);
+        self.rates.retain(|k, _| simulcast::split(*k).0 != track);
     }
 
     fn add_local_downtrack(&mut self, spec: crate::msg::DowntrackSpec) {
@@ -414,13 +453,36 @@ impl ShardCore {
 
     // ---- keyframes and reports ------------------------------------------
 
+    /// Asks the publisher of `track` for a keyframe: of one layer when
+    /// `track` is a layer's id, of every layer when it is a simulcast
+    /// track's own id.
     pub fn request_keyframe(&mut self, track: TrackId, now: Instant, out: &mut Outbox) {
         if let Some(up) = self.uptracks.get_mut(&track) {
             up.keyframes.request(now);
             self.flush_pli(track, now, out);
-        } else if let Some(owner) = self.registry.track_owner(track) {
-            out.peer.push((owner, PeerMsg::KeyframeRequest(track)));
+            return;
         }
+        let (group, layer) = simulcast::split(track);
+        let Some(spec) = self.registry.uptracks.get(&group) else { return };
+        if layer.is_none() && !spec.layers.is_empty() {
+            if self.owns(spec.session) {
+                for id in simulcast::ids(spec) {
+                    self.request_keyframe(id, now, out);
+                }
+                return;
+            }
+        }
+        if let Some(owner) = self.registry.track_owner(group) {
+            if owner != self.id {
+                out.peer.push((owner, PeerMsg::KeyframeRequest(track)));
+            }
+        }
+    }
+
+    /// Internal ids of `track`'s layers (the track's own when single-stream
+    /// or unknown).
+    fn layer_ids(&self, track: TrackId) -> Vec<TrackId> {
+        self.registry.uptracks.get(&track).map_or_else(|| vec![track], simulcast::ids)
     }
 
     pub(super) fn flush_pli(&mut self, track: TrackId, now: Instant, out: &mut Outbox) {
@@ -458,11 +520,12 @@ impl ShardCore {
         if scan_due {
             self.keyframe_scan_at = Some(now + KEYFRAME_SCAN_INTERVAL);
         }
-        for (track, list) in self.downtracks.iter_mut().filter(|_| scan_due) {
+        for list in self.downtracks.values_mut().filter(|_| scan_due) {
             for dt in list.iter_mut() {
                 let keyed = self.sessions.get(&dt.spec.session).is_some_and(|s| s.tx.is_some());
-                if keyed && dt.keyframe_request_due(now) && !waiting.contains(track) {
-                    waiting.push(*track);
+                let track = dt.keyframe_track();
+                if keyed && dt.keyframe_request_due(now) && !waiting.contains(&track) {
+                    waiting.push(track);
                 }
             }
         }
@@ -473,6 +536,8 @@ impl ShardCore {
         if self.audio_clock.due(now) {
             self.report_audio_levels(out);
         }
+        self.allocate(now, out);
+        self.pace_probes(now, out);
         if self.last_report.is_some_and(|t| now.duration_since(t) < REPORT_INTERVAL) {
             return;
         }
@@ -601,17 +666,13 @@ impl ShardCore {
                 self.registry.epoch += 1;
                 if owned {
                     self.enable_twcc(spec.session, spec.ext.transport_cc, spec.feedback.transport_cc);
-                    self.uptracks.entry(spec.track).or_insert_with(|| Uptrack::new(spec));
+                    self.add_local_uptrack(&spec);
                 }
             }
             Command::RemoveUptrack(track) => {
-                self.caches.remove(&track);
+                let layers = self.layer_ids(track);
                 let downs = self.registry.remove_uptrack(track);
-                if let Some(up) = self.uptracks.remove(&track) {
-                    if let Some(sess) = self.sessions.get_mut(&up.spec.session) {
-                        sess.unbind_uptrack(track);
-                    }
-                }
+                self.remove_local_uptrack(track, &layers);
                 self.drop_downtracks(&downs, out);
             }
             Command::AddDowntrack(spec) => {
@@ -625,13 +686,9 @@ impl ShardCore {
                 self.drop_downtracks(&[(session, track)], out);
             }
             Command::DetachUptrack(track) => {
+                let layers = self.layer_ids(track);
                 self.registry.detach_uptrack(track);
-                self.caches.remove(&track);
-                if let Some(up) = self.uptracks.remove(&track) {
-                    if let Some(sess) = self.sessions.get_mut(&up.spec.session) {
-                        sess.unbind_uptrack(track);
-                    }
-                }
+                self.remove_local_uptrack(track, &layers);
             }
             Command::MoveDowntrack { session, from, to } => {
                 if self.registry.move_downtrack(session, from, to) {
@@ -646,8 +703,10 @@ impl ShardCore {
                 } else {
                     self.registry.muted.remove(&track);
                 }
-                if let Some(up) = self.uptracks.get_mut(&track) {
-                    up.muted = muted;
+                for id in self.layer_ids(track) {
+                    if let Some(up) = self.uptracks.get_mut(&id) {
+                        up.muted = muted;
+                    }
                 }
                 // Video resumes on a keyframe, or viewers decode garbage.
                 if !muted {
@@ -662,16 +721,19 @@ impl ShardCore {
                     info!(shard = self.id, session = session.0, "ICE restarted");
                 }
             }
+            Command::SetPriority { session, track, priority } => self.set_priority(session, track, priority),
+            Command::SetLayerCap { session, track, cap } => self.set_layer_cap(session, track, cap),
             Command::TestPanic if self.test_hooks => panic!("shard {}: panic forced by Command::TestPanic", self.id),
             Command::TestPanic => warn!(shard = self.id, "TestPanic ignored: dataplane test hooks are off"),
         }
     }
 
     fn remove_session(&mut self, sid: SessionId, out: &mut Outbox) {
-        let (tracks, downs) = self.registry.remove_session(sid);
-        for t in &tracks {
-            self.uptracks.remove(t);
-            self.caches.remove(t);
+        let layers: Vec<(TrackId, Vec<TrackId>)> =
+            self.registry.uptracks_of(sid).map(|u| (u.track, simulcast::ids(u))).collect();
+        let (_, downs) = self.registry.remove_session(sid);
+        for (t, ids) in &layers {
+            self.remove_local_uptrack(*t, ids);
         }
         self.drop_downtracks(&downs, out);
         if self.sessions.remove(&sid).is_some() {
@@ -713,7 +775,7 @@ impl ShardCore {
         let mut dt = list.swap_remove(pos);
         if list.is_empty() {
             self.downtracks.remove(&from);
-            self.caches.remove(&from);
+            self.remove_caches(from);
         }
         dt.switch_source(to, now);
         if let Some(sess) = self.sessions.get_mut(&session) {
@@ -735,7 +797,7 @@ impl ShardCore {
             let dt = list.swap_remove(pos);
             if list.is_empty() {
                 self.downtracks.remove(track);
-                self.caches.remove(track);
+                self.remove_caches(*track);
             }
             if let Some(sess) = self.sessions.get_mut(sub) {
                 sess.down_ssrcs.retain(|(s, _)| *s != dt.spec.ssrc);
@@ -798,7 +860,7 @@ impl ShardCore {
             warn!(shard = self.id, session = sid.0, winner = shard, "claim race lost; steering to winner");
             self.sessions.remove(&sid);
             let (ups, downs): (Vec<TrackId>, Vec<(SessionId, TrackId)>) = (
-                self.registry.uptracks_of(sid).map(|u| u.track).collect(),
+                self.registry.uptracks_of(sid).flat_map(simulcast::ids).collect(),
                 self.registry.downtracks_of(sid).map(|d| (d.session, d.track)).collect(),
             );
             for t in ups {

@@ -12,7 +12,7 @@ use crate::forward::extensions::{self, MAX_CARRIED};
 use crate::forward::nack_generator::Arrival;
 use crate::forward::retransmission_cache::RetransmissionCache;
 use crate::forward::twcc_receiver::TwccReceiver;
-use crate::forward::{rtx, Downtrack};
+use crate::forward::{rid, rtx, simulcast, Downtrack};
 use crate::msg::{MediaKind, SessionId, TrackId};
 use crate::rtcp::{self, RtcpPacket};
 use crate::shard::core::{send_rtcp, srtp_drop_reason, ShardCore};
@@ -82,7 +82,8 @@ impl ShardCore {
         }
         if !up.active_reported && !is_rtx {
             up.active_reported = true;
-            out.events.push(crate::msg::Event::UptrackActive { track, ssrc: hdr.ssrc });
+            // Each simulcast layer reports its SSRC under the track's id.
+            out.events.push(crate::msg::Event::UptrackActive { track: up.group, ssrc: hdr.ssrc });
         }
         if up.muted {
             self.stats.drop(DropReason::Muted);
@@ -99,12 +100,15 @@ impl ShardCore {
         let mut carried = [0u8; MAX_CARRIED];
         let carried_len = extensions::carry(pkt, &hdr, &up.spec.ext, &mut carried);
         let carried = &carried[..carried_len];
+        let track = up.group;
         let item = MediaItem {
             track,
+            layer: up.layer,
             ext_seq,
             timestamp: hdr.timestamp,
             marker: hdr.marker,
             keyframe,
+            vp8: up.spec.codec == crate::msg::CodecKind::Vp8,
             red,
             start: 0,
             carried_len: carried_len as u8,
@@ -153,6 +157,21 @@ impl ShardCore {
                 continue;
             }
             let mid = up.spec.ext.mid.and_then(|id| rtp::extension(pkt, hdr, id));
+            if let Some(want) = up.rid.as_deref() {
+                // A simulcast layer binds by its RID (repairs by the
+                // repaired RID), never by payload type alone.
+                let id = if rtx { up.spec.ext.repaired_rid } else { up.spec.ext.rid };
+                let rid = id.and_then(|id| rtp::extension(pkt, hdr, id)).map(rid::parse);
+                let same_mid = mid.is_none_or(|m| m == up.spec.mid.as_bytes());
+                if same_mid && matches!(rid, Some(Ok(r)) if r == want) {
+                    bind(up, hdr.ssrc, rtx);
+                    return Some((up.spec.track, rtx));
+                }
+                if matches!(rid, Some(Err(_))) {
+                    self.stats.drop(DropReason::Malformed);
+                }
+                continue;
+            }
             if mid == Some(up.spec.mid.as_bytes()) {
                 bind(up, hdr.ssrc, rtx);
                 return Some((up.spec.track, rtx));
@@ -177,7 +196,9 @@ impl ShardCore {
         // could send as is.
         if !payload.is_empty() && !item.red {
             let kind = first.spec.kind;
-            let cache = self.caches.entry(item.track).or_insert_with(|| new_cache(kind));
+            let key = simulcast::layer_track(item.track, item.layer);
+            self.rates.entry(key).or_default().on_packet(payload.len(), now);
+            let cache = self.caches.entry(key).or_insert_with(|| new_cache(kind));
             cache.insert(item.ext_seq, item.timestamp, item.marker, carried, payload, now);
         }
         let origin = *self.origin.get_or_insert(now);
@@ -199,6 +220,7 @@ impl ShardCore {
                     self.stats.drop(DropReason::Duplicate);
                     continue;
                 }
+                Rewrite::NotSelected => continue,
                 Rewrite::TooLarge | Rewrite::Malformed => {
                     self.stats.drop(DropReason::Malformed);
                     continue;
@@ -240,12 +262,12 @@ impl ShardCore {
             match pkt {
                 RtcpPacket::Pli { media_ssrc, .. } => {
                     self.stats.plis_received += 1;
-                    want_keyframe(sess.track_for_ssrc(media_ssrc));
+                    want_keyframe(keyframe_source(&self.downtracks, sid, sess.track_for_ssrc(media_ssrc)));
                 }
                 RtcpPacket::Fir { entries, .. } => {
                     self.stats.plis_received += 1;
                     for (ssrc, _) in entries {
-                        want_keyframe(sess.track_for_ssrc(ssrc));
+                        want_keyframe(keyframe_source(&self.downtracks, sid, sess.track_for_ssrc(ssrc)));
                     }
                 }
                 RtcpPacket::Nack { media_ssrc, items, .. } => {
@@ -255,7 +277,8 @@ impl ShardCore {
                         continue;
                     };
                     let dt = self.downtracks.get_mut(&track).and_then(|l| l.iter_mut().find(|d| d.spec.session == sid));
-                    let (Some(dt), Some(cache)) = (dt, self.caches.get(&track)) else { continue };
+                    let Some(dt) = dt else { continue };
+                    let Some(cache) = self.caches.get(&dt.cache_track()) else { continue };
                     for seq in items.lost_sequences().take(MAX_NACK_SEQS) {
                         if answer_nack(sess, dt, cache, seq, origin, now, out) {
                             self.stats.retransmissions += 1;
@@ -385,6 +408,8 @@ impl ShardCore {
             consider(sess.twcc.as_ref().and_then(|(_, t)| t.poll_timeout()));
         }
         consider(self.audio_clock.poll_timeout());
+        consider(self.alloc_at);
+        consider(self.probe_pace_at);
         next
     }
 
@@ -415,6 +440,14 @@ impl ShardCore {
             }
         }
     }
+}
+
+/// What a subscriber's PLI on `track` asks for: the layer its downtrack
+/// forwards (or waits for) on a simulcast track, else the track.
+fn keyframe_source(downtracks: &HashMap<TrackId, Vec<Downtrack>>, sid: SessionId, track: Option<TrackId>) -> Option<TrackId> {
+    let track = track?;
+    let dt = downtracks.get(&track).and_then(|l| l.iter().find(|d| d.spec.session == sid));
+    Some(dt.map_or(track, |d| d.keyframe_track()))
 }
 
 /// SRTP or SRTCP unprotect in place; the plaintext length, or the drop
@@ -455,7 +488,7 @@ fn new_cache(kind: MediaKind) -> RetransmissionCache {
     RetransmissionCache::new(slots, CACHE_AGE)
 }
 
-fn send_context(sess: &Session, origin: Instant, now: Instant) -> SendContext {
+pub(super) fn send_context(sess: &Session, origin: Instant, now: Instant) -> SendContext {
     SendContext {
         abs_send_time: extensions::abs_send_time(now.saturating_duration_since(origin)),
         transport_seq: sess.transport_seq,
@@ -464,7 +497,7 @@ fn send_context(sess: &Session, origin: Instant, now: Instant) -> SendContext {
 
 /// Protects the `len` bytes written in the outbox's current slot and
 /// queues them for the session's peer.
-fn protect_and_commit(sess: &mut Session, len: usize, stamped: bool, now: Instant, out: &mut Outbox) -> bool {
+pub(super) fn protect_and_commit(sess: &mut Session, len: usize, stamped: bool, now: Instant, out: &mut Outbox) -> bool {
     let Some(tx) = sess.tx.as_mut() else { return false };
     let slot = out.slot();
     // Room for the SRTP tag (16 bytes for GCM, 10 for HMAC-SHA1-80).
@@ -474,6 +507,7 @@ fn protect_and_commit(sess: &mut Session, len: usize, stamped: bool, now: Instan
     match tx.protect_rtp(slot, len) {
         Ok(n) => {
             out.commit(n, sess.remote);
+            sess.bytes_sent += n as u64;
             if stamped {
                 sess.sent_with_transport_seq(n, now);
             }

@@ -3,6 +3,7 @@
 //! SO_REUSEPORT listener on the TCP media port). This file is the thin I/O
 //! loop; the protocol work is in `core`, ICE-TCP connections in `tcp`.
 
+mod allocation;
 pub mod core;
 pub mod framing;
 mod media;
@@ -14,6 +15,8 @@ pub mod socket;
 pub mod tcp;
 #[cfg(test)]
 mod tcp_tests;
+#[cfg(test)]
+mod simulcast_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -10,11 +10,15 @@ use crate::msg::{SessionId, ShardId, TrackId};
 #[derive(Clone, Copy, Debug)]
 pub struct MediaItem {
     pub track: TrackId,
+    /// The simulcast layer (0 lowest); None for a single-stream track.
+    pub layer: Option<u8>,
     /// The publisher's sequence number, extended by the uptrack.
     pub ext_seq: u64,
     pub timestamp: u32,
     pub marker: bool,
     pub keyframe: bool,
+    /// The payload is VP8 (downtracks read its descriptor on simulcast tracks).
+    pub vp8: bool,
     /// The payload is RFC 2198 RED (the uptrack's `red_payload_type`).
     pub red: bool,
     /// Carried header extensions (`forward::extensions`), then the payload,

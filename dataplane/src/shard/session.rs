@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::forward::allocator::Allocator;
 use crate::forward::bwe::BandwidthEstimator;
 use crate::forward::resend_budget::ResendBudget;
 use crate::forward::twcc_receiver::TwccReceiver;
@@ -47,6 +48,15 @@ pub struct Session {
     pub bwe: BandwidthEstimator,
     /// Retransmissions to this peer, within a share of `bwe`'s estimate.
     pub resend_budget: ResendBudget,
+    /// Shares `bwe`'s estimate among this subscriber's simulcast videos.
+    pub allocator: Allocator,
+    /// RTP bytes sent to this peer (media, resends, probes).
+    pub bytes_sent: u64,
+    /// Probe pacing: bytes still owed, when last paced and `bytes_sent` then,
+    /// and which recent packet the next probe repeats.
+    pub probe_credit: f64,
+    pub probe_paced: Option<(Instant, u64)>,
+    pub probe_turn: u16,
     /// Measured from the LSR/DLSR in this peer's receiver reports.
     pub rtt: Duration,
     rtt_measured: bool,
@@ -74,6 +84,11 @@ impl Session {
             transport_seq: rand::random::<u16>(),
             bwe: BandwidthEstimator::new(INITIAL_ESTIMATE_BPS),
             resend_budget: ResendBudget::default(),
+            allocator: Allocator::default(),
+            bytes_sent: 0,
+            probe_credit: 0.0,
+            probe_paced: None,
+            probe_turn: 0,
             rtt: DEFAULT_RTT,
             rtt_measured: false,
             sr_sent: [(0, None); SR_HISTORY],

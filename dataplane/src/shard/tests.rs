@@ -88,6 +88,7 @@ pub(super) fn up_spec() -> UptrackSpec {
         red_payload_type: None,
         ext: Default::default(),
         feedback: Default::default(),
+            layers: Vec::new(),
     }
 }
 

@@ -59,6 +59,15 @@ impl AimdRateControl {
         self.bps as u64
     }
 
+    /// A probe showed the path carries `bps`: start from there, and
+    /// search afresh above it.
+    pub(super) fn raise_to(&mut self, bps: u64) {
+        if bps as f64 > self.bps {
+            self.bps = (bps as f64).min(self.max_bps);
+            self.link_capacity_bps = None;
+        }
+    }
+
     pub(super) fn update(&mut self, usage: BandwidthUsage, acked_bps: Option<u64>, now: Instant) {
         let step = self.last_update.replace(now).map_or(Duration::ZERO, |t| {
             now.saturating_duration_since(t).min(MAX_STEP)

@@ -70,6 +70,11 @@ impl LossBasedControl {
         self.bps = self.bps.min(upper_bps as f64);
     }
 
+    /// A probe showed the path carries `bps`.
+    pub(super) fn raise_to(&mut self, bps: u64) {
+        self.bps = self.bps.max(bps as f64);
+    }
+
     pub(super) fn clamp(&mut self, min_bps: u64, max_bps: u64) {
         self.bps = self.bps.clamp(min_bps as f64, max_bps as f64);
     }
