@@ -38,7 +38,8 @@ SIMULCAST_METHOD = (
     "gives kbit/s per viewer (whole SRTP datagrams; 'of which probes' = RTX packets, all of them probes since nothing is lost) and how many viewers ended the window on each layer. The warm-up is "
     "longer for this scenario (8 s quick, 10 s full) so new viewers are capped and the unlimited ones have climbed. "
     f"A step holds only if, besides the bounds above, at least {ON_LAYER_BOUND:g}% of each class ended on the layer its "
-    "budget allows. 'dup/probe pkts' counts RTX packets of media the viewer already had: sfud's bandwidth probes. "
+    "budget allows, and the sfud/floor cost ratios are taken only at steps where that held (elsewhere sfud forwards a "
+    "different mix of layers from the floor's). 'dup/probe pkts' counts RTX packets of media the viewer already had: sfud's bandwidth probes. "
     "The floor's matching minimum: the publisher registers its three SSRCs, each viewer registers with the one layer its "
     "budget allows, and the floor forwards to each viewer only that layer's packets: a static choice with no estimate, no "
     "feedback, no keyframe gating and no rewriting, so cost per forwarded packet compares like with like. "
@@ -98,10 +99,20 @@ def cost_ratios(runs, a, b):
         f = fl.get(s["n"])
         # Cost per packet is meaningful whatever the delay did, as long as
         # both forwarded (nearly) everything.
-        if (f and f["cpu_us_per_pkt"] > 0 and s["cpu_us_per_pkt"] > 0
+        # livestream-simulcast: only where sfud's viewers got the layers
+        # the floor forwards them, or the packet mixes differ.
+        layers_ok = all(on_layer_pct(c) >= ON_LAYER_BOUND for c in s.get("classes", []))
+        if (f and f["cpu_us_per_pkt"] > 0 and s["cpu_us_per_pkt"] > 0 and layers_ok
                 and s["loss_pct"] < LOSS_BOUND and f["loss_pct"] < LOSS_BOUND):
             out.append((s["n"], s["cpu_us_per_pkt"] / f["cpu_us_per_pkt"]))
     return out
+
+
+def media_cost(s):
+    """CPU us per forwarded packet that was not a duplicate (an RTX of media
+    the viewer had: in a run without loss, a bandwidth probe)."""
+    pkts = s["fwd_pps"] * s["window_s"] - s.get("repairs_wasted", 0)
+    return s["target_cpu_pct"] / 100.0 * s["window_s"] * 1e6 / pkts if pkts > 0 else None
 
 
 def fmt(v, nd=1):
@@ -188,6 +199,18 @@ def main():
             if t in runs:
                 lines.append(f"- {t}: largest {unit} count with loss < {LOSS_BOUND}% and >= 99% delivered, whatever the delay: "
                              f"{max_no_loss(sc, runs[t]['steps'])}")
+        if sc == "livestream-simulcast" and "sfud" in runs and "floor" in runs:
+            # sfud's probes are packets it chose to send on top of media:
+            # compare per media packet too.
+            fl = {s["n"]: s for s in runs["floor"]["steps"]}
+            per_media = [(s["n"], media_cost(s) / media_cost(fl[s["n"]])) for s in runs["sfud"]["steps"]
+                         if s["n"] in fl and media_cost(s) and media_cost(fl[s["n"]])
+                         and all(on_layer_pct(c) >= ON_LAYER_BOUND for c in s.get("classes", []))
+                         and s["loss_pct"] < LOSS_BOUND and fl[s["n"]]["loss_pct"] < LOSS_BOUND]
+            if per_media:
+                lines.append("- sfud cost per forwarded media packet (its probes not counted as forwarded) / floor's, at the steps where "
+                             f"every class got its layer: "
+                             + ", ".join(f"{x:.2f}x @ {n}" for n, x in per_media))
         if ratios:
             med = statistics.median(r for _, r in ratios)
             # The most loaded step that both held is the most telling.
