@@ -174,10 +174,11 @@ impl Sfud {
             ("SFUD_HTTP__LISTEN", http.to_string()),
             ("SFUD_RTC__BIND_ADDRESS", "127.0.0.1".to_owned()),
             ("SFUD_ROOM__MAX_PARTICIPANTS", "100000".to_owned()),
-            // The defaults (1000 subscribers a room, 5000 sessions) are
-            // below the largest steps.
+            // The defaults (1000 subscribers a room, 5000 sessions, 64
+            // pending per address) are below the largest steps.
             ("SFUD_LIMITS__MAX_SUBSCRIBERS_PER_ROOM", "100000".to_owned()),
             ("SFUD_LIMITS__MAX_SESSIONS", "100000".to_owned()),
+            ("SFUD_LIMITS__MAX_PENDING_PER_ADDRESS", "100000".to_owned()),
             ("SFUD_METRICS__ENABLED", "false".to_owned()),
             ("SFUD_LOG__LEVEL", "warn".to_owned()),
         ];
