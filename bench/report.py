@@ -7,20 +7,57 @@ import argparse, json, os, shutil, subprocess, statistics
 LOSS_BOUND = 0.5      # percent
 P99_BOUND = 20.0      # ms
 TARGETS = ["sfud", "floor", "janus", "sfud-loss", "floor-loss"]
-UNITS = {"livestream": "viewers", "audio-room": "listeners", "meeting": "participants"}
+UNITS = {"livestream": "viewers", "audio-room": "listeners", "meeting": "participants", "livestream-simulcast": "viewers"}
+SCENARIOS = ["livestream", "audio-room", "meeting", "livestream-simulcast"]
+# livestream-simulcast: a step holds only if this share of every class's
+# viewers ended the window on the layer its budget allows.
+ON_LAYER_BOUND = 90.0
 MODEL = {
     "livestream": "1 VP8 publisher (1.5 Mbps, 30 fps, keyframe every 2 s) -> N WHEP viewers, one room.",
     "audio-room": "10 Opus publishers (50 pkt/s, 100 B) -> N listeners. WHEP plays one room's single publisher, so "
                   "the 10 publishers are 10 rooms and each listener is 10 sessions (one per room).",
     "meeting": "N participants, each publishing Opus + VP8 (1.5 Mbps) and viewing the other N-1. WHEP plays one room's "
                "single publisher, so this is N rooms of 1 publisher + N-1 viewers (N*N sessions in all).",
+    "livestream-simulcast": "1 publisher of three VP8 simulcast layers (RIDs q/h/f: 150 kbit/s 320x180, 400 kbit/s 640x360, "
+                            "2 Mbit/s 1280x720; 30 fps, keyframe every 2 s on each layer) -> N WHEP viewers, one room: a third "
+                            "with a 200 kbit/s budget, a third with 600 kbit/s, a third unlimited.",
 }
+SIMULCAST_METHOD = (
+    "livestream-simulcast: the publisher offers one video section with `a=rid:q/h/f send`, `a=simulcast:send q;h;f` and the "
+    "rtp-stream-id extension (id 10) on every packet, no `a=ssrc` lines and no RTX, as a browser does; each layer has its own "
+    "SSRC, sequence and timestamp space, and an extended VP8 payload descriptor (15-bit PictureID, TL0PICIDX, TID in the "
+    "L1T3 pattern 0,2,1,2 with Y on TID 0), which is what sfud's layer selector and VP8 rewriter read. A PLI keys only the "
+    "layer it names. Every viewer offers transport-cc (extension + rtcp-fb) and sends transport-cc feedback built by "
+    "dataplane's TwccReceiver (about every 50 ms), as browsers do: that is what sfud's delay-based estimate and its probes "
+    "are judged on, and it lets the unlimited third climb from sfud's 1 Mbit/s initial estimate to the top layer in a few "
+    "seconds (without it only the RR loss-based estimate grows, 8%/s). The budgeted thirds also send RR + REMB with their "
+    "budget every 300 ms: REMB is what caps sfud's estimate (loopback has no bottleneck, so transport-cc alone would call "
+    "every viewer unlimited). The layer sizes follow sfud's allocator: it plans with 90% of the estimate and upgrades only "
+    "with 1.2x headroom, so 600 kbit/s admits a middle layer of at most 450 kbit/s. Each viewer reads the size from every "
+    "keyframe it gets, so it knows which layer it is on (as a browser sees the decoded resolution); per class the table "
+    "gives kbit/s per viewer (whole SRTP datagrams; 'of which probes' = RTX packets, all of them probes since nothing is lost) and how many viewers ended the window on each layer. The warm-up is "
+    "longer for this scenario (8 s quick, 10 s full) so new viewers are capped and the unlimited ones have climbed. "
+    f"A step holds only if, besides the bounds above, at least {ON_LAYER_BOUND:g}% of each class ended on the layer its "
+    "budget allows, and the sfud/floor cost ratios are taken only at steps where that held (elsewhere sfud forwards a "
+    "different mix of layers from the floor's). 'dup/probe pkts' counts RTX packets of media the viewer already had: sfud's bandwidth probes. "
+    "The floor's matching minimum: the publisher registers its three SSRCs, each viewer registers with the one layer its "
+    "budget allows, and the floor forwards to each viewer only that layer's packets: a static choice with no estimate, no "
+    "feedback, no keyframe gating and no rewriting, so cost per forwarded packet compares like with like. "
+    "Janus is not run for this scenario: its VideoRoom forwards each subscriber the substream that subscriber asks for "
+    "in a `configure` request (substream/temporal), not one chosen from REMB or transport-cc, so budget viewers would need "
+    "a different client path from this bench's Janus client (one encoding, no per-subscriber configure)."
+)
+
+
+def on_layer_pct(c):
+    return 100.0 * c["on_layer"][c["expected_layer"]] / c["viewers"] if c["viewers"] else 100.0
 
 
 def held(step):
     p99 = step.get("delay_p99_ms")
+    layers_ok = all(on_layer_pct(c) >= ON_LAYER_BOUND for c in step.get("classes", []))
     return (step["loss_pct"] < LOSS_BOUND and p99 is not None and p99 < P99_BOUND
-            and step["failed_sessions"] == 0 and step["viewers_without_media"] == 0)
+            and step["failed_sessions"] == 0 and step["viewers_without_media"] == 0 and layers_ok)
 
 
 def max_held(steps):
@@ -37,6 +74,10 @@ def delivered_pct(sc, s):
     """What viewers received over what the publishers' streams times their
     audiences should give: a target that falls behind queues packets (no
     sequence gaps, so no 'loss') but delivers less than this."""
+    if sc == "livestream-simulcast":
+        # Each viewer takes one of three layers: the publisher's total rate
+        # times the audience means nothing; see the per-class table.
+        return None
     fan = s["n"] - 1 if sc == "meeting" else s["n"]
     nominal = s.get("pub_pps", 0) * fan
     return 100.0 * s["fwd_pps"] / nominal if nominal > 0 else None
@@ -44,7 +85,7 @@ def delivered_pct(sc, s):
 
 def max_no_loss(sc, steps):
     ok = [s["n"] for s in steps if s["loss_pct"] < LOSS_BOUND and s["failed_sessions"] == 0
-          and s["viewers_without_media"] == 0 and (delivered_pct(sc, s) or 0) >= 99.0]
+          and s["viewers_without_media"] == 0 and (delivered_pct(sc, s) or 100.0) >= 99.0]
     return max(ok) if ok else 0
 
 
@@ -58,10 +99,20 @@ def cost_ratios(runs, a, b):
         f = fl.get(s["n"])
         # Cost per packet is meaningful whatever the delay did, as long as
         # both forwarded (nearly) everything.
-        if (f and f["cpu_us_per_pkt"] > 0 and s["cpu_us_per_pkt"] > 0
+        # livestream-simulcast: only where sfud's viewers got the layers
+        # the floor forwards them, or the packet mixes differ.
+        layers_ok = all(on_layer_pct(c) >= ON_LAYER_BOUND for c in s.get("classes", []))
+        if (f and f["cpu_us_per_pkt"] > 0 and s["cpu_us_per_pkt"] > 0 and layers_ok
                 and s["loss_pct"] < LOSS_BOUND and f["loss_pct"] < LOSS_BOUND):
             out.append((s["n"], s["cpu_us_per_pkt"] / f["cpu_us_per_pkt"]))
     return out
+
+
+def media_cost(s):
+    """CPU us per forwarded packet that was not a duplicate (an RTX of media
+    the viewer had: in a run without loss, a bandwidth probe)."""
+    pkts = s["fwd_pps"] * s["window_s"] - s.get("repairs_wasted", 0)
+    return s["target_cpu_pct"] / 100.0 * s["window_s"] * 1e6 / pkts if pkts > 0 else None
 
 
 def fmt(v, nd=1):
@@ -115,7 +166,7 @@ def main():
         "retransmissions included; loss % is what stayed missing after repair."
     )
     summary_rows = []
-    for sc in ["livestream", "audio-room", "meeting"]:
+    for sc in SCENARIOS:
         runs = {}
         for t in TARGETS:
             p = os.path.join(a.raw, f"{t}-{sc}.json")
@@ -131,6 +182,8 @@ def main():
         lines = [f"# {sc}: sfud vs floor vs Janus ({a.mode})", "",
                  f"- command: `{a.cmd}`", f"- commit: {commit}", f"- scenario: {MODEL[sc]}", "", "## Machine", "", "```",
                  machine, "```", "", "## Method", "", method, ""]
+        if sc == "livestream-simulcast":
+            lines += [SIMULCAST_METHOD, ""]
         held_n, ratios = {}, []
         for t, r in runs.items():
             held_n[t] = max_held(r["steps"])
@@ -146,6 +199,18 @@ def main():
             if t in runs:
                 lines.append(f"- {t}: largest {unit} count with loss < {LOSS_BOUND}% and >= 99% delivered, whatever the delay: "
                              f"{max_no_loss(sc, runs[t]['steps'])}")
+        if sc == "livestream-simulcast" and "sfud" in runs and "floor" in runs:
+            # sfud's probes are packets it chose to send on top of media:
+            # compare per media packet too.
+            fl = {s["n"]: s for s in runs["floor"]["steps"]}
+            per_media = [(s["n"], media_cost(s) / media_cost(fl[s["n"]])) for s in runs["sfud"]["steps"]
+                         if s["n"] in fl and media_cost(s) and media_cost(fl[s["n"]])
+                         and all(on_layer_pct(c) >= ON_LAYER_BOUND for c in s.get("classes", []))
+                         and s["loss_pct"] < LOSS_BOUND and fl[s["n"]]["loss_pct"] < LOSS_BOUND]
+            if per_media:
+                lines.append("- sfud cost per forwarded media packet (its probes not counted as forwarded) / floor's, at the steps where "
+                             f"every class got its layer: "
+                             + ", ".join(f"{x:.2f}x @ {n}" for n, x in per_media))
         if ratios:
             med = statistics.median(r for _, r in ratios)
             # The most loaded step that both held is the most telling.
@@ -187,6 +252,18 @@ def main():
                     fmt(s["cpu_us_per_pkt"], 2), fmt(delivered_pct(sc, s)), fmt(s["loss_pct"], 3), fmt(s["delay_p50_ms"], 2), fmt(s["delay_p99_ms"], 2),
                     fmt(s["rss_kib"] / 1024.0), fmt(s["rss_per_session_kib"]), str(s["failed_sessions"] + s["viewers_without_media"]),
                     "yes" if held(s) else "no"]) + " |")
+        class_rows = [(t, s) for t in TARGETS for s in runs.get(t, {}).get("steps", []) if s.get("classes")]
+        if class_rows:
+            lines += ["", "Per budget class (layers: 0 = q 320x180, 1 = h 640x360, 2 = f 1280x720; 'on q/h/f' = viewers whose "
+                      "last keyframe was that layer's size at the window's end):", "",
+                      f"| target | {unit} | class | viewers | kbit/s per viewer | of which probes | expected layer | on q / h / f | "
+                      "no keyframe | on expected % | switches | dup/probe pkts (all classes) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            for t, s in class_rows:
+                for c in s["classes"]:
+                    lines.append("| " + " | ".join([t, str(s["n"]), c["class"], str(c["viewers"]), fmt(c["kbps_per_viewer"], 0),
+                                                    fmt(c.get("probe_kbps_per_viewer"), 0),
+                                                    str(c["expected_layer"]), " / ".join(map(str, c["on_layer"])), str(c["no_keyframe"]),
+                                                    fmt(on_layer_pct(c), 0), str(c["switches"]), str(s.get("repairs_wasted", 0))]) + " |")
         loss_rows = [(t, s) for t in TARGETS for s in runs.get(t, {}).get("steps", []) if s.get("dropped", 0) > 0]
         if loss_rows:
             lines += ["", "Repair in the loss runs (over each window; NACKs and PLIs sent by viewers):", "",
@@ -199,7 +276,8 @@ def main():
         lines += ["", f"![CPU and loss vs {unit}]({os.path.basename(stem)}.png)", ""]
         open(stem + ".md", "w").write("\n".join(lines) + "\n")
         json.dump({"scenario": sc, "date": a.date, "mode": a.mode, "command": a.cmd, "commit": commit, "machine": machine,
-                   "method": method, "bounds": {"loss_pct": LOSS_BOUND, "p99_ms": P99_BOUND},
+                   "method": method + (" " + SIMULCAST_METHOD if sc == "livestream-simulcast" else ""),
+                   "bounds": {"loss_pct": LOSS_BOUND, "p99_ms": P99_BOUND},
                    "held": {t: {"n": v[0], "every_step_held": v[1]} for t, v in held_n.items()},
                    "sfud_over_floor_cost": ratios, "sfud_over_floor_cost_with_loss": loss_ratios, "runs": runs, "idle": idle},
                   open(stem + ".json", "w"), indent=1)

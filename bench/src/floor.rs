@@ -31,6 +31,16 @@ const SLOT: usize = 1536;
 struct Dest {
     addr: libc::sockaddr_in,
     srtp: SrtpContext,
+    /// livestream-simulcast: the one layer this destination gets (a static
+    /// choice made at JOIN); None takes every stream.
+    layer: Option<u8>,
+}
+
+/// A publisher: its room and, when it sends simulcast, its layers' SSRCs
+/// lowest first (from PUBL).
+struct Publisher {
+    room: u32,
+    layers: Vec<u32>,
 }
 
 fn to_sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
@@ -57,7 +67,7 @@ pub fn serve(listen: SocketAddr) -> Result<()> {
         }
     }
     let mut rooms: HashMap<u32, Vec<Dest>> = HashMap::new();
-    let mut pubs: HashMap<SocketAddrV4, u32> = HashMap::new();
+    let mut pubs: HashMap<SocketAddrV4, Publisher> = HashMap::new();
     // Where a NACK's sender is: room and index in its destination list.
     let mut dest_of: HashMap<SocketAddrV4, (u32, usize)> = HashMap::new();
     let mut caches: HashMap<u32, RtxCache> = HashMap::new();
@@ -110,10 +120,12 @@ pub fn serve(listen: SocketAddr) -> Result<()> {
                     let sa = to_sockaddr(src);
                     if !list.iter().any(|x| from_sockaddr(&x.addr) == src) {
                         dest_of.insert(src, (room, list.len()));
-                        list.push(Dest { addr: sa, srtp: SrtpContext::new(&floor_key())? });
+                        let layer = d.get(8).copied();
+                        list.push(Dest { addr: sa, srtp: SrtpContext::new(&floor_key())?, layer });
                     }
                 } else {
-                    pubs.insert(src, room);
+                    let layers = d.get(8..).unwrap_or(&[]).chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect();
+                    pubs.insert(src, Publisher { room, layers });
                 }
                 if ntx == TX_MAX {
                     flush(fd, &mut tx_hdr, &mut ntx);
@@ -151,14 +163,26 @@ pub fn serve(listen: SocketAddr) -> Result<()> {
                 }
                 continue;
             }
-            let Some(room) = pubs.get(&src) else { continue };
+            let Some(p) = pubs.get(&src) else { continue };
+            let room = &p.room;
             if d.get(1).is_some_and(|b| b & 0x7f == PT_VP8) {
                 if let Some(seq) = d.get(2..4) {
                     caches.entry(*room).or_insert_with(RtxCache::new).put(u16::from_be_bytes([seq[0], seq[1]]), d);
                 }
             }
+            // Which layer this is, for a simulcast publisher.
+            let layer = match d.get(8..12) {
+                Some(s) if !p.layers.is_empty() => {
+                    let ssrc = u32::from_be_bytes([s[0], s[1], s[2], s[3]]);
+                    p.layers.iter().position(|l| *l == ssrc).map(|i| i as u8)
+                }
+                _ => None,
+            };
             let Some(dests) = rooms.get_mut(room) else { continue };
             for dst in dests.iter_mut() {
+                if dst.layer.is_some() && layer.is_some() && dst.layer != layer {
+                    continue;
+                }
                 if ntx == TX_MAX {
                     flush(fd, &mut tx_hdr, &mut ntx);
                 }

@@ -199,7 +199,7 @@ impl Target for Janus {
         for (i, k) in kinds.iter().enumerate() {
             let ssrc: u32 = rand::random::<u32>() | 1;
             let g = TrackGen::new(*k, ssrc, now);
-            sections.push(Section { kind: *k, mid: i.to_string(), direction: "sendonly", ssrc, pt: g.pt, rtx: None });
+            sections.push(Section::plain(*k, i.to_string(), "sendonly", ssrc, g.pt, None));
             tracks.push(g);
         }
         let (lu, lp) = (sdp::random_token(8), sdp::random_token(24));
@@ -247,7 +247,7 @@ impl Target for Janus {
             .media
             .iter()
             .filter_map(|m| {
-                Some(Section { kind: m.kind?, mid: m.mid.clone(), direction: "recvonly", ssrc: rand::random(), pt: m.pt?, rtx: None })
+                Some(Section::plain(m.kind?, m.mid.clone(), "recvonly", rand::random(), m.pt?, None))
             })
             .collect();
         let (lu, lp) = (sdp::random_token(8), sdp::random_token(24));

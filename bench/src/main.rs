@@ -14,6 +14,7 @@ mod recv;
 mod scenario;
 mod sdp;
 mod session;
+mod simulcast;
 mod target;
 
 use std::net::SocketAddr;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use dataplane::rtp::{write_header, HeaderFields};
 
 use crate::sdp::{Kind, PT_OPUS, PT_VP8};
+use crate::simulcast::{LayerModel, RID_EXT_ID};
 
 /// Bytes at the end of every payload: magic, stream counter, send time.
 pub const TRAILER_LEN: usize = 16;
@@ -66,7 +67,28 @@ pub struct TrackGen {
     frame_no: u64,
     last_key: Option<Instant>,
     pub force_key: bool,
+    /// A simulcast layer: its own rate, keyframe size, RID extension and
+    /// the VP8 descriptor's PictureID/TL0PICIDX/TID, as a browser's encoder
+    /// writes them.
+    pub layer: Option<LayerGen>,
 }
+
+/// What makes a video track one simulcast layer.
+pub struct LayerGen {
+    pub model: LayerModel,
+    picture_id: u16,
+    tl0picidx: u8,
+}
+
+impl LayerGen {
+    pub fn new(model: LayerModel) -> Self {
+        Self { model, picture_id: rand::random::<u16>() & 0x7fff, tl0picidx: rand::random() }
+    }
+}
+
+/// Temporal layer of each frame in a group of four (L1T3, as libwebrtc's
+/// VP8 simulcast encoder): 0, 2, 1, 2.
+const TID_PATTERN: [u8; 4] = [0, 2, 1, 2];
 
 /// Largest plaintext packet we build (RTP header + payload); leaves room
 /// for the SRTP tag inside a 1500-byte slot.
@@ -90,7 +112,15 @@ impl TrackGen {
             frame_no: 0,
             last_key: None,
             force_key: true,
+            layer: None,
         }
+    }
+
+    /// A video track that is one simulcast layer.
+    pub fn new_layer(ssrc: u32, start: Instant, model: LayerModel) -> Self {
+        let mut g = Self::new(Kind::Video, ssrc, start);
+        g.layer = Some(LayerGen::new(model));
+        g
     }
 
     pub fn interval(&self, cfg: &MediaConfig) -> Duration {
@@ -111,7 +141,8 @@ impl TrackGen {
             Kind::Video => {
                 let key = self.force_key || self.last_key.map_or(true, |k| now.duration_since(k) >= cfg.keyframe_interval);
                 let fps = u64::from(cfg.fps.max(1));
-                let avg = (cfg.video_bps / 8 / fps) as usize;
+                let bps = self.layer.as_ref().map_or(cfg.video_bps, |l| l.model.bps);
+                let avg = (bps / 8 / fps) as usize;
                 let per_key = (cfg.keyframe_interval.as_secs_f64() * fps as f64).max(2.0);
                 // Keyframes are 4x an average frame; deltas shrink so the mean holds.
                 let bytes = if key { avg * 4 } else { ((avg as f64 * (per_key - 4.0) / (per_key - 1.0)).max(200.0)) as usize };
@@ -129,6 +160,15 @@ impl TrackGen {
             Kind::Video => 90_000 / cfg.fps.max(1),
         };
         let now_ns = mono_ns();
+        // Simulcast layers: this frame's temporal layer and descriptor fields.
+        let vp8x = self.layer.as_mut().map(|l| {
+            let tid = if key { 0 } else { TID_PATTERN[(self.frame_no % 4) as usize] };
+            l.picture_id = (l.picture_id + 1) & 0x7fff;
+            if tid == 0 {
+                l.tl0picidx = l.tl0picidx.wrapping_add(1);
+            }
+            Vp8Ext { picture_id: l.picture_id, tl0picidx: l.tl0picidx, tid, width: l.model.width, height: l.model.height, rid: l.model.rid }
+        });
         for i in 0..count {
             let h = HeaderFields {
                 marker: self.kind == Kind::Video && i + 1 == count,
@@ -137,12 +177,17 @@ impl TrackGen {
                 timestamp: self.ts,
                 ssrc: self.ssrc,
             };
-            let Ok(hl) = write_header(&mut scratch[..], &h) else { return i };
+            let Ok(mut hl) = write_header(&mut scratch[..], &h) else { return i };
+            if let Some(x) = &vp8x {
+                hl += write_rid_extension(scratch, hl, x.rid);
+            }
             let end = (hl + payload_len).min(MAX_PACKET);
             let p = &mut scratch[hl..end];
             p.fill(0x5a);
-            if self.kind == Kind::Video {
-                write_vp8_prefix(p, i == 0, key);
+            match &vp8x {
+                Some(x) => write_vp8_descriptor(p, i == 0, key, x),
+                None if self.kind == Kind::Video => write_vp8_prefix(p, i == 0, key),
+                None => {}
             }
             let tl = p.len() - TRAILER_LEN;
             p[tl..tl + 4].copy_from_slice(&MAGIC);
@@ -178,6 +223,70 @@ fn write_vp8_prefix(p: &mut [u8], first: bool, key: bool) {
         p[7..9].copy_from_slice(&640u16.to_le_bytes());
         p[9..11].copy_from_slice(&480u16.to_le_bytes());
     }
+}
+
+/// A simulcast layer's per-frame descriptor fields.
+struct Vp8Ext {
+    picture_id: u16,
+    tl0picidx: u8,
+    tid: u8,
+    width: u16,
+    height: u16,
+    rid: &'static str,
+}
+
+/// Appends the one-byte-form header extension block (RFC 8285) with the
+/// rtp-stream-id element to a header of `hl` bytes without extensions, as
+/// browsers send on simulcast layers; returns the bytes added.
+fn write_rid_extension(buf: &mut [u8], hl: usize, rid: &str) -> usize {
+    let elem = 1 + rid.len();
+    let words = elem.div_ceil(4);
+    let total = 4 + words * 4;
+    if rid.is_empty() || rid.len() > 16 || buf.len() < hl + total {
+        return 0;
+    }
+    buf[0] |= 0x10;
+    buf[hl..hl + 2].copy_from_slice(&[0xbe, 0xde]);
+    buf[hl + 2..hl + 4].copy_from_slice(&(words as u16).to_be_bytes());
+    buf[hl + 4] = (RID_EXT_ID << 4) | (rid.len() as u8 - 1);
+    buf[hl + 5..hl + 5 + rid.len()].copy_from_slice(rid.as_bytes());
+    buf[hl + 4 + elem..hl + total].fill(0);
+    total
+}
+
+/// The extended VP8 payload descriptor (RFC 7741 §4.2: X, then I with a
+/// 15-bit PictureID, L with TL0PICIDX, T with TID and Y) and, on a frame's
+/// first packet, the frame tag; keyframes carry the layer's size.
+fn write_vp8_descriptor(p: &mut [u8], first: bool, key: bool, x: &Vp8Ext) {
+    const D: usize = 6;
+    if p.len() < D + 10 {
+        return;
+    }
+    p[0] = 0x80 | if first { 0x10 } else { 0x00 };
+    p[1] = 0x80 | 0x40 | 0x20;
+    p[2..4].copy_from_slice(&(0x8000 | x.picture_id).to_be_bytes());
+    p[4] = x.tl0picidx;
+    // TID, Y (a frame that depends only on the base layer: TID 0), KEYIDX 0.
+    p[5] = (x.tid << 6) | if x.tid == 0 { 0x20 } else { 0 };
+    if !first {
+        return;
+    }
+    let size: u32 = 100;
+    let tag: u32 = u32::from(!key) | (1 << 4) | (size << 5);
+    p[D..D + 3].copy_from_slice(&tag.to_le_bytes()[..3]);
+    if key {
+        p[D + 3..D + 6].copy_from_slice(&[0x9d, 0x01, 0x2a]);
+        p[D + 6..D + 8].copy_from_slice(&x.width.to_le_bytes());
+        p[D + 8..D + 10].copy_from_slice(&x.height.to_le_bytes());
+    }
+}
+
+/// The width a VP8 keyframe's header gives, if `payload` starts one (the
+/// start code sits after the descriptor and the frame tag).
+pub fn keyframe_width(payload: &[u8]) -> Option<u16> {
+    let at = payload.get(..20)?.windows(3).position(|w| w == [0x9d, 0x01, 0x2a])?;
+    let w = payload.get(at + 3..at + 5)?;
+    Some(u16::from_le_bytes([w[0], w[1]]) & 0x3fff)
 }
 
 /// A plaintext copy of the last packets sent, to answer NACKs.
@@ -300,6 +409,41 @@ mod tests {
         assert_eq!(keys, 1);
         let bps = bytes as f64 * 8.0 / 2.0;
         assert!((1_300_000.0..1_700_000.0).contains(&bps), "{bps}");
+    }
+
+    #[test]
+    fn simulcast_layers_carry_rid_descriptor_and_size() {
+        let cfg = MediaConfig::default();
+        let t0 = Instant::now();
+        let model = crate::simulcast::LAYERS[1];
+        let mut g = TrackGen::new_layer(5, t0, model);
+        let mut scratch = [0u8; MAX_PACKET];
+        let (mut bytes, mut keys, mut now) = (0usize, 0, t0);
+        let mut tids = Vec::new();
+        let mut pids = Vec::new();
+        for _ in 0..60 {
+            g.frame(now, &cfg, &mut scratch, |p, _| {
+                let h = dataplane::rtp::parse(p).unwrap();
+                assert_eq!(dataplane::rtp::extension(p, &h, RID_EXT_ID), Some(&b"h"[..]));
+                let pl = h.payload(p);
+                bytes += pl.len();
+                let d = dataplane::forward::vp8::parse(pl).unwrap();
+                if d.frame_start {
+                    tids.push(d.tid.unwrap());
+                    pids.push(d.picture_id.unwrap().0);
+                }
+                if vp8_is_keyframe(pl) {
+                    keys += 1;
+                    assert_eq!(keyframe_width(pl), Some(640));
+                }
+            });
+            now += Duration::from_millis(33);
+        }
+        assert_eq!(keys, 1);
+        assert_eq!(&tids[1..5], &[2, 1, 2, 0]);
+        assert!(pids.windows(2).all(|w| w[1] == (w[0] + 1) & 0x7fff));
+        let bps = bytes as f64 * 8.0 / 2.0;
+        assert!((360_000.0..440_000.0).contains(&bps), "{bps}");
     }
 
     #[test]

@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 
 use dataplane::forward::nack_generator::{Arrival, NackGenerator};
 use dataplane::forward::rtx;
-use dataplane::rtcp::{write_nack, write_pli, write_rr};
+use dataplane::forward::twcc_receiver::TwccReceiver;
+use dataplane::rtcp::{write_nack, write_pli, write_remb, write_rr};
 use dataplane::rtp::codec::vp8_is_keyframe;
 use dataplane::rtp::{RtpHeader, SeqUnwrapper};
 use dataplane::srtp::SrtpContext;
 
 use crate::loss::Dropper;
-use crate::media::{mono_ns, read_trailer};
+use crate::media::{keyframe_width, mono_ns, read_trailer};
+use crate::simulcast::{layer_of_width, REMB_EVERY_MS};
 use crate::sdp::PT_VP8;
 use crate::session::{Counters, Outq};
 
@@ -52,6 +54,34 @@ pub struct Receiver {
     /// The engine keeps this session in its NACK list while true.
     pub queued: bool,
     lost: Vec<u16>,
+    /// Budget viewers (livestream-simulcast) only; None elsewhere.
+    pub budget: Option<Budget>,
+}
+
+/// A simulcast viewer: its class, the feedback that tells sfud its budget,
+/// and what it saw.
+pub struct Budget {
+    pub class: u8,
+    /// REMB to send every `REMB_EVERY_MS`, if the class has a budget.
+    pub remb_bps: Option<u64>,
+    next_remb: Option<Instant>,
+    /// The transport-wide-cc extension id sfud answered, and our feedback state.
+    pub twcc: Option<(u8, TwccReceiver)>,
+    /// The downtrack's SSRC (REMB and transport-cc name it).
+    pub media_ssrc: u32,
+    /// Bytes of media received (whole datagrams, as `Counters::bytes_rx`).
+    pub bytes: u64,
+    /// Of those, RTX packets: with no loss in the scenario, sfud's probes.
+    pub rtx_bytes: u64,
+    /// The layer the last keyframe's size says, and how often that changed.
+    pub layer: Option<u8>,
+    pub switches: u64,
+}
+
+impl Budget {
+    pub fn new(class: u8, remb_bps: Option<u64>) -> Self {
+        Self { class, remb_bps, next_remb: None, twcc: None, media_ssrc: 0, bytes: 0, rtx_bytes: 0, layer: None, switches: 0 }
+    }
 }
 
 impl Receiver {
@@ -66,6 +96,54 @@ impl Receiver {
             nack_due: None,
             queued: false,
             lost: Vec::with_capacity(NACK_MAX_SEQS),
+            budget: None,
+        }
+    }
+
+    /// Budget viewers: per-class accounting, transport-cc arrivals and the
+    /// layer a keyframe shows. `len` is the datagram's size.
+    pub fn on_budget_rtp(&mut self, h: &RtpHeader, pkt: &[u8], len: usize, now: Instant) {
+        let Some(b) = &mut self.budget else { return };
+        b.bytes += len as u64;
+        if Some(h.payload_type) == self.rtx_pt {
+            b.rtx_bytes += len as u64;
+        }
+        if let Some((id, tw)) = &mut b.twcc {
+            if let Some(d) = dataplane::rtp::extension(pkt, h, *id).filter(|d| d.len() >= 2) {
+                tw.on_packet(u16::from_be_bytes([d[0], d[1]]), now);
+            }
+        }
+        if h.payload_type == PT_VP8 {
+            if let Some(l) = keyframe_width(h.payload(pkt)).and_then(layer_of_width) {
+                if b.layer.is_some_and(|x| x != l) {
+                    b.switches += 1;
+                }
+                b.layer = Some(l);
+            }
+        }
+    }
+
+    /// Budget viewers: transport-cc feedback when due (every ~50 ms, the
+    /// generator's timer is 20 ms) and REMB with the budget every
+    /// `REMB_EVERY_MS` (RR + REMB, as a browser's compound packet).
+    pub fn poll_feedback(&mut self, now: Instant, mut tx: Option<&mut SrtpContext>, out: &mut Outq) {
+        let own = self.own_ssrc;
+        let Some(b) = &mut self.budget else { return };
+        if self.first_media.is_none() {
+            return;
+        }
+        let media = b.media_ssrc;
+        if let Some((_, tw)) = &mut b.twcc {
+            queue_rtcp(out, tx.as_deref_mut(), |buf| tw.poll_feedback(now, media, buf));
+        }
+        if let Some(bps) = b.remb_bps {
+            if b.next_remb.is_none_or(|t| now >= t) {
+                b.next_remb = Some(now + Duration::from_millis(REMB_EVERY_MS));
+                queue_rtcp(out, tx, |buf| {
+                    let rr = write_rr(buf, own, &[]).ok()?;
+                    Some(rr + write_remb(&mut buf[rr..], own, bps, &[media]).ok()?)
+                });
+            }
         }
     }
 

@@ -10,7 +10,8 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::procstat;
 use crate::sdp::Kind;
-use crate::session::State;
+use crate::session::{Session, State};
+use crate::simulcast;
 use crate::target::Target;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -23,6 +24,9 @@ pub enum Scenario {
     /// N participants, each publishing audio+video and viewing the other N-1
     /// (N rooms of 1 publisher + N-1 viewers).
     Meeting,
+    /// 1 publisher of three VP8 simulcast layers -> N viewers, a third each
+    /// with a 200 kbit/s, a 600 kbit/s and no budget.
+    LivestreamSimulcast,
 }
 
 pub const AUDIO_ROOM_PUBLISHERS: usize = 10;
@@ -75,6 +79,28 @@ pub struct Step {
     pub pub_dropped: u64,
     pub pub_retransmits: u64,
     pub pub_retransmits_rtx: u64,
+    /// livestream-simulcast: per budget class.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<ClassStep>,
+}
+
+/// One budget class over a step's window.
+#[derive(Serialize, Default, Clone, Debug)]
+pub struct ClassStep {
+    pub class: &'static str,
+    pub viewers: usize,
+    /// The layer the budget allows (0 = q, 1 = h, 2 = f).
+    pub expected_layer: u8,
+    /// Mean per viewer, whole datagrams (SRTP and headers included).
+    pub kbps_per_viewer: f64,
+    /// Of that, RTX packets of media the viewer already had: sfud's probes.
+    pub probe_kbps_per_viewer: f64,
+    /// Viewers whose last keyframe was each layer's size, and those that
+    /// saw no keyframe yet.
+    pub on_layer: [usize; 3],
+    pub no_keyframe: usize,
+    /// Layer changes seen by the class's viewers in the window.
+    pub switches: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -139,6 +165,23 @@ fn grow<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, from: usiz
                 add(t, eng, "live", &[Kind::Video], false, &mut added);
             }
         }
+        Scenario::LivestreamSimulcast => {
+            if from == 0 {
+                if let Err(e) = t.publish_simulcast(eng, "live") {
+                    eprintln!("publish live (simulcast): {e:#}");
+                }
+                settle(eng, plan.setup_timeout, false);
+            }
+            for i in from..to {
+                if let Err(e) = t.subscribe_class(eng, "live", simulcast::class_of(i)) {
+                    eprintln!("subscribe live (class {}): {e:#}", simulcast::class_of(i));
+                }
+                added += 1;
+                if added % 8 == 0 {
+                    pump(eng, Duration::from_millis(2));
+                }
+            }
+        }
         Scenario::AudioRoom => {
             if from == 0 {
                 for p in 0..AUDIO_ROOM_PUBLISHERS {
@@ -184,6 +227,53 @@ struct Snap {
     fwd: Option<u64>,
     core: (u64, u64),
     softirq: u64,
+    /// Per class: bytes received, layer switches, RTX bytes.
+    classes: Vec<(u64, u64, u64)>,
+}
+
+/// Sums each budget class's bytes and switches (empty outside livestream-simulcast).
+fn class_totals(eng: &Engine) -> Vec<(u64, u64, u64)> {
+    let mut v = vec![(0, 0, 0); simulcast::CLASSES.len()];
+    for b in eng.sessions.iter().filter_map(Session::budget) {
+        let e = &mut v[usize::from(b.class)];
+        e.0 += b.bytes;
+        e.1 += b.switches;
+        e.2 += b.rtx_bytes;
+    }
+    v
+}
+
+fn class_steps(eng: &Engine, a: &Snap, b: &Snap, secs: f64) -> Vec<ClassStep> {
+    let budgets: Vec<_> = eng.sessions.iter().filter_map(Session::budget).collect();
+    if budgets.is_empty() {
+        return Vec::new();
+    }
+    simulcast::CLASSES
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mine: Vec<_> = budgets.iter().filter(|x| usize::from(x.class) == i).collect();
+            let mut on_layer = [0usize; 3];
+            for x in &mine {
+                if let Some(l) = x.layer {
+                    on_layer[usize::from(l).min(2)] += 1;
+                }
+            }
+            let bytes = b.classes[i].0 - a.classes[i].0;
+            let rtx = b.classes[i].2 - a.classes[i].2;
+            let per_viewer = |x: u64| if mine.is_empty() { 0.0 } else { x as f64 * 8.0 / secs / 1e3 / mine.len() as f64 };
+            ClassStep {
+                class: c.name,
+                viewers: mine.len(),
+                expected_layer: c.layer,
+                kbps_per_viewer: per_viewer(bytes),
+                probe_kbps_per_viewer: per_viewer(rtx),
+                on_layer,
+                no_keyframe: mine.iter().filter(|x| x.layer.is_none()).count(),
+                switches: b.classes[i].1 - a.classes[i].1,
+            }
+        })
+        .collect()
 }
 
 fn snap<T: Target + ?Sized>(t: &T, eng: &Engine, core: usize) -> Snap {
@@ -216,6 +306,7 @@ fn snap<T: Target + ?Sized>(t: &T, eng: &Engine, core: usize) -> Snap {
             eng.c.retransmits_rtx,
         ],
         fwd: t.forwarded_packets(),
+        classes: class_totals(eng),
     }
 }
 
@@ -292,6 +383,7 @@ pub fn run<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, quiet: 
             pub_dropped: b.loss[7] - a.loss[7],
             pub_retransmits: b.loss[8] - a.loss[8],
             pub_retransmits_rtx: b.loss[9] - a.loss[9],
+            classes: class_steps(eng, &a, &b, secs),
         };
         if !quiet {
             eprintln!(
@@ -313,6 +405,23 @@ pub fn run<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, quiet: 
                 step.delay_p99_ms,
                 step.rss_per_session_kib
             );
+            for c in &step.classes {
+                eprintln!(
+                    "[{}]   {}: {} viewers, {:.0} kbit/s each ({:.0} of it probes), on layer q/h/f {:?} (expected {}), no keyframe {}, {} switches",
+                    t.name(),
+                    c.class,
+                    c.viewers,
+                    c.kbps_per_viewer,
+                    c.probe_kbps_per_viewer,
+                    c.on_layer,
+                    c.expected_layer,
+                    c.no_keyframe,
+                    c.switches
+                );
+            }
+            if !step.classes.is_empty() {
+                eprintln!("[{}]   RTX packets of media viewers already had (probes): {}", t.name(), step.repairs_wasted);
+            }
             if step.dropped + step.pub_dropped > 0 {
                 eprintln!(
                     "[{}]   loss: viewers dropped {} sent {} NACKs ({} seqs), recovered {} by RTX + {} on primary, {} resends wasted, {} PLIs; publishers dropped {} resent {} ({} as RTX)",

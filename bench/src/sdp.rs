@@ -12,6 +12,9 @@ pub const PT_VP8: u8 = 96;
 /// RTX (RFC 4588) for VP8, offered to sfud with apt=96.
 pub const PT_RTX: u8 = 97;
 
+pub const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
+pub const TWCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Audio,
@@ -32,6 +35,18 @@ pub struct Section {
     /// Video only: offer RTX (payload type, and our repair SSRC when
     /// sending, announced with `a=ssrc-group:FID`).
     pub rtx: Option<(u8, u32)>,
+    /// Publishers: simulcast RIDs, lowest first (`a=rid`/`a=simulcast` and
+    /// the rtp-stream-id extension, as browsers offer; no `a=ssrc` lines).
+    pub rids: Vec<&'static str>,
+    /// Viewers: offer transport-wide-cc (extension and `rtcp-fb`), as browsers do.
+    pub twcc: bool,
+}
+
+impl Section {
+    /// A section with no simulcast and no transport-cc.
+    pub fn plain(kind: Kind, mid: String, direction: &'static str, ssrc: u32, pt: u8, rtx: Option<(u8, u32)>) -> Self {
+        Self { kind, mid, direction, ssrc, pt, rtx, rids: Vec::new(), twcc: false }
+    }
 }
 
 pub struct LocalParams<'a> {
@@ -79,10 +94,21 @@ pub fn write(local: &LocalParams, sections: &[Section]) -> String {
                     s,
                     "a=rtpmap:{pt} VP8/90000\r\na=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\na=rtcp-fb:{pt} ccm fir\r\n"
                 );
+                if m.twcc {
+                    let _ = write!(s, "a=rtcp-fb:{pt} transport-cc\r\na=extmap:{} {TWCC_URI}\r\n", crate::simulcast::TWCC_EXT_ID);
+                }
                 if let Some((rpt, _)) = rtx {
                     let _ = write!(s, "a=rtpmap:{rpt} rtx/90000\r\na=fmtp:{rpt} apt={pt}\r\n");
                 }
             }
+        }
+        if !m.rids.is_empty() {
+            let _ = write!(s, "a=extmap:{} {RID_URI}\r\n", crate::simulcast::RID_EXT_ID);
+            for r in &m.rids {
+                let _ = write!(s, "a=rid:{r} send\r\n");
+            }
+            let _ = write!(s, "a=simulcast:send {}\r\na=msid:bench {media}{}\r\n", m.rids.join(";"), m.ssrc);
+            continue;
         }
         if m.direction == "sendonly" {
             if let Some((_, rssrc)) = rtx {
@@ -125,6 +151,16 @@ pub struct RemoteMedia {
     pub rtx_pt: Option<u8>,
     /// `a=ssrc-group:FID primary repair` pairs.
     pub fid: Vec<(u32, u32)>,
+    /// `a=extmap:<id> <uri>` lines.
+    pub extmap: Vec<(u8, String)>,
+    /// The RIDs `a=simulcast:recv` accepted (sfud's answer to a simulcast offer).
+    pub simulcast_recv: Vec<String>,
+}
+
+impl RemoteMedia {
+    pub fn ext_id(&self, uri: &str) -> Option<u8> {
+        self.extmap.iter().find(|(_, u)| u == uri).map(|(i, _)| *i)
+    }
 }
 
 pub fn parse(sdp: &str) -> Result<Remote> {
@@ -138,7 +174,7 @@ pub fn parse(sdp: &str) -> Result<Remote> {
                 _ => None,
             };
             let pt = f.nth(2).and_then(|p| p.parse().ok());
-            r.media.push(RemoteMedia { kind, mid: String::new(), direction: "sendrecv".into(), pt, ssrcs: vec![], rtx_pt: None, fid: vec![] });
+            r.media.push(RemoteMedia { kind, mid: String::new(), direction: "sendrecv".into(), pt, ssrcs: vec![], rtx_pt: None, fid: vec![], extmap: vec![], simulcast_recv: vec![] });
             continue;
         }
         let Some(a) = line.strip_prefix("a=") else { continue };
@@ -177,6 +213,19 @@ pub fn parse(sdp: &str) -> Result<Remote> {
                     if enc.to_ascii_lowercase().starts_with("rtx/") && m.rtx_pt.is_none() {
                         m.rtx_pt = Some(pt);
                     }
+                }
+            }
+            "extmap" => {
+                // a=extmap:3 uri (an id may carry "/direction")
+                let mut f = val.split_whitespace();
+                let id = f.next().and_then(|i| i.split('/').next()).and_then(|i| i.parse::<u8>().ok());
+                if let (Some(m), Some(id), Some(uri)) = (r.media.last_mut(), id, f.next()) {
+                    m.extmap.push((id, uri.to_owned()));
+                }
+            }
+            "simulcast" => {
+                if let (Some(m), Some(("recv", list))) = (r.media.last_mut(), val.split_once(' ')) {
+                    m.simulcast_recv = list.split(';').filter_map(|x| x.split(',').next()).map(str::to_owned).collect();
                 }
             }
             "ssrc-group" => {
@@ -230,8 +279,8 @@ mod tests {
         let offer = write(
             &lp,
             &[
-                Section { kind: Kind::Audio, mid: "0".into(), direction: "sendonly", ssrc: 11, pt: PT_OPUS, rtx: None },
-                Section { kind: Kind::Video, mid: "1".into(), direction: "sendonly", ssrc: 22, pt: PT_VP8, rtx: Some((PT_RTX, 23)) },
+                Section::plain(Kind::Audio, "0".into(), "sendonly", 11, PT_OPUS, None),
+                Section::plain(Kind::Video, "1".into(), "sendonly", 22, PT_VP8, Some((PT_RTX, 23))),
             ],
         );
         let with_cand = format!("{offer}a=candidate:1 1 udp 2130706431 127.0.0.1 7882 typ host\r\n");
@@ -245,5 +294,23 @@ mod tests {
         assert_eq!(r.media[1].pt, Some(PT_VP8));
         assert_eq!(pick_candidate(&r), Some("127.0.0.1:7882".parse().unwrap()));
         assert!(parse("v=0\r\n").is_err());
+    }
+
+    #[test]
+    fn simulcast_offer_and_twcc_viewer() {
+        let lp = LocalParams { ufrag: "abcd", pwd: "p".repeat(24).leak(), fingerprint: "AA:BB", setup: "active", cname: "c" };
+        let mut v = Section::plain(Kind::Video, "0".into(), "sendonly", 22, PT_VP8, None);
+        v.rids = vec!["q", "h", "f"];
+        let offer = write(&lp, &[v]);
+        assert!(offer.contains("a=rid:q send\r\na=rid:h send\r\na=rid:f send\r\na=simulcast:send q;h;f\r\n"));
+        assert!(!offer.contains("a=ssrc:"), "RID simulcast signals no SSRCs");
+        let r = parse(&offer).unwrap();
+        assert_eq!(r.media[0].ext_id(RID_URI), Some(crate::simulcast::RID_EXT_ID));
+        let answer = offer.replace("a=simulcast:send", "a=simulcast:recv");
+        assert_eq!(parse(&answer).unwrap().media[0].simulcast_recv, vec!["q", "h", "f"]);
+        let mut w = Section::plain(Kind::Video, "0".into(), "recvonly", 7, PT_VP8, Some((PT_RTX, 0)));
+        w.twcc = true;
+        let r = parse(&write(&lp, &[w])).unwrap();
+        assert_eq!(r.media[0].ext_id(TWCC_URI), Some(crate::simulcast::TWCC_EXT_ID));
     }
 }

@@ -14,7 +14,7 @@ use openssl::ssl::SslContext;
 use crate::dtls::{DtlsClient, DtlsState};
 use crate::loss::Dropper;
 use crate::media::{Histogram, MediaConfig, Repair, RtxCache, TrackGen, MAX_PACKET};
-use crate::recv::Receiver;
+use crate::recv::{Budget, Receiver};
 use crate::sdp::Kind;
 
 pub const SLOT: usize = 1536;
@@ -143,6 +143,12 @@ impl Role {
     }
     pub fn subscriber() -> Self {
         Role::Subscriber(Receiver::new(rand::random()))
+    }
+    /// A livestream-simulcast viewer of budget class `class`.
+    pub fn budget_subscriber(class: u8, remb_bps: Option<u64>) -> Self {
+        let mut r = Receiver::new(rand::random());
+        r.budget = Some(Budget::new(class, remb_bps));
+        Role::Subscriber(r)
     }
 }
 
@@ -295,6 +301,9 @@ impl Session {
                 }
             }
             State::Media => {
+                if let Role::Subscriber(r) = &mut self.role {
+                    r.poll_feedback(now, self.tx.as_mut(), out);
+                }
                 if self.ice.is_some() && now >= self.next_consent {
                     // RFC 7675 consent freshness: a check every ~5 s, jittered.
                     self.next_consent = now + Duration::from_millis(4000 + rand::random::<u64>() % 2000);
@@ -487,6 +496,7 @@ impl Session {
         };
         c.rtp_rx += 1;
         c.bytes_rx += len as u64;
+        recv.on_budget_rtp(&h, &d[..n], len, now);
         recv.on_rtp(&h, &d[..n], now, c);
         if self.media_at.is_none() {
             self.media_at = recv.first_media;
@@ -503,7 +513,10 @@ impl Session {
             match p {
                 Ok(RtcpPacket::Pli { media_ssrc, .. }) => {
                     c.plis += 1;
-                    for t in tracks.iter_mut().filter(|t| t.ssrc == media_ssrc || t.kind == Kind::Video) {
+                    // A simulcast encoder keys only the layer asked for;
+                    // a PLI naming no track of ours keys every video.
+                    let named = tracks.iter().any(|t| t.ssrc == media_ssrc);
+                    for t in tracks.iter_mut().filter(|t| if named { t.ssrc == media_ssrc } else { t.kind == Kind::Video }) {
                         t.force_key = true;
                     }
                 }
@@ -596,6 +609,14 @@ impl Session {
             next = Some(next.map_or(t.next_at, |n: Instant| n.min(t.next_at)));
         }
         next
+    }
+
+    /// A livestream-simulcast viewer's class and what it saw.
+    pub fn budget(&self) -> Option<&Budget> {
+        match &self.role {
+            Role::Subscriber(r) => r.budget.as_ref(),
+            Role::Publisher { .. } => None,
+        }
     }
 
     /// (expected, received) over all inbound streams.

@@ -15,6 +15,8 @@ use crate::engine::{session_socket, Engine};
 use crate::http;
 use crate::media::{Repair, RtxCache, TrackGen};
 use crate::sdp::{self, Kind, LocalParams, Section, PT_RTX};
+use crate::simulcast::{CLASSES, LAYERS};
+use dataplane::forward::twcc_receiver::TwccReceiver;
 use crate::session::{Ice, Role, Session};
 
 pub trait Target {
@@ -22,6 +24,14 @@ pub trait Target {
     fn pid(&self) -> i32;
     fn publish(&mut self, eng: &mut Engine, room: &str, kinds: &[Kind]) -> Result<usize>;
     fn subscribe(&mut self, eng: &mut Engine, room: &str, kinds: &[Kind]) -> Result<usize>;
+    /// livestream-simulcast: a publisher of the three `simulcast::LAYERS`.
+    fn publish_simulcast(&mut self, _eng: &mut Engine, _room: &str) -> Result<usize> {
+        bail!("{} does not take simulcast publishers in this bench", self.name())
+    }
+    /// livestream-simulcast: a video viewer of budget class `class`.
+    fn subscribe_class(&mut self, _eng: &mut Engine, _room: &str, _class: u8) -> Result<usize> {
+        bail!("{} has no budget viewers in this bench", self.name())
+    }
     /// Target-side forwarded packet counter, when it has one.
     fn forwarded_packets(&self) -> Option<u64> {
         None
@@ -78,26 +88,54 @@ fn publisher_role(kinds: &[Kind], now: Instant) -> (Role, Vec<Section>) {
         let g = TrackGen::new(*k, ssrc, now);
         // Video offers RTX like a browser; the answer decides whether it is used.
         let rtx = (*k == Kind::Video).then(|| (PT_RTX, rand::random::<u32>() | 1));
-        sections.push(Section { kind: *k, mid: i.to_string(), direction: "sendonly", ssrc, pt: g.pt, rtx });
+        sections.push(Section::plain(*k, i.to_string(), "sendonly", ssrc, g.pt, rtx));
         tracks.push(g);
     }
     let rtx = kinds.contains(&Kind::Video).then(RtxCache::new);
     (Role::publisher(tracks, rtx), sections)
 }
 
+/// One video section with the three layers as RIDs (no RTX: the scenario
+/// has no loss, and RID repair streams would need repaired-rtp-stream-id).
+fn simulcast_publisher(now: Instant) -> (Role, Vec<Section>) {
+    let tracks: Vec<TrackGen> = LAYERS.iter().map(|m| TrackGen::new_layer(rand::random::<u32>() | 1, now, *m)).collect();
+    let mut v = Section::plain(Kind::Video, "0".into(), "sendonly", tracks[0].ssrc, sdp::PT_VP8, None);
+    v.rids = LAYERS.iter().map(|m| m.rid).collect();
+    (Role::publisher(tracks, None), vec![v])
+}
+
 fn viewer_sections(kinds: &[Kind]) -> Vec<Section> {
     kinds
         .iter()
         .enumerate()
-        .map(|(i, k)| Section {
-            kind: *k,
-            mid: i.to_string(),
-            direction: "recvonly",
-            ssrc: rand::random(),
-            pt: if *k == Kind::Audio { sdp::PT_OPUS } else { sdp::PT_VP8 },
-            rtx: (*k == Kind::Video).then_some((PT_RTX, 0)),
+        .map(|(i, k)| {
+            let pt = if *k == Kind::Audio { sdp::PT_OPUS } else { sdp::PT_VP8 };
+            Section::plain(*k, i.to_string(), "recvonly", rand::random(), pt, (*k == Kind::Video).then_some((PT_RTX, 0)))
         })
         .collect()
+}
+
+/// What the answer said about simulcast: a simulcast publisher needs every
+/// layer accepted (else sfud would forward one encoding); a budget viewer
+/// learns the transport-cc id and the downtrack's SSRC.
+fn use_answered_simulcast(role: &mut Role, ans: &sdp::Remote) -> Result<()> {
+    let video = ans.media.iter().find(|m| m.kind == Some(Kind::Video));
+    match role {
+        Role::Publisher { tracks, .. } => {
+            let layers = tracks.iter().filter(|t| t.layer.is_some()).count();
+            let accepted = video.map_or(0, |m| m.simulcast_recv.len());
+            if layers > 0 && accepted != layers {
+                bail!("answer accepted {accepted} of {layers} simulcast layers (a=simulcast:recv)");
+            }
+        }
+        Role::Subscriber(r) => {
+            if let (Some(b), Some(m)) = (r.budget.as_mut(), video) {
+                b.media_ssrc = m.ssrcs.first().copied().unwrap_or(0);
+                b.twcc = m.ext_id(sdp::TWCC_URI).map(|id| (id, TwccReceiver::new(r.own_ssrc)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What the answer said about RTX: a publisher resends on its repair SSRC
@@ -136,6 +174,11 @@ impl Sfud {
             ("SFUD_HTTP__LISTEN", http.to_string()),
             ("SFUD_RTC__BIND_ADDRESS", "127.0.0.1".to_owned()),
             ("SFUD_ROOM__MAX_PARTICIPANTS", "100000".to_owned()),
+            // The defaults (1000 subscribers a room, 5000 sessions, 64
+            // pending per address) are below the largest steps.
+            ("SFUD_LIMITS__MAX_SUBSCRIBERS_PER_ROOM", "100000".to_owned()),
+            ("SFUD_LIMITS__MAX_SESSIONS", "100000".to_owned()),
+            ("SFUD_LIMITS__MAX_PENDING_PER_ADDRESS", "100000".to_owned()),
             ("SFUD_METRICS__ENABLED", "false".to_owned()),
             ("SFUD_LOG__LEVEL", "warn".to_owned()),
         ];
@@ -174,6 +217,7 @@ impl Sfud {
         let ans = sdp::parse(&r.text())?;
         let cand = sdp::pick_candidate(&ans).ok_or_else(|| anyhow!("answer has no usable candidate"))?;
         use_answered_rtx(&mut role, sections, &ans);
+        use_answered_simulcast(&mut role, &ans)?;
         let sock = session_socket(cand)?;
         let now = Instant::now();
         let ice = Ice::new(lu, lp, ans.ufrag.clone(), ans.pwd.clone(), true);
@@ -208,6 +252,16 @@ impl Target for Sfud {
     fn subscribe(&mut self, eng: &mut Engine, room: &str, kinds: &[Kind]) -> Result<usize> {
         let sections = viewer_sections(kinds);
         self.session(eng, &format!("/whep/{room}"), &sections, Role::subscriber())
+    }
+    fn publish_simulcast(&mut self, eng: &mut Engine, room: &str) -> Result<usize> {
+        let (role, sections) = simulcast_publisher(Instant::now());
+        self.session(eng, &format!("/whip/{room}"), &sections, role)
+    }
+    fn subscribe_class(&mut self, eng: &mut Engine, room: &str, class: u8) -> Result<usize> {
+        let mut sections = viewer_sections(&[Kind::Video]);
+        sections[0].twcc = true;
+        let c = CLASSES[usize::from(class)];
+        self.session(eng, &format!("/whep/{room}"), &sections, Role::budget_subscriber(class, c.remb_bps))
     }
     fn forwarded_packets(&self) -> Option<u64> {
         self.packets_out()
@@ -266,6 +320,33 @@ impl Target for Floor {
         eng.add(sock, move |fd| {
             Session::new_floor(fd, addr, hello, Some(rx), Role::subscriber(), Instant::now())
         })
+    }
+    /// PUBL + room + the layers' SSRCs, lowest first: the floor tells
+    /// layers apart by SSRC.
+    fn publish_simulcast(&mut self, eng: &mut Engine, room: &str) -> Result<usize> {
+        let (role, _) = simulcast_publisher(Instant::now());
+        let mut hello = b"PUBL".to_vec();
+        hello.extend_from_slice(&room_id(room).to_be_bytes());
+        if let Role::Publisher { tracks, .. } = &role {
+            for t in tracks {
+                hello.extend_from_slice(&t.ssrc.to_be_bytes());
+            }
+        }
+        let sock = session_socket(self.addr)?;
+        let addr = self.addr;
+        eng.add(sock, move |fd| Session::new_floor(fd, addr, hello, None, role, Instant::now()))
+    }
+    /// JOIN + room + the one layer the class's budget allows (a static
+    /// choice: no estimate, no keyframe gating). No REMB or transport-cc:
+    /// the floor reads no feedback but NACKs.
+    fn subscribe_class(&mut self, eng: &mut Engine, room: &str, class: u8) -> Result<usize> {
+        let mut hello = b"JOIN".to_vec();
+        hello.extend_from_slice(&room_id(room).to_be_bytes());
+        hello.push(CLASSES[usize::from(class)].layer);
+        let sock = session_socket(self.addr)?;
+        let addr = self.addr;
+        let rx = SrtpContext::new(&floor_key())?;
+        eng.add(sock, move |fd| Session::new_floor(fd, addr, hello, Some(rx), Role::budget_subscriber(class, None), Instant::now()))
     }
     fn stop(&mut self) {
         kill(&mut self.child);
