@@ -118,6 +118,9 @@ struct Room {
     orphaned: Option<republish::Orphaned>,
     /// Audio levels and the speakers last announced (`hub/speakers.rs`).
     speakers: crate::rooms::speakers::RoomSpeakers,
+    /// The dominant speaker's tracks, which subscribers' stream allocators
+    /// serve first (`Command::SetPriority`).
+    prioritized: Vec<TrackId>,
 }
 
 impl Room {

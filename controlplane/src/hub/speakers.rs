@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use dataplane::msg::{AudioLevelSettings, AudioLevelWindow, SessionId, TrackId};
+use dataplane::msg::{AudioLevelSettings, AudioLevelWindow, Command, SessionId, TrackId};
 use serde::Serialize;
 use tracing::debug;
 
@@ -15,6 +15,10 @@ use super::{Hub, Room};
 use crate::config::RoomConfig;
 use crate::rooms::speakers::{audio_levels_message, expected_packets};
 use crate::sdp::MediaKind;
+
+/// The active speaker's priority in subscribers' stream allocators (others
+/// have 0; higher is served first).
+const SPEAKER_PRIORITY: u8 = 1;
 
 /// What the shards need of `[room]`'s audio level keys.
 pub(super) fn dataplane_settings(cfg: &RoomConfig) -> AudioLevelSettings {
@@ -84,6 +88,7 @@ impl Hub {
     /// the stream allocator will be, from here).
     fn speakers_changed(&mut self, room: &str, speakers: &[String]) {
         debug!(room, ?speakers, "active speakers changed");
+        self.prioritize_speaker(room);
         let msg = audio_levels_message(speakers);
         let Some(r) = self.rooms.get(room) else { return };
         let targets: Vec<_> = r
@@ -108,7 +113,39 @@ impl Hub {
             return;
         }
         let msg = audio_levels_message(room.speakers.current());
+        let prioritized = room.prioritized.clone();
+        self.set_priority(subscriber, &prioritized, SPEAKER_PRIORITY);
         self.send_api(subscriber, channel, &msg);
+    }
+
+    /// The dominant speaker's video goes first in every subscriber's stream
+    /// allocator; the previous speaker's goes back to the normal priority.
+    fn prioritize_speaker(&mut self, room: &str) {
+        let now = self.dominant_speaker(room).map(|d| d.tracks).unwrap_or_default();
+        let Some(r) = self.rooms.get_mut(room) else { return };
+        if r.prioritized == now {
+            return;
+        }
+        let before = std::mem::replace(&mut r.prioritized, now.clone());
+        let dropped: Vec<TrackId> = before.into_iter().filter(|t| !now.contains(t)).collect();
+        let subscribers: Vec<SessionId> = r
+            .participants
+            .iter()
+            .filter_map(|pid| self.participants.get(pid))
+            .map(|p| p.subscriber())
+            .chain(r.viewers.iter().copied())
+            .collect();
+        for sub in subscribers {
+            self.set_priority(sub, &dropped, 0);
+            self.set_priority(sub, &now, SPEAKER_PRIORITY);
+        }
+    }
+
+    /// Shards without that subscriber's downtrack ignore the command.
+    fn set_priority(&self, session: SessionId, tracks: &[TrackId], priority: u8) {
+        for &track in tracks {
+            self.dataplane.broadcast(|| Command::SetPriority { session, track, priority });
+        }
     }
 
     /// Sends on a subscriber's API channel. A channel not open yet, or
