@@ -250,6 +250,13 @@ impl BandwidthEstimator {
             .clamp(MIN_BPS, MAX_BPS)
     }
 
+    /// Whether the subscriber's own REMB is what holds the estimate down:
+    /// then no probe can raise it, and probing would only spend bandwidth
+    /// the subscriber said it lacks.
+    pub fn held_by_remb(&self) -> bool {
+        self.remb_bps.is_some_and(|remb| self.estimate_bps() >= remb)
+    }
+
     pub fn stats(&self) -> BweStats {
         BweStats {
             estimate_bps: self.estimate_bps(),

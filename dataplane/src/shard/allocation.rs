@@ -107,7 +107,12 @@ impl ShardCore {
                 c.max_temporal = c.max_temporal.min(t);
             }
         }
-        if let Some(target) = sess.allocator.probe_wanted(estimate, stats.acked_bps, fixed, &demands, now) {
+        let probe = if sess.bwe.held_by_remb() {
+            None
+        } else {
+            sess.allocator.probe_wanted(estimate, stats.acked_bps, fixed, &demands, now)
+        };
+        if let Some(target) = probe {
             debug!(session = sid.0, estimate, target, "probe started");
             sess.bwe.start_probe(now);
             self.stats.probes_started += 1;

@@ -179,9 +179,11 @@ fn receiver_reports_are_ignored_while_transport_cc_flows() {
 fn remb_caps_the_estimate() {
     let t0 = Instant::now();
     let mut bwe = BandwidthEstimator::new(1_000_000);
+    assert!(!bwe.held_by_remb(), "no REMB, nothing held");
     bwe.on_remb(200_000, t0);
     assert_eq!(bwe.estimate_bps(), 200_000);
     assert_eq!(bwe.stats().remb_bps, Some(200_000));
+    assert!(bwe.held_by_remb(), "the REMB is what holds it: probing cannot help");
     // Under a steady link the estimate climbs, but never past the REMB.
     let stats = run(&mut bwe, t0, 1000, INTERVAL_US, SIZE, |_, s| {
         Some(s + 30_000)
@@ -190,6 +192,7 @@ fn remb_caps_the_estimate() {
     // A higher REMB lifts the cap; the estimate then climbs from where it was.
     bwe.on_remb(10_000_000, at(t0, 10_000_000));
     assert_eq!(bwe.estimate_bps(), 200_000);
+    assert!(!bwe.held_by_remb(), "now the estimate itself is the limit: probes may raise it");
     // A tiny REMB is still clamped to the minimum.
     bwe.on_remb(1, at(t0, 10_000_000));
     assert_eq!(bwe.estimate_bps(), MIN_BPS);
