@@ -545,3 +545,46 @@ a=rtpmap:117 rtx/90000\r
 a=fmtp:117 apt=116\r
 a=rtpmap:118 ulpfec/90000\r
 ";
+
+/// A VP8 camera track with RTX, as a publisher's offer yields it, for the
+/// subscriber answers; `rtcp_fb` is what its publisher negotiated.
+pub fn vp8_track(rtcp_fb: &[&str]) -> super::OfferedTrack {
+    super::OfferedTrack {
+        kind: super::MediaKind::Video,
+        codec: super::Codec {
+            pt: 96,
+            name: "VP8".into(),
+            clock_rate: 90000,
+            channels: 1,
+            fmtp: None,
+            rtcp_fb: rtcp_fb.iter().map(|f| (*f).into()).collect(),
+        },
+        ssrc: 0x5555_6667,
+        rtx_ssrc: Some(0x5555_6668),
+        red: false,
+        cname: "c".into(),
+        stream_id: "s".into(),
+        track_id: "cam".into(),
+    }
+}
+
+/// An Opus microphone track without RTX.
+pub fn opus_track() -> super::OfferedTrack {
+    super::OfferedTrack {
+        kind: super::MediaKind::Audio,
+        codec: super::Codec {
+            pt: 111,
+            name: "opus".into(),
+            clock_rate: 48000,
+            channels: 2,
+            fmtp: None,
+            rtcp_fb: vec![],
+        },
+        ssrc: 9,
+        rtx_ssrc: None,
+        red: false,
+        cname: "c".into(),
+        stream_id: "s".into(),
+        track_id: "mic".into(),
+    }
+}

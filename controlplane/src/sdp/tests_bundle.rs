@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use super::fixtures::{CHROME_WHEP, CHROME_WHIP, FIREFOX_WHIP};
+use super::fixtures::{opus_track, vp8_track, CHROME_WHEP, CHROME_WHIP, FIREFOX_WHIP};
 use super::*;
 
 fn local() -> LocalIce {
@@ -29,46 +29,6 @@ fn bundle_only(offer: &SessionDescription, sections: &[usize]) -> SessionDescrip
         m.attributes.insert(0, Attribute::flag("bundle-only"));
     }
     o
-}
-
-fn vp8_track() -> OfferedTrack {
-    OfferedTrack {
-        kind: MediaKind::Video,
-        codec: Codec {
-            pt: 96,
-            name: "VP8".into(),
-            clock_rate: 90000,
-            channels: 1,
-            fmtp: None,
-            rtcp_fb: vec![],
-        },
-        ssrc: 7,
-        rtx_ssrc: Some(8),
-        red: false,
-        cname: "c".into(),
-        stream_id: "s".into(),
-        track_id: "v".into(),
-    }
-}
-
-fn opus_track() -> OfferedTrack {
-    OfferedTrack {
-        kind: MediaKind::Audio,
-        codec: Codec {
-            pt: 111,
-            name: "opus".into(),
-            clock_rate: 48000,
-            channels: 2,
-            fmtp: None,
-            rtcp_fb: vec![],
-        },
-        ssrc: 9,
-        rtx_ssrc: None,
-        red: false,
-        cname: "c".into(),
-        stream_id: "s".into(),
-        track_id: "a".into(),
-    }
 }
 
 /// Every answered section, accepted or not, carries the transport strict
@@ -102,7 +62,7 @@ fn firefox_max_bundle_publish_keeps_video() {
 #[test]
 fn max_bundle_play_gets_both_tracks() {
     let offer = bundle_only(&parse(CHROME_WHEP), &[1]);
-    let a = answer_subscribe(&offer, &local(), &[opus_track(), vp8_track()]).unwrap();
+    let a = answer_subscribe(&offer, &local(), &[opus_track(), vp8_track(&[])]).unwrap();
     assert_eq!(a.media.len(), 2);
     assert_eq!(a.media[1].kind, MediaKind::Video);
     let answer = parse(&a.sdp);
@@ -166,7 +126,7 @@ proptest! {
         }
         let offer = parse(CHROME_WHEP);
         let chosen: Vec<usize> = (1..offer.media.len()).filter(|i| mask & (1 << i) != 0).collect();
-        let tracks = [opus_track(), vp8_track()];
+        let tracks = [opus_track(), vp8_track(&[])];
         let plain = answer_subscribe(&offer, &local(), &tracks).unwrap();
         let got = answer_subscribe(&bundle_only(&offer, &chosen), &local(), &tracks).unwrap();
         prop_assert_eq!(plain.sdp, got.sdp);

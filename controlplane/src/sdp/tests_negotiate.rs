@@ -1,7 +1,7 @@
 //! Browser-shaped offers through the parser and both answerers.
 
 use super::fixtures::{
-    CHROME_WHEP, CHROME_WHIP, CHROMIUM_WHEP_FULL, DATACHANNEL_ONLY, FIREFOX_WHIP,
+    vp8_track, CHROME_WHEP, CHROME_WHIP, CHROMIUM_WHEP_FULL, DATACHANNEL_ONLY, FIREFOX_WHIP,
 };
 use super::*;
 
@@ -735,32 +735,12 @@ fn chrome_whep_answer() {
     );
 }
 
-fn vp8_track() -> OfferedTrack {
-    OfferedTrack {
-        kind: MediaKind::Video,
-        codec: Codec {
-            pt: 96,
-            name: "VP8".into(),
-            clock_rate: 90000,
-            channels: 1,
-            fmtp: None,
-            rtcp_fb: vec!["nack".into()],
-        },
-        ssrc: 0x5555_6667,
-        rtx_ssrc: Some(0x5555_6668),
-        red: false,
-        cname: "c".into(),
-        stream_id: "s".into(),
-        track_id: "cam".into(),
-    }
-}
-
 #[test]
 fn whep_remb_without_the_transport_cc_extension() {
     // CHROME_WHEP offers transport-cc feedback for VP8 but the extension
     // only on audio: the video section keeps goog-remb.
     let offer = parse(CHROME_WHEP);
-    let a = answer_subscribe(&offer, &local(), &[vp8_track()]).unwrap();
+    let a = answer_subscribe(&offer, &local(), &[vp8_track(&["nack"])]).unwrap();
     let answer = parse(&a.sdp);
     let video = &answer.media[1];
     assert_eq!(video.formats, vec!["96", "97"]);
@@ -787,7 +767,7 @@ fn whep_remb_without_the_transport_cc_extension() {
 #[test]
 fn chromium_whep_with_every_extension() {
     let offer = parse(CHROMIUM_WHEP_FULL);
-    let a = answer_subscribe(&offer, &local(), &[vp8_track(), tracks()[1].clone()]).unwrap();
+    let a = answer_subscribe(&offer, &local(), &[vp8_track(&["nack"]), tracks()[1].clone()]).unwrap();
     let answer = check_answer_shape(&a.sdp, "0 1");
     let video = &answer.media[1];
     assert_eq!(video.formats, vec!["96", "97"]);
