@@ -4,7 +4,8 @@
 // policer of about 300 kbit/s on its own port (recipes: "A bottleneck for
 // one viewer"). Each viewer's stream allocator must pick the layer its link
 // carries: A decodes 1280x720, B a small layer smoothly, and B goes back to
-// 1280 once its limit is lifted. Prints one JSON line of figures.
+// 1280 once its limit is lifted. Meanwhile the layer neither viewer needs
+// is not forwarded to their shard. Prints one JSON line of figures.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSfud, getSessions } from './lib/sfud.mjs';
@@ -33,6 +34,7 @@ async function stats(url) {
   const sum = (k) => shards.reduce((n, s) => n + (s.simulcast[k] || 0), 0);
   return {
     layerSwitches: sum('layer_switches'),
+    layerPruned: sum('layer_pruned'),
     probes: `${sum('probes_succeeded')}/${sum('probes_started')}`,
     probePackets: sum('probe_packets'),
   };
@@ -87,8 +89,12 @@ test('simulcast: a policed viewer gets a small layer smoothly, an unconstrained 
       // B settles for 10 s, then is measured over 10 s.
       await sleep(10000);
       const b0 = receiveSide(await sample(pageB));
+      const pruned0 = (await stats(server.url)).layerPruned;
       await sleep(10000);
       const b1 = receiveSide(await sample(pageB));
+      // With A on 1280 and B on a small layer, the third layer is wanted
+      // by nobody on shard 1: the publisher's shard stops copying it there.
+      fig.prunedInWindow = (await stats(server.url)).layerPruned - pruned0;
       const secs = (b1.t - b0.t) / 1000;
       fig.bResolution = b1.resolution;
       fig.bFps = Math.round(((b1.framesDecoded - b0.framesDecoded) / secs) * 10) / 10;
@@ -116,6 +122,7 @@ test('simulcast: a policed viewer gets a small layer smoothly, an unconstrained 
     assert.ok(width({ resolution: fig.bResolution }) <= 640, `B decodes at most 640 wide: ${JSON.stringify(fig)}`);
     assert.ok(fig.bFps >= 15, `B decodes >= 15 fps: ${JSON.stringify(fig)}`);
     assert.ok(fig.bFreezesSecs < 1, `B freezes < 1 s in the last 10 s: ${JSON.stringify(fig)}`);
+    assert.ok(fig.prunedInWindow > 0, `a layer nobody needed was pruned: ${JSON.stringify(fig)}`);
   });
 });
 

@@ -148,6 +148,9 @@ pub struct ShardStats {
     pub tcp_packets_out: u64,
     /// Simulcast: target layer changes the stream allocators made.
     pub layer_switches: u64,
+    /// Simulcast packets not copied to a shard (this one included) because
+    /// none of its subscribers needs their layer now (`forward::layer_demand`).
+    pub layer_pruned: u64,
     /// Bandwidth probes (`forward::allocator`): started, their outcomes,
     /// and the RTX probe packets sent.
     pub probes_started: u64,

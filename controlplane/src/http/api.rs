@@ -171,6 +171,7 @@ pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Que
             });
             v["simulcast"] = json!({
                 "layer_switches": s.layer_switches,
+                "layer_pruned": s.layer_pruned,
                 "probes_started": s.probes_started, "probes_succeeded": s.probes_succeeded,
                 "probes_failed": s.probes_failed, "probe_packets": s.probe_packets,
             });

@@ -19,6 +19,7 @@ pub const NACKS_SENT: &str = "sfud_nack_sequences_sent_total";
 pub const PACKETS_RECOVERED: &str = "sfud_packets_recovered_total";
 pub const LOSSES_UNRECOVERABLE: &str = "sfud_losses_unrecoverable_total";
 pub const LAYER_SWITCHES: &str = "sfud_simulcast_layer_switches_total";
+pub const LAYER_PRUNED: &str = "sfud_simulcast_pruned_packets_total";
 pub const PROBES: &str = "sfud_bandwidth_probes_total";
 pub const PROBE_PACKETS: &str = "sfud_bandwidth_probe_packets_total";
 pub const CACHE_BYTES: &str = "sfud_retransmission_cache_bytes";
@@ -72,6 +73,7 @@ pub(super) fn describe_all() {
     describe_gauge!(CLUSTER_NODES, "Live nodes in the cluster registry, as this node last read it.");
     describe_counter!(CLUSTER_PLACEMENTS, "First joins of rooms not hosted here, by result: local, redirect, relay, unavailable, no_node.");
     describe_counter!(CLUSTER_RELAYED, "JSON-RPC messages relayed through Redis pub/sub, by direction (out, in) and outcome (dropped).");
+    describe_counter!(LAYER_PRUNED, "Simulcast packets not forwarded to a shard because no subscriber there needs their layer (counted once per shard skipped), per publishing shard.");
     describe_counter!(NACKS_UNANSWERED, "NACKed sequence numbers not resent (evicted, unknown, or resent within an RTT), per shard.");
     describe_counter!(NACKS_SENT, "Sequence numbers NACKed to publishers, retries included, per shard.");
     describe_counter!(PACKETS_RECOVERED, "Packets lost upstream and restored by a publisher's retransmission, per shard.");

@@ -66,6 +66,7 @@ pub fn record_shard_stats(s: &ShardStats) {
     counter!(RED_PACKETS, "shard" => shard.clone(), "path" => "passed").absolute(s.red_passed);
     counter!(RED_PACKETS, "shard" => shard.clone(), "path" => "reduced").absolute(s.red_reduced);
     set(LAYER_SWITCHES, s.layer_switches);
+    set(LAYER_PRUNED, s.layer_pruned);
     set(PROBE_PACKETS, s.probe_packets);
     for (outcome, v) in [("started", s.probes_started), ("succeeded", s.probes_succeeded), ("failed", s.probes_failed)] {
         counter!(PROBES, "shard" => shard.clone(), "outcome" => outcome).absolute(v);

@@ -8,6 +8,7 @@ pub mod dependency_descriptor;
 pub mod downtrack;
 pub mod extensions;
 pub mod keyframe_requester;
+pub mod layer_demand;
 pub mod layer_selector;
 pub mod nack_generator;
 pub mod rate_meter;

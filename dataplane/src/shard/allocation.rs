@@ -45,6 +45,7 @@ impl ShardCore {
         for (sid, dts) in by_session {
             self.allocate_session(sid, &dts, now, out);
         }
+        self.announce_demand(now, out);
     }
 
     fn allocate_session(&mut self, sid: SessionId, dts: &[(TrackId, usize)], now: Instant, out: &mut Outbox) {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{debug, info, warn};
 
 use crate::demux::{classify, PacketClass};
+use crate::forward::layer_demand::{DemandAnnouncer, LayerDemand};
 use crate::forward::audio_level::ReportClock;
 use crate::forward::rate_meter::RateMeter;
 use crate::forward::simulcast;
@@ -106,6 +107,11 @@ pub struct ShardCore {
     pub(super) alloc_at: Option<Instant>,
     /// When running probes are paced next (None: no probe runs).
     pub(super) probe_pace_at: Option<Instant>,
+    /// Layers each shard's subscribers need of this shard's simulcast
+    /// uptracks (`shard/layer_demand.rs`).
+    pub(super) layer_demand: LayerDemand,
+    /// What this shard last told publishers' shards it needs.
+    pub(super) demand_announcer: DemandAnnouncer,
 }
 
 impl ShardCore {
@@ -132,6 +138,8 @@ impl ShardCore {
             rates: HashMap::new(),
             alloc_at: None,
             probe_pace_at: None,
+            layer_demand: LayerDemand::default(),
+            demand_announcer: DemandAnnouncer::default(),
         }
     }
 
@@ -422,6 +430,7 @@ impl ShardCore {
             }
         }
         self.remove_caches(track);
+        self.layer_demand.remove_track(track);
     }
 
     /// The retransmission caches of `track`, all layers.
@@ -440,6 +449,9 @@ impl ShardCore {
             let track = spec.track;
             list.push(Downtrack::new(spec));
             self.pending_keyframes.push(track);
+            // Its first layer may be one this shard told the publisher's
+            // shard it does not need: say otherwise at the next tick.
+            self.alloc_at = None;
         }
     }
 
@@ -818,10 +830,8 @@ impl ShardCore {
                 self.stats.peer_batches_in += 1;
                 self.on_media_batch(&batch, now, out);
             }
-            PeerMsg::KeyframeRequest(track) => {
-                let _ = from;
-                self.request_keyframe(track, now, out);
-            }
+            PeerMsg::KeyframeRequest(track) => self.request_keyframe(track, now, out),
+            PeerMsg::LayerDemand { track, mask } => self.layer_demand.report(track, from, mask, now),
             PeerMsg::TcpHandover(h) => {
                 // Sockets are the I/O loop's; it takes these before the core.
                 // Dropping it closes the connection.

@@ -110,6 +110,7 @@ impl ShardCore {
             keyframe,
             vp8: up.spec.codec == crate::msg::CodecKind::Vp8,
             red,
+            pruned: false,
             start: 0,
             carried_len: carried_len as u8,
             len: payload.len() as u32,
@@ -120,9 +121,19 @@ impl ShardCore {
             up.routes_epoch = epoch;
         }
         for &shard in &up.remote_shards {
-            out.media_for(shard).push(item, carried, payload);
+            if self.layer_demand.wants(track, shard, item.layer, now) {
+                out.media_for(shard).push(item, carried, payload);
+            } else {
+                out.media_for(shard).push_size(item, payload.len());
+                self.stats.layer_pruned += 1;
+            }
         }
-        self.fanout(&item, carried, payload, now, out);
+        if self.layer_demand.wants(track, self.id, item.layer, now) {
+            self.fanout(&item, carried, payload, now, out);
+        } else if self.downtracks.contains_key(&track) {
+            self.stats.layer_pruned += 1;
+            self.fanout(&MediaItem { pruned: true, len: payload.len() as u32, ..item }, &[], &[], now, out);
+        }
     }
 
     /// The uptrack an RTP packet belongs to: by SSRC, else by the MID header
@@ -192,6 +203,13 @@ impl ShardCore {
     pub(super) fn fanout(&mut self, item: &MediaItem, carried: &[u8], payload: &[u8], now: Instant, out: &mut Outbox) {
         let Some(list) = self.downtracks.get_mut(&item.track) else { return };
         let Some(first) = list.first() else { return };
+        if item.pruned {
+            // No subscriber here needs this layer now; its rate still
+            // tells the allocators what switching to it would cost.
+            let key = simulcast::layer_track(item.track, item.layer);
+            self.rates.entry(key).or_default().on_packet(item.len as usize, now);
+            return;
+        }
         // RED is audio, which nobody NACKs; the cache holds what a resend
         // could send as is.
         if !payload.is_empty() && !item.red {

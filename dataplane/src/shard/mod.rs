@@ -4,6 +4,7 @@
 //! loop; the protocol work is in `core`, ICE-TCP connections in `tcp`.
 
 mod allocation;
+mod demand;
 pub mod core;
 pub mod framing;
 mod media;

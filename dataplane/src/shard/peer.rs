@@ -21,6 +21,9 @@ pub struct MediaItem {
     pub vp8: bool,
     /// The payload is RFC 2198 RED (the uptrack's `red_payload_type`).
     pub red: bool,
+    /// A simulcast layer no subscriber on the destination needs: only its
+    /// size travels (`len`), for the stream allocators' rates.
+    pub pruned: bool,
     /// Carried header extensions (`forward::extensions`), then the payload,
     /// in `MediaBatch::data`.
     pub start: u32,
@@ -46,12 +49,24 @@ impl MediaBatch {
         self.items.push(item);
     }
 
+    /// A packet of a layer the destination does not need: its size only.
+    pub fn push_size(&mut self, mut item: MediaItem, payload_len: usize) {
+        item.start = self.data.len() as u32;
+        item.carried_len = 0;
+        item.len = payload_len as u32;
+        item.pruned = true;
+        self.items.push(item);
+    }
+
     pub fn carried(&self, item: &MediaItem) -> &[u8] {
         let start = item.start as usize;
         self.data.get(start..start + usize::from(item.carried_len)).unwrap_or(&[])
     }
 
     pub fn payload(&self, item: &MediaItem) -> &[u8] {
+        if item.pruned {
+            return &[];
+        }
         let start = item.start as usize + usize::from(item.carried_len);
         self.data.get(start..start + item.len as usize).unwrap_or(&[])
     }
@@ -67,6 +82,9 @@ pub enum PeerMsg {
     Media(MediaBatch),
     /// A downtrack on the sender wants a keyframe from this shard's uptrack.
     KeyframeRequest(TrackId),
+    /// The simulcast layers of `track` the sender's subscribers need
+    /// (`forward::layer_demand`); the others reach it as sizes only.
+    LayerDemand { track: TrackId, mask: crate::forward::layer_demand::LayerMask },
     /// An ICE-TCP connection whose first STUN Binding names a session this
     /// shard owns (or is pinned to). Descriptors are process-wide, so the
     /// socket itself moves; dropping the message closes it.

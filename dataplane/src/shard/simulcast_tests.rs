@@ -174,3 +174,53 @@ fn a_subscribers_cap_bounds_the_allocator_and_off_pauses() {
     assert!(viewer_sees(&mut viewer, got).is_empty(), "off: nothing forwarded");
     assert_eq!(core.downtracks[&TRACK][0].chosen().0, None);
 }
+
+#[test]
+fn layers_nobody_here_needs_are_pruned_but_their_rates_stay_known() {
+    let (mut core, mut out, mut publisher, mut viewer, now) = start();
+    core.handle_command(
+        Command::SetLayerCap { session: SUB, track: Some(TRACK), cap: LayerCap { max_layer: Some(0), ..Default::default() } },
+        now,
+        &mut out,
+    );
+    let mut t = now;
+    for n in 1..=40u16 {
+        frame(&mut core, &mut out, &mut publisher, n, [n % 10 == 1; 3], t);
+        core.tick(t, &mut out);
+        t += Duration::from_millis(50);
+    }
+    let pruned = core.stats.layer_pruned;
+    assert!(pruned > 0, "layers 1 and 2 are needed by nobody on this shard");
+    // The viewer still gets layer 0, every frame.
+    take_for(&mut out, addr(6000));
+    let got = viewer_sees(&mut viewer, frame(&mut core, &mut out, &mut publisher, 41, [false; 3], t));
+    assert_eq!(got.len(), 1);
+    assert_eq!(core.stats.layer_pruned, pruned + 2, "one packet each of layers 1 and 2");
+    // Their rates still reach the allocator, so an upgrade knows its cost.
+    for l in 1..3 {
+        let id = crate::forward::simulcast::layer_track(TRACK, Some(l));
+        assert!(core.rates.get(&id).is_some_and(|r| r.bps(t) > 0), "layer {l} rate known");
+    }
+    // Lifting the cap asks for the layers again: nothing is pruned once
+    // the allocator wants layer 2.
+    core.handle_command(Command::SetLayerCap { session: SUB, track: Some(TRACK), cap: LayerCap::default() }, t, &mut out);
+    core.tick(t, &mut out);
+    let dt = &core.downtracks[&TRACK][0];
+    let (current, target) = dt.layers();
+    for l in 0..3u8 {
+        let wanted = core.layer_demand.wants(TRACK, 0, Some(l), t);
+        assert_eq!(wanted, current == Some(l) || target == Some(l), "layer {l}: {current:?} -> {target:?}");
+    }
+}
+
+#[test]
+fn a_stale_or_missing_demand_prunes_nothing() {
+    let (mut core, mut out, _publisher, _viewer, now) = start();
+    // Another shard said it needs only layer 0, then went quiet.
+    core.handle_peer(1, crate::shard::peer::PeerMsg::LayerDemand { track: TRACK, mask: 0b001 }, now, &mut out);
+    assert!(!core.layer_demand.wants(TRACK, 1, Some(2), now));
+    let later = now + crate::forward::layer_demand::STALE_AFTER + Duration::from_millis(1);
+    assert!(core.layer_demand.wants(TRACK, 1, Some(2), later));
+    // A shard that never reported gets every layer.
+    assert!(core.layer_demand.wants(TRACK, 2, Some(2), now));
+}
