@@ -17,27 +17,6 @@ import { sleep } from './lib/util.mjs';
 const ROOM = 'red';
 const WINDOW_MS = 10000;
 
-/** WHEP viewer whose audio transceiver offers Opus only (no RED). */
-async function playWithoutRed(page, key, room) {
-  return page.evaluate(async ({ key, room }) => {
-    const pc = new RTCPeerConnection();
-    const audio = pc.addTransceiver('audio', { direction: 'recvonly' });
-    audio.setCodecPreferences(RTCRtpReceiver.getCapabilities('audio').codecs.filter((c) => c.mimeType.toLowerCase() !== 'audio/red'));
-    pc.addTransceiver('video', { direction: 'recvonly' });
-    const remote = new MediaStream();
-    const el = document.createElement('audio');
-    el.srcObject = remote;
-    pc.ontrack = (ev) => { remote.addTrack(ev.track); el.play().catch(() => {}); };
-    await pc.setLocalDescription(await pc.createOffer());
-    const res = await fetch(`/whep/${room}`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
-    const answer = await res.text();
-    if (res.status !== 201) throw new Error(`WHEP ${res.status}: ${answer}`);
-    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-    (window.__e2e ||= {})[key] = { pc, location: res.headers.get('location') };
-    return { offer: pc.localDescription.sdp, answer };
-  }, { key, room });
-}
-
 /** The viewer's audio: samples, concealment, and the codec Chromium reports. */
 async function audioFigures(page, key) {
   return page.evaluate(async (key) => {
@@ -104,7 +83,9 @@ test('RED passes through to a viewer that offered it and is reduced to Opus for 
     const pageB = await ctx.browser.newPage(`${server.url}/`);
     await publish(pubPage, 'pub', ROOM);
     await play(pageA, 'a', ROOM);
-    const b = await playWithoutRed(pageB, 'b', ROOM);
+    // Viewer B's audio transceiver offers Opus alone.
+    await play(pageB, 'b', ROOM, { audioCodecs: ['audio/opus'] });
+    const b = await pageB.evaluate(() => ({ offer: window.__e2e.b.pc.localDescription.sdp, answer: window.__e2e.b.pc.remoteDescription.sdp }));
     assert.doesNotMatch(b.offer, /red\/48000/i, 'viewer B offered no RED');
     assert.doesNotMatch(b.answer, /red\/48000/i, 'and sfud answered none');
     await waitForMedia(pageA, 'a', { frames: 30, signal: t.signal, history: ctx.history });

@@ -138,7 +138,12 @@
       video.play().catch(() => {});
     };
     try {
-      pc.addTransceiver('audio', { direction: 'recvonly' });
+      const audio = pc.addTransceiver('audio', { direction: 'recvonly' });
+      if (opts.audioCodecs) {
+        // Offer only these audio codecs (mime types), e.g. Opus without RED.
+        const keep = opts.audioCodecs.map((m) => m.toLowerCase());
+        audio.setCodecPreferences(RTCRtpReceiver.getCapabilities('audio').codecs.filter((c) => keep.includes(c.mimeType.toLowerCase())));
+      }
       pc.addTransceiver('video', { direction: 'recvonly' });
       await pc.setLocalDescription(await pc.createOffer());
       const url = endpoint('whep', room, opts);
