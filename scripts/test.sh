@@ -32,8 +32,13 @@ cargo test --release --workspace --locked "${FEATURES[@]}"
 # Each libFuzzer target (fuzz/, its own nightly workspace) runs briefly from
 # its checked-in corpus: a crash input found once stays a test forever.
 # Longer runs: scripts/fuzz.sh without --ci (docs/fuzzing.md).
-step "fuzz targets, 5 s each from the checked-in corpus"
-bash scripts/fuzz.sh --ci 5
+# The fuzz build keeps both cores busy for minutes; the tune, packaging and
+# TURN checks below mostly wait on small tools, so they run beside it and
+# its log is printed after them.
+step "fuzz targets, 5 s each from the checked-in corpus (in the background)"
+FUZZ_LOG="$(mktemp)"
+bash scripts/fuzz.sh --ci 5 >"$FUZZ_LOG" 2>&1 &
+FUZZ_PID=$!
 
 step "sfud tune reads the topology through hwloc"
 tune_plan="$(target/release/sfud tune)"
@@ -47,6 +52,16 @@ export SFUD_BIN="$PWD/target/release/sfud"
 
 step "TURN server against coturn's own test clients"
 bash scripts/test-turn.sh
+
+step "waiting for the fuzz targets"
+fuzz_rc=0
+wait "$FUZZ_PID" || fuzz_rc=$?
+cat "$FUZZ_LOG"
+rm -f "$FUZZ_LOG"
+if [ "$fuzz_rc" -ne 0 ]; then
+  echo "fuzz targets failed (exit $fuzz_rc)" >&2
+  exit "$fuzz_rc"
+fi
 
 step "load generator smoke run (20 viewers: 5 s without loss, 3 s with 2% loss repaired by NACK and RTX)"
 bash bench/smoke.sh "$SFUD_BIN"
