@@ -1,6 +1,9 @@
 // The Redis cluster (issue 12): a real redis-server and three sfud nodes on
 // 127.0.0.2/.3/.4 inside the test's network namespace, one Chromium for all
-// cases. The cases run in order and share the setup:
+// cases. Nodes 1 and 2 reach Redis over TLS (rediss://, a throwaway CA
+// given as cluster.redis_ca_file), node 3 over plain TCP: every case that
+// sees node 1 or 2 in the registry has gone through TLS. The cases run in
+// order and share the setup:
 //   SFUD_BIN=target/release/sfud scripts/in-netns.sh node --test --test-concurrency=1 e2e/cluster.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

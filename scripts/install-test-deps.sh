@@ -3,7 +3,8 @@
 # vpx, opus, nice) with python3-gi, nftables, iproute2, util-linux
 # (unshare), Prometheus (promtool and the server), coturn's test clients,
 # systemd-analyze, espeak-ng (the active speaker test's voice) and
-# redis-server + redis-cli (the cluster test) from Debian, and
+# redis-server + redis-cli (the cluster test) from Debian, openssl (its
+# throwaway TLS CA), and
 # playwright-core, puppeteer-core (Firefox over WebDriver BiDi) + ion-sdk-js
 # from npm.
 # Idempotent and quick when everything is already present, so CI can call it
@@ -26,7 +27,7 @@ wanted=(chromium:chromium nftables:nft iproute2:ip util-linux:unshare nodejs:nod
         gstreamer1.0-nice:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstnice.so
         gir1.2-gst-plugins-bad-1.0:/usr/lib/x86_64-linux-gnu/girepository-1.0/GstWebRTC-1.0.typelib
         python3-gi:/usr/lib/python3/dist-packages/gi/__init__.py
-        redis-server:redis-server redis-tools:redis-cli)
+        redis-server:redis-server redis-tools:redis-cli openssl:openssl)
 missing=()
 for pair in "${wanted[@]}"; do
   pkg="${pair%%:*}" cmd="${pair#*:}"

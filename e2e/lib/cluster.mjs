@@ -1,13 +1,18 @@
 // A three-node sfud cluster for e2e tests: a real redis-server and three
 // sfud processes, each on its own loopback address (127.0.0.2/.3/.4) for
-// HTTP, media and metrics, inside the test's network namespace.
+// HTTP, media and metrics, inside the test's network namespace. Nodes 1
+// and 2 reach Redis over TLS, node 3 over plain TCP.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LOG_DIR, sfudBin } from './sfud.mjs';
 import { killAllOnExit, pollUntil, sleep } from './util.mjs';
 
 export const REDIS_PORT = 6379;
+// The same redis-server also listens with TLS here: nodes 1 and 2 use it
+// (rediss:// with a throwaway CA), node 3 plain TCP, so both paths run.
+export const REDIS_TLS_PORT = 6380;
+const TLS_NODES = 2;
 export const NODE_IPS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 export const nodeUrl = (ip) => `http://${ip}:7880`;
 
@@ -47,9 +52,34 @@ export function redisCli(...args) {
   return r.stdout.trim();
 }
 
+/** A CA and a server certificate for 127.0.0.1, made afresh once per test process with openssl. */
+let tlsFiles = null;
+function redisTls() {
+  if (tlsFiles) return tlsFiles;
+  const dir = path.join(LOG_DIR, 'redis-tls');
+  const f = (n) => path.join(dir, n);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const run = (...args) => {
+    const r = spawnSync('openssl', args, { encoding: 'utf8', timeout: 20000 });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=sfud e2e Redis CA');
+  run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1');
+  writeFileSync(f('ext'), 'subjectAltName=IP:127.0.0.1\n');
+  run('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.crt'), '-days', '2', '-extfile', f('ext'));
+  tlsFiles = { ca: f('ca.crt'), cert: f('server.crt'), key: f('server.key') };
+  return tlsFiles;
+}
+
 /** Starts redis-server (no persistence: a restart starts empty, as after a failover to an empty replica). */
 export async function startRedis(name = 'cluster-redis') {
-  const proc = spawnLogged(name, 'redis-server', ['--bind', '127.0.0.1', '--port', String(REDIS_PORT), '--save', '', '--appendonly', 'no']);
+  const tls = redisTls();
+  const proc = spawnLogged(name, 'redis-server', [
+    '--bind', '127.0.0.1', '--port', String(REDIS_PORT), '--save', '', '--appendonly', 'no',
+    '--tls-port', String(REDIS_TLS_PORT), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key,
+    '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no',
+  ]);
   await pollUntil(() => { try { return redisCli('PING') === 'PONG'; } catch { return false; } }, { timeoutMs: 5000, what: 'redis-server answers PING' });
   return proc;
 }
@@ -70,7 +100,9 @@ export async function startNode(i, { env = {}, ttlSecs = 3 } = {}) {
     SFUD_ROOM__PUBLISHER_GRACE_SECS: '0',
     SFUD_CLUSTER__ENABLED: 'true',
     SFUD_CLUSTER__NODE_ID: id,
-    SFUD_CLUSTER__REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`,
+    ...(i < TLS_NODES
+      ? { SFUD_CLUSTER__REDIS_URL: `rediss://127.0.0.1:${REDIS_TLS_PORT}`, SFUD_CLUSTER__REDIS_CA_FILE: redisTls().ca }
+      : { SFUD_CLUSTER__REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}` }),
     SFUD_CLUSTER__TTL_SECS: String(ttlSecs),
     ...env,
   });

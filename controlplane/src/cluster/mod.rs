@@ -100,7 +100,13 @@ impl Cluster {
     /// only delays registration.
     pub fn new(cfg: &Config, media: &[std::net::SocketAddr]) -> anyhow::Result<Cluster> {
         let c: &ClusterConfig = &cfg.cluster;
-        let client = redis::Client::open(c.redis_url.as_str()).context("cluster.redis_url")?;
+        let client = if c.redis_ca_file.is_empty() {
+            redis::Client::open(c.redis_url.as_str()).context("cluster.redis_url")?
+        } else {
+            let root = std::fs::read(&c.redis_ca_file).with_context(|| format!("cluster.redis_ca_file {}", c.redis_ca_file))?;
+            let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(root) };
+            redis::Client::build_with_tls(c.redis_url.as_str(), certs).context("cluster.redis_url with cluster.redis_ca_file")?
+        };
         // Short timeouts: a join waits on placement, and an unreachable Redis
         // must turn into a clear refusal quickly, not a hung request.
         let mgr_cfg = ConnectionManagerConfig::new()
@@ -116,7 +122,7 @@ impl Cluster {
         } else {
             c.public_http_url.trim_end_matches('/').to_string()
         };
-        info!(node = %id, region = %c.region, %http_url, redis = %c.redis_url, "cluster mode on");
+        info!(node = %id, region = %c.region, %http_url, redis = %without_password(&c.redis_url), "cluster mode on");
         Ok(Cluster(Arc::new(Inner {
             relay: relay::Relay::new(&id),
             id,
@@ -250,5 +256,30 @@ pub async fn redirect_for(
             tracing::warn!(room, error = %e, "room not placed");
             Err(e)
         }
+    }
+}
+
+/// `redis_url` for logs: a password in it (`redis://:secret@host`) is masked.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::without_password;
+
+    #[test]
+    fn passwords_stay_out_of_logs() {
+        assert_eq!(without_password("redis://:s3cret@10.0.0.5:6379/0"), "redis://:***@10.0.0.5:6379/0");
+        assert_eq!(without_password("rediss://sfud:s3cret@redis.internal:6380"), "rediss://sfud:***@redis.internal:6380");
+        assert_eq!(without_password("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(without_password("unix:///run/redis.sock"), "unix:///run/redis.sock");
     }
 }

@@ -409,8 +409,11 @@ impl Default for NodeConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     pub enabled: bool,
-    /// `redis://host:port/db` (or `rediss://` is not built in; see docs/cluster.md).
+    /// `redis://host:port/db`, `rediss://` for TLS, or `unix:///path`.
     pub redis_url: String,
+    /// PEM file of the CA(s) that sign the Redis server's certificate, for
+    /// `rediss://` with a private CA; empty = the system's trust store.
+    pub redis_ca_file: String,
     /// This node's id in the registry; empty = the hostname.
     pub node_id: String,
     /// Placement prefers nodes of the client's region; empty = no region.
@@ -428,6 +431,7 @@ impl Default for ClusterConfig {
         Self {
             enabled: false,
             redis_url: "redis://127.0.0.1:6379".to_string(),
+            redis_ca_file: String::new(),
             node_id: String::new(),
             region: String::new(),
             public_http_url: String::new(),

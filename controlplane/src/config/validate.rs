@@ -62,8 +62,11 @@ impl Config {
         if !c.enabled {
             return Ok(());
         }
-        if !(c.redis_url.starts_with("redis://") || c.redis_url.starts_with("redis+unix://") || c.redis_url.starts_with("unix://")) {
-            return invalid("cluster.redis_url", format!("{:?} is not a redis:// (or unix://) URL", c.redis_url));
+        if !["redis://", "rediss://", "redis+unix://", "unix://"].iter().any(|p| c.redis_url.starts_with(p)) {
+            return invalid("cluster.redis_url", format!("{:?} is not a redis://, rediss:// (TLS) or unix:// URL", c.redis_url));
+        }
+        if !c.redis_ca_file.is_empty() && !c.redis_url.starts_with("rediss://") {
+            return invalid("cluster.redis_ca_file", "is only used with a rediss:// (TLS) redis_url".to_string());
         }
         if !(3..=3600).contains(&c.ttl_secs) {
             return invalid("cluster.ttl_secs", format!("must be 3..=3600, got {}", c.ttl_secs));
@@ -366,6 +369,26 @@ mod tests {
         let mut c = Config::default();
         mutate(&mut c);
         c.validate().unwrap_err().key().unwrap().to_string()
+    }
+
+    #[test]
+    fn cluster_urls_and_the_redis_ca() {
+        let cluster = |c: &mut Config, url: &str, ca: &str| {
+            c.cluster.enabled = true;
+            c.cluster.public_http_url = "http://10.0.0.1:7880".into();
+            c.cluster.redis_url = url.into();
+            c.cluster.redis_ca_file = ca.into();
+        };
+        assert_eq!(invalid_key(|c| cluster(c, "http://redis:6379", "")), "cluster.redis_url");
+        assert_eq!(invalid_key(|c| cluster(c, "redis://redis:6379", "/etc/sfud/ca.pem")), "cluster.redis_ca_file");
+        for url in ["redis://redis:6379", "rediss://redis:6380", "unix:///run/redis.sock"] {
+            let mut c = Config::default();
+            cluster(&mut c, url, "");
+            assert!(c.validate().is_ok(), "{url}");
+        }
+        let mut c = Config::default();
+        cluster(&mut c, "rediss://redis:6380", "/etc/sfud/redis-ca.pem");
+        assert!(c.validate().is_ok());
     }
 
     #[test]
