@@ -99,7 +99,12 @@ impl ShardCore {
             None => {}
         }
         let estimate = sess.bwe.estimate_bps();
-        let mut choices = sess.allocator.allocate(estimate, stats.acked_bps, fixed, &demands, now);
+        // A REMB that holds the estimate is the subscriber's own measure of
+        // its link, and no probe runs against it (below): it is what is
+        // proven, or the subscriber could never leave its first layer.
+        let held_by_remb = sess.bwe.held_by_remb();
+        let proven = if held_by_remb { Some(estimate) } else { stats.acked_bps };
+        let mut choices = sess.allocator.allocate(estimate, proven, fixed, &demands, now);
         for ((track, i), c) in which.iter().zip(choices.iter_mut()) {
             let Some(dt) = self.downtracks.get(track).and_then(|l| l.get(*i)) else { continue };
             if dt.cap.off {
@@ -108,7 +113,7 @@ impl ShardCore {
                 c.max_temporal = c.max_temporal.min(t);
             }
         }
-        let probe = if sess.bwe.held_by_remb() {
+        let probe = if held_by_remb {
             None
         } else {
             sess.allocator.probe_wanted(estimate, stats.acked_bps, fixed, &demands, now)

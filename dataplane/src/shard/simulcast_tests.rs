@@ -224,3 +224,26 @@ fn a_stale_or_missing_demand_prunes_nothing() {
     // A shard that never reported gets every layer.
     assert!(core.layer_demand.wants(TRACK, 2, Some(2), now));
 }
+
+/// A viewer whose REMB holds its estimate is never probed (no probe can
+/// raise it), so the REMB itself must count as proven: else the viewer
+/// stays on the layer it started on whatever budget it declares.
+#[test]
+fn a_rembs_budget_counts_as_proven_without_probes() {
+    let (mut core, mut out, mut publisher, mut viewer, now) = start();
+    let mut t = now;
+    for n in 1..=60u16 {
+        if n % 6 == 1 {
+            let mut buf = vec![0u8; 128];
+            let len = rtcp::write_remb(&mut buf, 0x5eed, 500_000, &[crate::shard::tests::SUB_SSRC]).unwrap();
+            let n = viewer.tx.protect_rtcp(&mut buf, len).unwrap();
+            buf.truncate(n);
+            core.handle_datagram(addr(6000), &mut buf, t, &mut out);
+        }
+        frame(&mut core, &mut out, &mut publisher, n, [n % 10 == 1; 3], t);
+        core.tick(t, &mut out);
+        t += Duration::from_millis(50);
+    }
+    assert_eq!(core.stats.probes_started, 0, "REMB-held: no probes");
+    assert_eq!(core.downtracks[&TRACK][0].chosen().0, Some(2), "every layer fits in 500 kbit/s");
+}
