@@ -6,7 +6,7 @@ use dataplane::msg::Command;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::{rooms::track_label, Hub, HubError, SessionKind};
+use super::{ion::track_label, Hub, HubError, SessionKind};
 
 #[derive(Serialize)]
 pub struct TrackDetail {

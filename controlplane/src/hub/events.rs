@@ -5,7 +5,7 @@
 use dataplane::msg::{MediaKind, TrackId};
 use tracing::info;
 
-use super::{rooms::track_label, Hub, Room};
+use super::{ion::track_label, Hub, Room};
 use crate::metrics;
 use crate::webhook::{WebhookEvent, Webhooks};
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tracing::{debug, info};
 
-use super::rooms::track_label;
+use super::ion::track_label;
 use super::{Hub, HubError, PUBLIC_ID_LEN};
 
 /// ion-sfu's names for layers 0, 1, 2.

@@ -26,7 +26,7 @@ mod patch;
 mod republish;
 mod layers;
 mod limits;
-mod rooms;
+mod ion;
 mod specs;
 mod speakers;
 
@@ -35,7 +35,7 @@ pub use admin::{NodeInfo, ParticipantDetail};
 pub use patch::Patched;
 pub use limits::{Client, LimitHit};
 use limits::Role;
-pub use rooms::{ParticipantId, ParticipantInfo, RoomInfo};
+pub use ion::{ParticipantId, ParticipantInfo, RoomInfo};
 pub use speakers::DominantSpeaker;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -117,7 +117,7 @@ struct Room {
     /// Set while viewers wait for a departed publisher's replacement.
     orphaned: Option<republish::Orphaned>,
     /// Audio levels and the speakers last announced (`hub/speakers.rs`).
-    speakers: crate::rooms::speakers::RoomSpeakers,
+    speakers: crate::room::speakers::RoomSpeakers,
     /// The dominant speaker's tracks, which subscribers' stream allocators
     /// serve first (`Command::SetPriority`).
     prioritized: Vec<TrackId>,
@@ -189,7 +189,7 @@ pub struct Hub {
     sessions: HashMap<SessionId, SessionEntry>,
     resources: HashMap<String, SessionId>,
     rooms: HashMap<String, Room>,
-    participants: HashMap<ParticipantId, rooms::Participant>,
+    participants: HashMap<ParticipantId, ion::Participant>,
     next_id: u64,
     stats: Vec<ShardStats>,
     /// When each shard last reported (the watchdog's proof of life).
@@ -417,7 +417,7 @@ impl Hub {
                 red: t.red,
                 cname: format!("sfud-{room}"),
                 stream_id: t.stream_id.clone(),
-                track_id: rooms::track_label(t.id),
+                track_id: ion::track_label(t.id),
             })
             .collect();
         let local = self.local_ice();

@@ -1,6 +1,6 @@
 //! Active speakers per room. The shards measure (`Event::AudioLevels`, one
 //! window per audio track per interval); this file files each window under
-//! its room, ranks the room's streams (`rooms::speakers`), and when the
+//! its room, ranks the room's streams (`room::speakers`), and when the
 //! list changes sends it to every participant's `ion-sfu` data channel as
 //! ion-sfu did. The admin room view shows it, and `Hub::dominant_speaker`
 //! tells the rest of the controlplane (the stream allocator) who leads.
@@ -13,7 +13,7 @@ use tracing::debug;
 
 use super::{Hub, Room};
 use crate::config::RoomConfig;
-use crate::rooms::speakers::{audio_levels_message, expected_packets};
+use crate::room::speakers::{audio_levels_message, expected_packets};
 use crate::sdp::MediaKind;
 
 /// The active speaker's priority in subscribers' stream allocators (others

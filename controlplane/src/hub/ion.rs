@@ -1,4 +1,4 @@
-//! Room participants, as ion-sfu modelled them: a publisher PeerConnection
+//! ion-sfu participants, as ion-sfu modelled them: a publisher PeerConnection
 //! (the client offers) and a subscriber PeerConnection (sfud offers). Every
 //! participant receives every other publisher's tracks; each change is one
 //! renegotiation, serialized per subscriber PC (one offer in flight, later
@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use super::{specs, Hub, RoomTrack, SessionKind};
 use crate::datachannel::ChannelId;
-use crate::rooms::rpc::{self, RpcError};
+use crate::signal::ion::rpc::{self, RpcError};
 use crate::sdp::{self, LocalIce, PublishOptions, SessionDescription, SubscriberOffer, SubscriberTrack};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
