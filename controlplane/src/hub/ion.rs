@@ -1,40 +1,33 @@
-//! ion-sfu participants, as ion-sfu modelled them: a publisher PeerConnection
-//! (the client offers) and a subscriber PeerConnection (sfud offers). Every
-//! participant receives every other publisher's tracks; each change is one
-//! renegotiation, serialized per subscriber PC (one offer in flight, later
-//! changes queue behind it).
+//! ion-sfu signaling, as ion-sfu modelled a participant: a publisher
+//! PeerConnection (the client offers) and a subscriber PeerConnection (sfud
+//! offers). What a participant receives is the rooms core's decision
+//! (`Signal::Offer`); here it becomes SDP, one renegotiation at a time per
+//! subscriber PC (one offer in flight, later changes queue behind it).
+//! The JSON-RPC wire format and socket are `crate::signal::ion`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use dataplane::msg::{Command, SessionId, TrackId};
-use serde::Serialize;
+use dataplane::msg::{SessionId, TrackId};
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
-use tracing::{info, warn};
+use tracing::warn;
 
-use super::{specs, Hub, RoomTrack, SessionKind};
+use super::whip::published;
+use super::{specs, Hub, SessionKind};
 use crate::datachannel::ChannelId;
-use crate::signal::ion::rpc::{self, RpcError};
+use crate::room::{parse_track_label, track_label, Accepted, Join, ParticipantId, Protocol, Track};
 use crate::sdp::{self, LocalIce, PublishOptions, SessionDescription, SubscriberOffer, SubscriberTrack};
+use crate::signal::ion::rpc::{self, RpcError};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ParticipantId(pub u64);
-
-pub(super) struct Participant {
-    uid: String,
-    room: String,
-    publisher: SessionId,
+/// An ion participant's signaling state.
+pub(super) struct IonPeer {
     subscriber: SessionId,
     pub_ice: LocalIce,
     sub_offer: SubscriberOffer,
-    /// Published tracks by the publisher PC's mid.
-    published: HashMap<String, TrackId>,
     /// The SSRCs (primary, RTX) this subscriber sees for each track, stable
     /// across offers.
     ssrcs: HashMap<TrackId, (u32, Option<u32>)>,
-    /// Downtracks installed on the subscriber session.
-    downtracks: Vec<TrackId>,
     notify: UnboundedSender<String>,
     config: rpc::JoinConfig,
     /// The publisher PC's ICE ufrag; a different one is an ICE restart.
@@ -46,23 +39,7 @@ pub(super) struct Participant {
     api_channel: Option<ChannelId>,
 }
 
-/// A subscriber PC that does not answer within this is closed rather than
-/// left wedged (ion-sfu waited forever).
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl Participant {
-    pub(super) fn uid(&self) -> &str {
-        &self.uid
-    }
-
-    pub(super) fn publisher(&self) -> SessionId {
-        self.publisher
-    }
-
-    pub(super) fn room(&self) -> &str {
-        &self.room
-    }
-
+impl IonPeer {
     pub(super) fn subscriber(&self) -> SessionId {
         self.subscriber
     }
@@ -72,34 +49,9 @@ impl Participant {
     }
 }
 
-/// The msid track id subscribers see for a track (and how it maps back).
-pub fn track_label(id: TrackId) -> String {
-    format!("sfud-track-{}", id.0)
-}
-
-#[derive(Serialize)]
-pub struct ParticipantInfo {
-    pub uid: String,
-    pub tracks: usize,
-}
-
-#[derive(Serialize)]
-pub struct RoomInfo {
-    pub name: String,
-    pub participants: Vec<ParticipantInfo>,
-    pub tracks: usize,
-    pub whip_publisher: bool,
-    pub whep_viewers: usize,
-    /// Seconds the room's viewers have been waiting for a new publisher
-    /// (`room.publisher_grace_secs`), when its publisher left.
-    pub waiting_for_publisher_secs: Option<u64>,
-    /// Stream ids speaking now, loudest first (what `audioLevels` last
-    /// said), and the first of them.
-    pub speakers: Vec<String>,
-    pub dominant_speaker: Option<String>,
-    /// Each audio stream's levels over its latest interval.
-    pub audio_levels: Vec<super::speakers::AudioLevelInfo>,
-}
+/// A subscriber PC that does not answer within this is closed rather than
+/// left wedged (ion-sfu waited forever).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn parse_sdp(sdp: &str) -> Result<SessionDescription, RpcError> {
     SessionDescription::parse(sdp).map_err(|e| RpcError::params(format!("malformed SDP: {e}")))
@@ -124,8 +76,7 @@ impl Hub {
         }
         let offer = parse_sdp(&params.offer.sdp)?;
         let room = params.sid.clone();
-        let count = self.rooms.get(&room).map_or(0, |r| r.participants.len());
-        if count >= self.limits.max_participants {
+        if self.rooms.counts(&room).ion >= self.limits.max_participants {
             return Err(RpcError::new(
                 rpc::ROOM_FULL,
                 format!("room '{room}' is full ({} participants, room.max_participants)", self.limits.max_participants),
@@ -145,27 +96,35 @@ impl Hub {
         let (subscriber, _) = self
             .new_session(SessionKind::Subscriber, &room, &sub_ice, None, None, Some(&params.uid), client)
             .map_err(|e| RpcError::new(rpc::INTERNAL_ERROR, e.to_string()))?;
-        let pid = ParticipantId(self.next_id);
-        self.next_id += 1;
-        for sid in [publisher, subscriber] {
-            if let Some(s) = self.sessions.get_mut(&sid) {
-                s.participant = Some(pid);
+        let join = Join {
+            room: room.clone(),
+            identity: params.uid.clone(),
+            protocol: Protocol::Ion,
+            publisher: Some(publisher),
+            subscriber: Some(subscriber),
+            // NoSubscribe/NoAutoSubscribe: the subscriber PC carries only the
+            // data channel (sfud has no method to pick tracks by hand).
+            subscribes: !(config.no_subscribe || config.no_auto_subscribe),
+        };
+        let pid = match self.rooms.join(join) {
+            Ok(pid) => pid,
+            Err(e) => {
+                self.remove(publisher, "refused by the room");
+                self.remove(subscriber, "refused by the room");
+                return Err(RpcError::new(rpc::INTERNAL_ERROR, e.to_string()));
             }
-        }
+        };
+        self.attach(publisher, pid);
+        self.attach(subscriber, pid);
         // ion-sdk-js's join() resolves when this channel opens on the subscriber PC.
         let api_channel = self.sessions.get_mut(&subscriber).and_then(|s| s.dc.as_mut()).map(|dc| dc.open("ion-sfu"));
-        self.participants.insert(
+        self.ion.insert(
             pid,
-            Participant {
-                uid: params.uid.clone(),
-                room: room.clone(),
-                publisher,
+            IonPeer {
                 subscriber,
                 pub_ice,
                 sub_offer: SubscriberOffer::new(sub_ice, true),
-                published: HashMap::new(),
                 ssrcs: HashMap::new(),
-                downtracks: Vec::new(),
                 notify,
                 config,
                 pub_remote_ufrag: answer.remote.ice_ufrag.clone(),
@@ -173,11 +132,8 @@ impl Hub {
                 api_channel,
             },
         );
-        self.room_entry(&room).participants.push(pid);
-        info!(participant = pid.0, uid = %params.uid, room = %room, "participant joined");
-        self.participant_joined(&room, &params.uid);
-        self.apply_published(pid, &answer.media);
-        self.refresh_room(&room);
+        let _ = self.rooms.publish(pid, published(&answer.media, &params.uid));
+        self.drive();
         Ok((pid, answer.sdp))
     }
 
@@ -200,7 +156,7 @@ impl Hub {
             return Err(RpcError::params("offer: desc.type must be \"offer\""));
         }
         let offer = parse_sdp(&desc.sdp)?;
-        let p = self.participants.get(&pid).ok_or_else(|| RpcError::new(rpc::NOT_JOINED, "join first"))?;
+        let p = self.ion.get(&pid).ok_or_else(|| RpcError::new(rpc::NOT_JOINED, "join first"))?;
         let answer = sdp::answer_publish_with(&offer, &p.pub_ice, room_publish_options())
             .map_err(|e| RpcError::new(rpc::REFUSED, format!("offer refused: {e}")))?;
         if answer.remote.ice_ufrag != p.pub_remote_ufrag {
@@ -210,53 +166,10 @@ impl Hub {
             ));
         }
         self.check_publish(&p.config, answer.media.len())?;
-        let room = p.room.clone();
-        self.apply_published(pid, &answer.media);
-        self.refresh_room(&room);
+        let uid = self.rooms.participant(pid).map(|p| p.identity.clone()).unwrap_or_default();
+        let _ = self.rooms.publish(pid, published(&answer.media, &uid));
+        self.drive();
         Ok(answer.sdp)
-    }
-
-    /// Diffs what the publisher PC now sends against what it sent, and
-    /// tells every shard.
-    fn apply_published(&mut self, pid: ParticipantId, media: &[sdp::PublishedMedia]) {
-        let Some(p) = self.participants.get(&pid) else { return };
-        let (publisher, room, uid) = (p.publisher, p.room.clone(), p.uid.clone());
-        let old = p.published.clone();
-        let mut now_published = HashMap::new();
-        for m in media {
-            if let Some(&t) = old.get(&m.mid) {
-                now_published.insert(m.mid.clone(), t);
-                continue;
-            }
-            let track = self.add_uptrack(publisher, m);
-            let stream_id = m.stream_id.clone().unwrap_or_else(|| uid.clone());
-            if let Some(r) = self.rooms.get_mut(&room) {
-                r.tracks.push(RoomTrack { id: track, kind: m.kind, codec: m.codec.clone(), owner: publisher, stream_id, red: m.red_pt.is_some(), layers: m.layers.len() });
-            }
-            info!(participant = pid.0, track = track.0, kind = m.kind.as_str(), codec = %m.codec.name, "track published");
-            self.track_published(&room, &uid, track, m.kind);
-            now_published.insert(m.mid.clone(), track);
-        }
-        for (mid, track) in &old {
-            if !now_published.contains_key(mid) {
-                self.dataplane.broadcast(|| Command::RemoveUptrack(*track));
-                let mut kind = None;
-                if let Some(r) = self.rooms.get_mut(&room) {
-                    kind = r.tracks.iter().find(|t| t.id == *track).map(|t| t.kind);
-                    r.tracks.retain(|t| t.id != *track);
-                }
-                info!(participant = pid.0, track = track.0, "track unpublished");
-                if let Some(kind) = kind {
-                    self.track_unpublished(&room, &uid, *track, kind);
-                }
-            }
-        }
-        if let Some(s) = self.sessions.get_mut(&publisher) {
-            s.tracks = now_published.values().copied().collect();
-        }
-        if let Some(p) = self.participants.get_mut(&pid) {
-            p.published = now_published;
-        }
     }
 
     /// `answer`: the subscriber PC's answer to our last offer.
@@ -265,29 +178,27 @@ impl Hub {
             return Err(RpcError::params("answer: desc.type must be \"answer\""));
         }
         let answer = parse_sdp(&desc.sdp)?;
-        let p = self.participants.get_mut(&pid).ok_or_else(|| RpcError::new(rpc::NOT_JOINED, "join first"))?;
+        let p = self.ion.get_mut(&pid).ok_or_else(|| RpcError::new(rpc::NOT_JOINED, "join first"))?;
         let result = p
             .sub_offer
             .apply_answer(&answer)
             .map_err(|e| RpcError::new(rpc::REFUSED, format!("answer refused: {e}")))?;
+        p.offer_sent = None;
         let subscriber = p.subscriber;
         if let Some(remote) = &result.remote {
             self.start_subscriber_dtls(subscriber, remote);
         }
         // Downtracks for what the browser agreed to receive.
-        let p = self.participants.get_mut(&pid).ok_or_else(|| RpcError::new(rpc::NOT_JOINED, "join first"))?;
-        p.offer_sent = None;
-        let mut add = Vec::new();
-        for t in &result.tracks {
-            let Some(track) = parse_track_label(&t.track.track_id) else { continue };
-            if !p.downtracks.contains(&track) {
-                p.downtracks.push(track);
-                add.push(specs::room_downtrack(subscriber, track, t));
-            }
-        }
-        for spec in add {
-            self.dataplane.broadcast(|| Command::AddDowntrack(spec.clone()));
-        }
+        let accepted = result
+            .tracks
+            .iter()
+            .filter_map(|t| {
+                let track = parse_track_label(&t.track.track_id)?;
+                Some(Accepted { spec: specs::room_downtrack(subscriber, track, t), codec: t.track.codec.clone() })
+            })
+            .collect();
+        let _ = self.rooms.answer(pid, accepted);
+        self.drive();
         self.maybe_offer(pid);
         Ok(())
     }
@@ -312,31 +223,12 @@ impl Hub {
         }
     }
 
-    /// Recomputes every room session's subscriptions after a track change.
-    pub(super) fn refresh_room(&mut self, room: &str) {
-        let Some(r) = self.rooms.get(room) else { return };
-        let tracks = r.tracks.clone();
-        let pids = r.participants.clone();
-        for pid in pids {
-            self.refresh_participant(pid, &tracks);
-        }
-    }
-
-    fn refresh_participant(&mut self, pid: ParticipantId, tracks: &[RoomTrack]) {
-        let Some(p) = self.participants.get_mut(&pid) else { return };
-        // NoSubscribe/NoAutoSubscribe: the subscriber PC carries only the
-        // data channel (sfud has no method to pick tracks by hand).
-        let subscribes = !(p.config.no_subscribe || p.config.no_auto_subscribe);
-        let wanted: Vec<&RoomTrack> = tracks.iter().filter(|t| subscribes && t.owner != p.publisher).collect();
-        // Stop forwarding what is gone at once; the offer that tells the
-        // browser follows (possibly queued behind one in flight).
-        let gone: Vec<TrackId> = p.downtracks.iter().copied().filter(|d| !wanted.iter().any(|t| t.id == *d)).collect();
-        p.downtracks.retain(|d| !gone.contains(d));
-        for t in &gone {
-            p.ssrcs.remove(t);
-        }
-        let subscriber = p.subscriber;
-        let list: Vec<SubscriberTrack> = wanted
+    /// The core's `Signal::Offer`: the subscriber PC should carry exactly
+    /// `tracks`; renegotiate when that changes what it carries.
+    pub(super) fn offer_tracks(&mut self, pid: ParticipantId, tracks: &[Track]) {
+        let Some(p) = self.ion.get_mut(&pid) else { return };
+        p.ssrcs.retain(|id, _| tracks.iter().any(|t| t.id == *id));
+        let list: Vec<SubscriberTrack> = tracks
             .iter()
             .map(|t| {
                 let (ssrc, rtx_ssrc) =
@@ -355,15 +247,12 @@ impl Hub {
             })
             .collect();
         p.sub_offer.set_tracks(&list);
-        for t in gone {
-            self.dataplane.broadcast(|| Command::RemoveDowntrack { session: subscriber, track: t });
-        }
         self.maybe_offer(pid);
     }
 
     /// Sends the next subscriber offer unless one is in flight.
     fn maybe_offer(&mut self, pid: ParticipantId) {
-        let Some(p) = self.participants.get_mut(&pid) else { return };
+        let Some(p) = self.ion.get_mut(&pid) else { return };
         if p.sub_offer.awaiting_answer() || !p.sub_offer.needs_offer() {
             return;
         }
@@ -376,7 +265,7 @@ impl Hub {
     /// Participants whose subscriber PC never answered are closed.
     pub(super) fn expire_offers(&mut self, now: Instant) {
         let stale: Vec<ParticipantId> = self
-            .participants
+            .ion
             .iter()
             .filter(|(_, p)| p.offer_sent.is_some_and(|t| now.duration_since(t) > ANSWER_TIMEOUT))
             .map(|(id, _)| *id)
@@ -387,57 +276,14 @@ impl Hub {
         }
     }
 
-    /// A participant is gone (leave, socket closed, ICE consent or DTLS failure).
-    pub fn leave(&mut self, pid: ParticipantId, why: &str) {
-        let Some(p) = self.participants.remove(&pid) else { return };
-        if let Some(r) = self.rooms.get_mut(&p.room) {
-            r.participants.retain(|x| *x != pid);
-        }
-        info!(participant = pid.0, uid = %p.uid, room = %p.room, why, "participant left");
-        self.participant_left(&p.room, &p.uid);
-        // Dropping the notify sender closes the participant's socket if it
-        // is still open.
-        self.drop_session(p.subscriber, why);
-        self.drop_session(p.publisher, why);
-    }
-
-    pub fn rooms(&self) -> Vec<RoomInfo> {
-        let now = Instant::now();
-        let mut v: Vec<RoomInfo> = self
-            .rooms
-            .iter()
-            .map(|(name, r)| RoomInfo {
-                name: name.clone(),
-                participants: r
-                    .participants
-                    .iter()
-                    .filter_map(|pid| self.participants.get(pid))
-                    .map(|p| ParticipantInfo { uid: p.uid.clone(), tracks: p.published.len() })
-                    .collect(),
-                tracks: r.tracks.len(),
-                whip_publisher: r.publisher.is_some(),
-                whep_viewers: r.viewers.len(),
-                waiting_for_publisher_secs: self.waiting_secs(name, now),
-                speakers: r.speakers.current().to_vec(),
-                dominant_speaker: r.speakers.dominant().map(str::to_string),
-                audio_levels: self.audio_level_info(r),
-            })
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        v
-    }
-
+    /// ion participants in all rooms.
     pub fn participant_count(&self) -> usize {
-        self.participants.len()
+        self.ion.len()
     }
 }
 
 fn room_publish_options() -> PublishOptions {
     PublishOptions { accept_data_channel: true, keep_inactive: true }
-}
-
-fn parse_track_label(label: &str) -> Option<TrackId> {
-    label.strip_prefix("sfud-track-")?.parse().ok().map(TrackId)
 }
 
 #[cfg(test)]
@@ -449,5 +295,4 @@ mod tests {
         assert_eq!(parse_track_label(&track_label(TrackId(42))), Some(TrackId(42)));
         assert_eq!(parse_track_label("other"), None);
     }
-
 }
