@@ -275,24 +275,8 @@ impl Hub {
             self.leave(pid, "subscriber offer not answered");
         }
     }
-
-    /// ion participants in all rooms.
-    pub fn participant_count(&self) -> usize {
-        self.ion.len()
-    }
 }
 
 fn room_publish_options() -> PublishOptions {
     PublishOptions { accept_data_channel: true, keep_inactive: true }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn track_labels_round_trip() {
-        assert_eq!(parse_track_label(&track_label(TrackId(42))), Some(TrackId(42)));
-        assert_eq!(parse_track_label("other"), None);
-    }
 }

@@ -364,3 +364,9 @@ fn the_dominant_speakers_video_goes_first_and_everyone_hears_who_speaks() {
     let out = core.take();
     assert_eq!(count(&out, |c| matches!(c, Command::SetPriority { priority: 0, .. })), 3);
 }
+
+#[test]
+fn track_labels_round_trip() {
+    assert_eq!(parse_track_label(&track_label(TrackId(42))), Some(TrackId(42)));
+    assert_eq!(parse_track_label("other"), None);
+}
