@@ -228,7 +228,7 @@ pub struct AudioLevelWindow {
     pub active_level_sum: u32,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Command {
     AddSession(SessionSpec),
     RemoveSession(SessionId),

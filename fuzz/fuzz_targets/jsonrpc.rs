@@ -3,7 +3,7 @@
 //! error reply built from whatever id came in.
 #![no_main]
 
-use controlplane::rooms::rpc::{self, DescParams, JoinParams, TrickleParams};
+use controlplane::signal::ion::rpc::{self, DescParams, JoinParams, TrickleParams};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! ion JSON-RPC across nodes. A WebSocket stays on the node it reached (A);
 //! once its `join` names a room hosted on node B, A forwards every frame to
 //! B over Redis pub/sub, and B runs the connection exactly as a local
-//! WebSocket (`rooms::ws::serve_relayed`), sending replies and notifications
+//! WebSocket (`signal::ion::serve_relayed`), sending replies and notifications
 //! back. Media never passes here: B's candidates are in B's SDP.
 //!
 //! Each node subscribes to one channel, `sfud:relay:{id}`; messages carry
@@ -196,7 +196,7 @@ impl Relay {
                     served.insert(env.conn.clone(), tx);
                 }
                 let info = env.open.unwrap_or(OpenInfo { token: None, namespace: String::new(), source: None });
-                tokio::spawn(crate::rooms::serve_relayed(state.clone(), env.conn, env.from, env.text, info, rx));
+                tokio::spawn(crate::signal::ion::serve_relayed(state.clone(), env.conn, env.from, env.text, info, rx));
             }
             Kind::Up | Kind::Ping => {
                 let tx = self.served.lock().unwrap_or_else(|p| p.into_inner()).get(&env.conn).cloned();

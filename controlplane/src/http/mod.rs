@@ -20,7 +20,7 @@ use axum::Router;
 
 use crate::auth::{bearer_from_header, AuthError, Authenticator, Claims, Need};
 use crate::hub::{Hub, HubError};
-use crate::rooms::rpc::{self, RpcError};
+use crate::signal::ion::rpc::{self, RpcError};
 
 pub use cors::{normalize_origin, CorsPolicy};
 pub use error::ApiError;
@@ -151,7 +151,7 @@ pub fn router(state: AppState) -> Router {
         .route("/json-rpc.min.js", get(demo::json_rpc_js))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
-        .route("/ws", get(crate::rooms::ws_handler))
+        .route("/ws", get(crate::signal::ion::ws_handler))
         .route("/dashboard", get(crate::cluster::dashboard::page))
         .route("/api/v1/cluster", get(crate::cluster::dashboard::api))
         .route("/api/v1/node", get(api::node))

@@ -6,7 +6,9 @@ use dataplane::msg::Command;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::{rooms::track_label, Hub, HubError, SessionKind};
+use super::speakers::AudioLevelInfo;
+use super::{Hub, HubError};
+use crate::room::{track_label, ParticipantId, Protocol};
 
 #[derive(Serialize)]
 pub struct TrackDetail {
@@ -22,6 +24,32 @@ pub struct ParticipantDetail {
     /// "rtc" (a JSON-RPC room participant), "whip" or "whep".
     pub kind: &'static str,
     pub tracks: Vec<TrackDetail>,
+}
+
+/// An ion participant in the admin room view.
+#[derive(Serialize)]
+pub struct ParticipantInfo {
+    pub uid: String,
+    pub tracks: usize,
+}
+
+#[derive(Serialize)]
+pub struct RoomInfo {
+    pub name: String,
+    /// ion (JSON-RPC) participants; WHIP and WHEP are counted below.
+    pub participants: Vec<ParticipantInfo>,
+    pub tracks: usize,
+    pub whip_publisher: bool,
+    pub whep_viewers: usize,
+    /// Seconds the room's viewers have been waiting for a new publisher
+    /// (`room.publisher_grace_secs`), when its publisher left.
+    pub waiting_for_publisher_secs: Option<u64>,
+    /// Stream ids speaking now, loudest first (what `audioLevels` last
+    /// said), and the first of them.
+    pub speakers: Vec<String>,
+    pub dominant_speaker: Option<String>,
+    /// Each audio stream's levels over its latest interval.
+    pub audio_levels: Vec<AudioLevelInfo>,
 }
 
 #[derive(Serialize)]
@@ -45,8 +73,8 @@ pub struct NodeInfo {
 
 impl Hub {
     pub fn participants_of(&self, room: &str) -> Result<Vec<ParticipantDetail>, HubError> {
-        let r = self.rooms.get(room).ok_or_else(|| HubError::NoRoom(room.to_string()))?;
-        let tracks_of = |owner| {
+        let r = self.rooms.room(room).ok_or_else(|| HubError::NoRoom(room.to_string()))?;
+        let tracks_of = |owner: ParticipantId| {
             r.tracks
                 .iter()
                 .filter(|t| t.owner == owner)
@@ -58,53 +86,68 @@ impl Hub {
                 })
                 .collect()
         };
-        let mut out: Vec<ParticipantDetail> = r
-            .participants
-            .iter()
-            .filter_map(|pid| self.participants.get(pid))
-            .map(|p| ParticipantDetail { identity: p.uid().to_string(), kind: "rtc", tracks: tracks_of(p.publisher()) })
-            .collect();
-        for (id, s) in &self.sessions {
-            if s.room != room {
-                continue;
-            }
-            let kind = match s.kind {
-                SessionKind::Whip => "whip",
-                SessionKind::Whep => "whep",
-                _ => continue,
-            };
-            out.push(ParticipantDetail { identity: s.identity.clone(), kind, tracks: tracks_of(*id) });
-        }
-        Ok(out)
+        Ok(self
+            .rooms
+            .participants_in(room)
+            .map(|p| ParticipantDetail {
+                identity: p.identity.clone(),
+                kind: match p.protocol {
+                    Protocol::Ion => "rtc",
+                    Protocol::Whip => "whip",
+                    Protocol::Whep => "whep",
+                },
+                tracks: tracks_of(p.id),
+            })
+            .collect())
     }
 
-    /// Removes a participant (every session with that identity in the room).
+    /// Removes a participant (every participant with that identity in the room).
     pub fn remove_participant(&mut self, room: &str, identity: &str) -> Result<(), HubError> {
-        let pids: Vec<_> = self
-            .rooms
-            .get(room)
-            .ok_or_else(|| HubError::NoRoom(room.to_string()))?
-            .participants
-            .iter()
-            .copied()
-            .filter(|pid| self.participants.get(pid).is_some_and(|p| p.uid() == identity))
-            .collect();
-        let sessions: Vec<_> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.room == room && s.identity == identity && s.participant.is_none())
-            .map(|(id, _)| *id)
-            .collect();
-        if pids.is_empty() && sessions.is_empty() {
+        if self.rooms.room(room).is_none() {
+            return Err(HubError::NoRoom(room.to_string()));
+        }
+        let pids: Vec<ParticipantId> =
+            self.rooms.participants_in(room).filter(|p| p.identity == identity).map(|p| p.id).collect();
+        if pids.is_empty() {
             return Err(HubError::NoParticipant(identity.to_string()));
         }
         for pid in pids {
             self.leave(pid, "removed by admin");
         }
-        for id in sessions {
-            self.remove(id, "removed by admin");
-        }
         Ok(())
+    }
+
+    /// The rooms, as the admin API lists them.
+    pub fn rooms(&self) -> Vec<RoomInfo> {
+        let now = Instant::now();
+        let mut v: Vec<RoomInfo> = self
+            .rooms
+            .rooms()
+            .map(|(name, r)| {
+                let counts = self.rooms.counts(name);
+                RoomInfo {
+                    name: name.clone(),
+                    participants: self
+                        .rooms
+                        .participants_in(name)
+                        .filter(|p| p.protocol == Protocol::Ion)
+                        .map(|p| ParticipantInfo {
+                            uid: p.identity.clone(),
+                            tracks: r.tracks.iter().filter(|t| t.owner == p.id).count(),
+                        })
+                        .collect(),
+                    tracks: r.tracks.len(),
+                    whip_publisher: counts.whip > 0,
+                    whep_viewers: counts.whep,
+                    waiting_for_publisher_secs: r.orphaned.as_ref().map(|o| now.saturating_duration_since(o.since).as_secs()),
+                    speakers: r.speakers.current().to_vec(),
+                    dominant_speaker: r.speakers.dominant().map(str::to_string),
+                    audio_levels: self.audio_level_info(r),
+                }
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
     }
 
     /// Stops (or resumes) forwarding a published track to everyone.
@@ -136,7 +179,7 @@ impl Hub {
     }
 
     pub fn set_muted(&mut self, room: &str, track_sid: &str, muted: bool) -> Result<(), HubError> {
-        let r = self.rooms.get(room).ok_or_else(|| HubError::NoRoom(room.to_string()))?;
+        let r = self.rooms.room(room).ok_or_else(|| HubError::NoRoom(room.to_string()))?;
         let track = r
             .tracks
             .iter()
@@ -157,8 +200,8 @@ impl Hub {
         NodeInfo {
             version: env!("CARGO_PKG_VERSION"),
             shards: self.shards(),
-            rooms: self.rooms.len(),
-            participants: self.participants.len(),
+            rooms: self.rooms.room_count(),
+            participants: self.rooms.participant_count(),
             sessions: self.sessions.len(),
             load: self
                 .stats
@@ -176,7 +219,7 @@ impl Hub {
 
     /// Whether this node hosts `room` now (cluster placement skips Redis then).
     pub fn has_room(&self, room: &str) -> bool {
-        self.rooms.contains_key(room)
+        self.rooms.room(room).is_some()
     }
 
     pub fn session_count(&self) -> usize {

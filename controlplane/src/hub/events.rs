@@ -1,12 +1,12 @@
 //! What the hub tells the outside world: webhooks, and the room and
-//! participant gauges for Prometheus. Every lifecycle change goes through
-//! here so none is reported twice or forgotten.
+//! participant gauges for Prometheus. Every lifecycle change comes from the
+//! rooms core as one `RoomEvent`, so none is reported twice or forgotten.
 
-use dataplane::msg::{MediaKind, TrackId};
 use tracing::info;
 
-use super::{rooms::track_label, Hub, Room};
+use super::Hub;
 use crate::metrics;
+use crate::room::{track_label, RoomEvent};
 use crate::webhook::{WebhookEvent, Webhooks};
 
 impl Hub {
@@ -19,55 +19,38 @@ impl Hub {
         self.hooks.clone()
     }
 
-    pub(super) fn emit(&self, ev: WebhookEvent) {
+    fn emit(&self, ev: WebhookEvent) {
         info!(event = ev.event.as_str(), room = %ev.room.name, "room event");
         self.hooks.notify(ev);
     }
 
-    /// The room, created (and announced) if it did not exist.
-    pub(super) fn room_entry(&mut self, name: &str) -> &mut Room {
-        if !self.rooms.contains_key(name) {
-            info!(room = name, "room started");
-            self.hooks.notify(WebhookEvent::room_started(name));
-            self.rooms.insert(name.to_string(), Room::default());
-            metrics::set_rooms(self.rooms.len());
+    pub(super) fn on_room_event(&mut self, ev: RoomEvent) {
+        match ev {
+            RoomEvent::RoomStarted { room } => {
+                self.hooks.notify(WebhookEvent::room_started(&room));
+                metrics::set_rooms(self.rooms.room_count());
+            }
+            RoomEvent::RoomFinished { room } => {
+                self.emit(WebhookEvent::room_finished(&room));
+                metrics::set_rooms(self.rooms.room_count());
+            }
+            RoomEvent::ParticipantJoined { room, identity } => {
+                self.emit(WebhookEvent::participant_joined(&room, &identity));
+                metrics::set_participants(self.rooms.participant_count());
+            }
+            RoomEvent::ParticipantLeft { room, identity } => {
+                self.emit(WebhookEvent::participant_left(&room, &identity));
+                metrics::set_participants(self.rooms.participant_count());
+            }
+            RoomEvent::TrackPublished { room, identity, track, kind } => {
+                self.emit(WebhookEvent::track_published(&room, &identity, &track_label(track), kind));
+            }
+            RoomEvent::TrackUnpublished { room, identity, track, kind } => {
+                self.emit(WebhookEvent::track_unpublished(&room, &identity, &track_label(track), kind));
+            }
+            RoomEvent::PublisherReplaced { room, identity, kept } => {
+                self.emit(WebhookEvent::publisher_replaced(&room, &identity, kept));
+            }
         }
-        self.rooms.entry(name.to_string()).or_default()
-    }
-
-    pub(super) fn close_room_if_empty(&mut self, name: &str) {
-        if self.rooms.get(name).is_some_and(Room::is_empty) {
-            self.rooms.remove(name);
-            self.emit(WebhookEvent::room_finished(name));
-            metrics::set_rooms(self.rooms.len());
-        }
-    }
-
-    pub(super) fn participant_joined(&self, room: &str, identity: &str) {
-        self.emit(WebhookEvent::participant_joined(room, identity));
-        metrics::set_participants(self.participant_total());
-    }
-
-    pub(super) fn participant_left(&self, room: &str, identity: &str) {
-        self.emit(WebhookEvent::participant_left(room, identity));
-        metrics::set_participants(self.participant_total());
-    }
-
-    pub(super) fn track_published(&self, room: &str, identity: &str, track: TrackId, kind: MediaKind) {
-        self.emit(WebhookEvent::track_published(room, identity, &track_label(track), kind));
-    }
-
-    pub(super) fn track_unpublished(&self, room: &str, identity: &str, track: TrackId, kind: MediaKind) {
-        self.emit(WebhookEvent::track_unpublished(room, identity, &track_label(track), kind));
-    }
-
-    /// Room participants plus WHIP publishers and WHEP viewers.
-    fn participant_total(&self) -> usize {
-        self.participants.len()
-            + self
-                .sessions
-                .values()
-                .filter(|s| matches!(s.kind, super::SessionKind::Whip | super::SessionKind::Whep))
-                .count()
     }
 }

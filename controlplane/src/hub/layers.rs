@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tracing::{debug, info};
 
-use super::rooms::track_label;
+use crate::room::track_label;
 use super::{Hub, HubError, PUBLIC_ID_LEN};
 
 /// ion-sfu's names for layers 0, 1, 2.
@@ -57,9 +57,8 @@ impl Hub {
             return;
         };
         let Some(s) = self.sessions.get(&session) else { return };
-        let Some(room) = self.rooms.get(&s.room) else { return };
         let tracks: Vec<(TrackId, MediaKind)> =
-            room.tracks.iter().filter(|t| t.stream_id == m.stream_id).map(|t| (t.id, t.kind)).collect();
+            self.rooms.tracks(&s.room).iter().filter(|t| t.stream_id == m.stream_id).map(|t| (t.id, t.kind)).collect();
         for (track, kind) in tracks {
             let cap = match kind {
                 MediaKind::Audio => LayerCap { off: m.audio == Some(false), ..Default::default() },
@@ -80,7 +79,7 @@ impl Hub {
     pub(super) fn on_layer_chosen(&mut self, session: SessionId, track: TrackId, layer: Option<u8>) {
         debug!(session = session.0, track = track.0, ?layer, "layer chosen");
         let Some(s) = self.sessions.get(&session) else { return };
-        let Some(rt) = self.rooms.get(&s.room).and_then(|r| r.tracks.iter().find(|t| t.id == track)) else { return };
+        let Some(rt) = self.rooms.track(&s.room, track) else { return };
         let layers = rt.layers.min(LAYER_NAMES.len());
         let msg = json!({
             "method": "activeLayer",
@@ -120,11 +119,11 @@ impl Hub {
             .ok_or(HubError::UnknownSession)?;
         let track = match &body.track {
             Some(label) => Some(
-                s.tracks
+                self.rooms
+                    .tracks(&s.room)
                     .iter()
-                    .chain(self.rooms.get(&s.room).into_iter().flat_map(|r| r.tracks.iter().map(|t| &t.id)))
-                    .find(|t| track_label(**t) == *label)
-                    .copied()
+                    .map(|t| t.id)
+                    .find(|t| track_label(*t) == *label)
                     .ok_or_else(|| HubError::NoTrack(label.clone()))?,
             ),
             None => None,

@@ -65,14 +65,14 @@ impl Hub {
         if self.sessions.len() + add > l.max_sessions {
             return Err(hit("max_sessions", false, format!("sfud is at its session limit ({}, limits.max_sessions); retry later or on another node", l.max_sessions)));
         }
-        let existing = self.rooms.get(room);
-        if existing.is_none() && self.rooms.len() >= l.max_rooms {
+        let existing = self.rooms.room(room).is_some();
+        if !existing && self.rooms.room_count() >= l.max_rooms {
             return Err(hit("max_rooms", false, format!("sfud is at its room limit ({}, limits.max_rooms)", l.max_rooms)));
         }
-        if let Some(r) = existing {
-            let rtc = r.participants.len();
-            let publishers = rtc + usize::from(r.publisher.is_some());
-            let viewers = rtc + r.viewers.len();
+        if existing {
+            let c = self.rooms.counts(room);
+            let publishers = c.ion + c.whip;
+            let viewers = c.ion + c.whep;
             if matches!(role, Role::Publisher | Role::Participant) && publishers >= l.max_publishers_per_room {
                 return Err(hit("max_publishers_per_room", false, format!("room '{room}' has {publishers} publishers (limits.max_publishers_per_room)")));
             }

@@ -1,6 +1,9 @@
-//! The controlplane's view of sessions and rooms. It owns the DTLS endpoints
-//! and drives the dataplane only through `Command`s; it learns what happens
-//! there only through `Event`s.
+//! The shell around the rooms core (`crate::room`): sessions, their DTLS
+//! endpoints and SCTP data channels, and the signaling of each protocol
+//! (`whip.rs`, `ion.rs`). It feeds the core what clients and the dataplane
+//! do, and carries out what the core asks (`outputs.rs`). It drives the
+//! dataplane only through `Command`s and learns what happens there only
+//! through `Event`s.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,25 +21,26 @@ use tracing::{debug, info, warn};
 
 use crate::datachannel::{DataChannelEvent, DataChannels, MessageData};
 use crate::dtls::{DtlsContext, DtlsEvent, DtlsServer};
-use crate::sdp::{self, Codec, LocalIce, MediaKind, OfferedTrack, SessionDescription};
+use crate::sdp::{self, LocalIce};
 
 mod admin;
 mod events;
-mod patch;
-mod republish;
+mod ion;
 mod layers;
 mod limits;
-mod rooms;
+mod outputs;
+mod patch;
 mod specs;
 mod speakers;
+mod whip;
 
 pub use layers::LayerCapBody;
 pub use admin::{NodeInfo, ParticipantDetail};
 pub use patch::Patched;
 pub use limits::{Client, LimitHit};
 use limits::Role;
-pub use rooms::{ParticipantId, ParticipantInfo, RoomInfo};
-pub use speakers::DominantSpeaker;
+pub use admin::{ParticipantInfo, RoomInfo};
+pub use crate::room::{DominantSpeaker, ParticipantId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -72,11 +76,11 @@ struct SessionEntry {
     early_dtls: Vec<Vec<u8>>,
     /// SCTP data channels (room sessions only).
     dc: Option<DataChannels>,
+    /// The participant it carries (set once the rooms core admitted it).
     participant: Option<ParticipantId>,
     /// Who: the token's identity, the room participant's uid, or the resource id.
     identity: String,
     remote: Option<SocketAddr>,
-    tracks: Vec<TrackId>,
     /// The client's current ICE ufrag: a PATCH with another one restarts ICE.
     remote_ufrag: String,
     /// The WHIP/WHEP resource's entity tag; a new one per ICE restart.
@@ -87,46 +91,6 @@ struct SessionEntry {
     source: Option<std::net::IpAddr>,
     /// The verified token's identity, when auth is on.
     token_identity: Option<String>,
-}
-
-/// A track published into a room, as subscribers are offered it.
-#[derive(Clone)]
-struct RoomTrack {
-    id: TrackId,
-    kind: MediaKind,
-    codec: Codec,
-    /// The publishing session.
-    owner: SessionId,
-    /// The publisher's media stream id (msid), shared by its tracks.
-    stream_id: String,
-    /// The publisher sends RED around this (Opus) codec.
-    red: bool,
-    /// Simulcast layers (0 for a single stream).
-    layers: usize,
-}
-
-#[derive(Default)]
-struct Room {
-    /// The WHIP publisher, if any.
-    publisher: Option<SessionId>,
-    tracks: Vec<RoomTrack>,
-    viewers: Vec<SessionId>,
-    participants: Vec<ParticipantId>,
-    /// WHEP viewers' downtracks, so they can follow a new publisher.
-    viewer_downtracks: Vec<republish::ViewerDowntrack>,
-    /// Set while viewers wait for a departed publisher's replacement.
-    orphaned: Option<republish::Orphaned>,
-    /// Audio levels and the speakers last announced (`hub/speakers.rs`).
-    speakers: crate::rooms::speakers::RoomSpeakers,
-    /// The dominant speaker's tracks, which subscribers' stream allocators
-    /// serve first (`Command::SetPriority`).
-    prioritized: Vec<TrackId>,
-}
-
-impl Room {
-    fn is_empty(&self) -> bool {
-        self.publisher.is_none() && self.viewers.is_empty() && self.participants.is_empty()
-    }
 }
 
 #[derive(Debug, Error)]
@@ -188,8 +152,11 @@ pub struct Hub {
     node_limits: crate::config::LimitsConfig,
     sessions: HashMap<SessionId, SessionEntry>,
     resources: HashMap<String, SessionId>,
-    rooms: HashMap<String, Room>,
-    participants: HashMap<ParticipantId, rooms::Participant>,
+    /// The room model: rooms, participants, tracks, subscriptions.
+    rooms: crate::room::Rooms,
+    /// ion participants' signaling state (their SDP, their socket).
+    ion: HashMap<ParticipantId, ion::IonPeer>,
+    /// Session ids.
     next_id: u64,
     stats: Vec<ShardStats>,
     /// When each shard last reported (the watchdog's proof of life).
@@ -225,6 +192,7 @@ impl Hub {
         let shards = dataplane.shards();
         let audio = speakers::dataplane_settings(&limits);
         dataplane.broadcast(|| Command::SetAudioLevels(audio));
+        let rooms = crate::room::Rooms::new(crate::room::RoomsConfig::from_config(&limits));
         Hub {
             dataplane,
             dtls,
@@ -235,8 +203,8 @@ impl Hub {
             node_limits: Default::default(),
             sessions: HashMap::new(),
             resources: HashMap::new(),
-            rooms: HashMap::new(),
-            participants: HashMap::new(),
+            rooms,
+            ion: HashMap::new(),
             next_id: 1,
             stats: (0..shards).map(|shard| ShardStats { shard, ..Default::default() }).collect(),
             stats_seen: vec![None; shards],
@@ -313,7 +281,6 @@ impl Hub {
                 participant: None,
                 identity,
                 remote: None,
-                tracks: Vec::new(),
                 remote_ufrag: remote.map(|r| r.ice_ufrag.clone()).unwrap_or_default(),
                 etag: patch::new_etag(),
                 created: Instant::now(),
@@ -333,168 +300,32 @@ impl Hub {
         Ok((id, resource))
     }
 
-    /// WHIP: a publisher's offer becomes the room's uptracks.
-    pub fn publish(
-        &mut self,
-        room: &str,
-        offer: &SessionDescription,
-        hint: Option<usize>,
-        client: Client<'_>,
-    ) -> Result<Created, HubError> {
-        let pinned = self.pinned(hint)?;
-        let identity = client.identity;
-        if self.rooms.get(room).is_some_and(|r| r.publisher.is_some()) {
-            return Err(HubError::RoomBusy(room.to_string()));
-        }
-        self.admit(room, Role::Publisher, client)?;
-        let local = self.local_ice();
-        let answer = sdp::answer_publish(offer, &local).map_err(|e| HubError::BadOffer(e.to_string()))?;
-        let (id, resource) = self.new_session(SessionKind::Whip, room, &local, Some(&answer.remote), pinned, identity, client)?;
-        let mut tracks = Vec::new();
-        for m in &answer.media {
-            let track = self.add_uptrack(id, m);
-            tracks.push(RoomTrack {
-                id: track,
-                kind: m.kind,
-                codec: m.codec.clone(),
-                owner: id,
-                stream_id: format!("sfud-{room}"),
-                red: m.red_pt.is_some(),
-                layers: m.layers.len(),
-            });
-        }
-        if let Some(s) = self.sessions.get_mut(&id) {
-            s.tracks = tracks.iter().map(|t| t.id).collect();
-        }
-        let announced: Vec<(TrackId, MediaKind)> = tracks.iter().map(|t| (t.id, t.kind)).collect();
-        let r = self.room_entry(room);
-        r.publisher = Some(id);
-        r.tracks.extend(tracks.iter().cloned());
-        let codecs: Vec<&str> = r.tracks.iter().filter(|t| t.owner == id).map(|t| t.codec.name.as_str()).collect();
-        info!(session = id.0, room, ?codecs, "publisher joined");
-        let who = self.sessions.get(&id).map(|s| s.identity.clone()).unwrap_or_default();
-        self.participant_joined(room, &who);
-        for (t, kind) in announced {
-            self.track_published(room, &who, t, kind);
-        }
-        self.refresh_room(room);
-        self.resume_viewers(room, &tracks);
-        let etag = self.sessions.get(&id).map(|s| s.etag.clone()).unwrap_or_default();
-        Ok(Created { resource, answer: answer.sdp, etag })
-    }
-
-    /// A new uptrack for what a publisher's answer accepted, on every shard.
-    fn add_uptrack(&mut self, session: SessionId, m: &sdp::PublishedMedia) -> TrackId {
-        let track = TrackId(self.next_id);
-        self.next_id += 1;
-        let spec = specs::uptrack(track, session, m);
-        self.dataplane.broadcast(|| Command::AddUptrack(spec.clone()));
-        track
-    }
-
-    /// WHEP: a viewer's offer gets the room's current tracks as downtracks.
-    pub fn subscribe(
-        &mut self,
-        room: &str,
-        offer: &SessionDescription,
-        hint: Option<usize>,
-        client: Client<'_>,
-    ) -> Result<Created, HubError> {
-        let pinned = self.pinned(hint)?;
-        let identity = client.identity;
-        let tracks = match self.rooms.get(room) {
-            Some(r) if !r.tracks.is_empty() => r.tracks.clone(),
-            _ => return Err(HubError::NoPublisher(room.to_string())),
-        };
-        self.admit(room, Role::Viewer, client)?;
-        let offered: Vec<OfferedTrack> = tracks
-            .iter()
-            .map(|t| OfferedTrack {
-                kind: t.kind,
-                codec: t.codec.clone(),
-                ssrc: rand::random::<u32>() | 1,
-                rtx_ssrc: specs::rtx_ssrc_for(t.kind),
-                red: t.red,
-                cname: format!("sfud-{room}"),
-                stream_id: t.stream_id.clone(),
-                track_id: rooms::track_label(t.id),
-            })
-            .collect();
-        let local = self.local_ice();
-        let answer =
-            sdp::answer_subscribe(offer, &local, &offered).map_err(|e| HubError::BadOffer(e.to_string()))?;
-        let (id, resource) = self.new_session(SessionKind::Whep, room, &local, Some(&answer.remote), pinned, identity, client)?;
-        for m in &answer.media {
-            let Some(t) = tracks.get(m.track_index) else { continue };
-            let spec = specs::whep_downtrack(id, t.id, m);
-            self.dataplane.broadcast(|| Command::AddDowntrack(spec.clone()));
-        }
-        if let Some(r) = self.rooms.get_mut(room) {
-            r.viewers.push(id);
-            for m in &answer.media {
-                let Some(t) = tracks.get(m.track_index) else { continue };
-                r.viewer_downtracks.push(republish::ViewerDowntrack { viewer: id, track: t.id, codec: m.codec.clone() });
-            }
-        }
-        info!(session = id.0, room, "viewer joined");
-        let who = self.sessions.get(&id).map(|s| s.identity.clone()).unwrap_or_default();
-        self.participant_joined(room, &who);
-        let etag = self.sessions.get(&id).map(|s| s.etag.clone()).unwrap_or_default();
-        Ok(Created { resource, answer: answer.sdp, etag })
-    }
-
-    /// Ends a session by its resource id (WHIP/WHEP DELETE). `kind` and
-    /// `room` must match the URL it was created under.
-    pub fn delete(&mut self, kind: SessionKind, room: &str, resource: &str) -> Result<(), HubError> {
-        let id = *self.resources.get(resource).ok_or(HubError::UnknownSession)?;
-        let entry = self.sessions.get(&id).ok_or(HubError::UnknownSession)?;
-        if entry.kind != kind || entry.room != room {
-            return Err(HubError::UnknownSession);
-        }
-        self.remove(id, "deleted by client");
-        Ok(())
-    }
-
-    /// Ends a session. A room session takes its whole participant with it.
+    /// Ends a session. A session carrying a participant takes the whole
+    /// participant with it (an ion participant's other PC too).
     fn remove(&mut self, id: SessionId, why: &str) {
-        if let Some(pid) = self.sessions.get(&id).and_then(|s| s.participant) {
-            self.leave(pid, why);
-            return;
+        match self.sessions.get(&id).map(|s| s.participant) {
+            Some(Some(pid)) => self.leave(pid, why),
+            Some(None) => {
+                // Never admitted by the core (refused half-way).
+                self.forget_session(id);
+                self.dataplane.broadcast(|| Command::RemoveSession(id));
+                info!(session = id.0, why, "session ended");
+            }
+            None => {}
         }
-        self.drop_session(id, why);
     }
 
-    /// Forgets one session here and on every shard (which removes its
-    /// uptracks and the downtracks they fed), and prunes the room.
-    fn drop_session(&mut self, id: SessionId, why: &str) {
-        let Some(entry) = self.sessions.remove(&id) else { return };
-        self.resources.remove(&entry.resource);
-        // Before RemoveSession, which would take the viewers' downtracks with it.
-        if entry.kind == SessionKind::Whip {
-            self.detach_for_viewers(&entry.room, id);
+    /// A participant is gone (leave, socket closed, ICE consent or DTLS failure).
+    pub fn leave(&mut self, pid: ParticipantId, why: &str) {
+        self.rooms.leave(pid, why, Instant::now());
+        self.drive();
+    }
+
+    /// Drops a session's state here (the dataplane is told by the caller).
+    fn forget_session(&mut self, id: SessionId) {
+        if let Some(entry) = self.sessions.remove(&id) {
+            self.resources.remove(&entry.resource);
         }
-        self.dataplane.broadcast(|| Command::RemoveSession(id));
-        let mut removed = Vec::new();
-        if let Some(room) = self.rooms.get_mut(&entry.room) {
-            if room.publisher == Some(id) {
-                room.publisher = None;
-            }
-            removed = room.tracks.iter().filter(|t| t.owner == id).map(|t| (t.id, t.kind)).collect();
-            room.tracks.retain(|t| t.owner != id);
-            room.viewers.retain(|v| *v != id);
-            room.viewer_downtracks.retain(|vd| vd.viewer != id);
-        }
-        info!(session = id.0, room = %entry.room, kind = ?entry.kind, why, "session ended");
-        for (t, kind) in &removed {
-            self.track_unpublished(&entry.room, &entry.identity, *t, *kind);
-        }
-        if matches!(entry.kind, SessionKind::Whip | SessionKind::Whep) {
-            self.participant_left(&entry.room, &entry.identity);
-        }
-        if !removed.is_empty() {
-            self.refresh_room(&entry.room);
-        }
-        self.close_room_if_empty(&entry.room);
     }
 
     pub fn sessions(&self) -> Vec<SessionInfo> {
@@ -547,7 +378,10 @@ impl Hub {
                 }
             }
             Event::UptrackActive { track, ssrc } => debug!(track = track.0, ssrc, "uptrack active"),
-            Event::AudioLevels { windows, .. } => self.on_audio_levels(windows),
+            Event::AudioLevels { windows, .. } => {
+                self.rooms.audio_levels(windows);
+                self.drive();
+            }
             Event::LayerChosen { session, track, layer } => self.on_layer_chosen(session, track, layer),
             Event::Stats(s) => {
                 crate::metrics::record_shard_stats(&s);
@@ -587,7 +421,8 @@ impl Hub {
         }
         let now = Instant::now();
         self.expire_offers(now);
-        self.expire_orphans(now);
+        self.rooms.tick(now);
+        self.drive();
         self.reap_unconnected(now);
         let due: Vec<SessionId> = self
             .sessions
@@ -699,7 +534,10 @@ impl Hub {
         }
         if api_opened {
             // A late joiner learns who is speaking now, not at the next change.
-            self.greet_speakers(id);
+            if let Some(pid) = self.sessions.get(&id).and_then(|s| s.participant) {
+                self.rooms.api_opened(pid);
+                self.drive();
+            }
         }
     }
 }
