@@ -80,6 +80,28 @@ test('node and room capacity limits answer 503 with the key, JSON-RPC -32006', {
   });
 });
 
+test('a namespace (tenant) has its own room and session budgets (429); other tenants are unaffected', { timeout: 60000 }, async () => {
+  await withServer('harden-namespaces', {
+    SFUD_LIMITS__MAX_ROOMS_PER_NAMESPACE: '1',
+    SFUD_LIMITS__MAX_SESSIONS_PER_NAMESPACE: '2',
+  }, async () => {
+    const expect = async (path, offer, status, reason) => {
+      const r = await postSdp(path, offer);
+      assert.equal(r.status, status, `POST ${path}: ${r.status} ${r.text}`);
+      if (reason) assert.match(r.text, reason, `POST ${path}`);
+    };
+    await expect('/whip/r1?ns=t1', whipOffer(), 201);
+    await expect('/whip/r2?ns=t1', whipOffer(), 429, /namespace 't1'.*max_rooms_per_namespace/);
+    await expect('/whip/r1?ns=t2', whipOffer(), 201);
+    await expect('/whep/r1?ns=t1', whepOffer(), 201);
+    await expect('/whep/r1?ns=t1', whepOffer(), 429, /max_sessions_per_namespace/);
+    await expect('/whep/r1?ns=t2', whepOffer(), 201);
+    for (const l of ['max_rooms_per_namespace', 'max_sessions_per_namespace']) {
+      assert.ok(await refusals(l) >= 1, `sfud_limit_refusals_total{limit="${l}"}`);
+    }
+  });
+});
+
 test('auth on: per-identity and per-address limits (429), TURN only for authorized OPTIONS, DELETE and listing need tokens, auth before body', { timeout: 60000 }, async () => {
   await withServer('harden-auth', authEnv({
     SFUD_LIMITS__MAX_SESSIONS_PER_IDENTITY: '1',
