@@ -88,6 +88,10 @@ pub struct ExtIds {
     pub rid: Option<u8>,
     /// urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id (RFC 8852)
     pub repaired_rid: Option<u8>,
+    /// `a=extmap-allow-mixed` (RFC 8285 §6) was negotiated: packets may use
+    /// the two-byte form when an element needs it (a dependency descriptor
+    /// with its template structure, about 90 bytes).
+    pub allow_mixed: bool,
 }
 
 /// A downtrack's RFC 4588 repair stream: NACKed packets are resent on it.

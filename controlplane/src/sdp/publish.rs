@@ -187,7 +187,8 @@ pub fn answer_publish_with(
             }
         }
     }
-    let sdp = answer_session(local, bundle, sections).to_sdp();
+    let mixed = offer.attributes.iter().any(|a| a.key == super::extmap::ALLOW_MIXED);
+    let sdp = answer_session(local, bundle, sections, mixed).to_sdp();
     Ok(PublishAnswer {
         sdp,
         remote,

@@ -244,6 +244,7 @@ fn chrome_whip_answer() {
             abs_send_time: Some(2),
             transport_cc: Some(3),
             audio_level: Some(1),
+            allow_mixed: true,
             ..Default::default()
         }
     );
@@ -276,6 +277,7 @@ fn chrome_whip_answer() {
             dependency_descriptor: None,
             rid: Some(10),
             repaired_rid: Some(11),
+            allow_mixed: true,
         }
     );
     assert_eq!(
@@ -695,6 +697,7 @@ fn chrome_whep_answer() {
             abs_send_time: Some(2),
             transport_cc: Some(3),
             audio_level: Some(1),
+            allow_mixed: true,
             ..Default::default()
         }
     );
@@ -722,6 +725,7 @@ fn chrome_whep_answer() {
         sv.ext,
         ExtIds {
             mid: Some(4),
+            allow_mixed: true,
             ..Default::default()
         }
     );
@@ -820,6 +824,7 @@ fn chromium_whep_with_every_extension() {
             dependency_descriptor: Some(9),
             rid: None,
             repaired_rid: None,
+            allow_mixed: true,
         }
     );
     assert_eq!(

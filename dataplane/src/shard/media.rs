@@ -111,7 +111,7 @@ impl ShardCore {
             vp8: up.spec.codec == crate::msg::CodecKind::Vp8,
             red,
             start: 0,
-            carried_len: carried_len as u8,
+            carried_len: carried_len as u16,
             len: payload.len() as u32,
         };
         let epoch = self.registry.epoch;

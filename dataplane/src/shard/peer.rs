@@ -24,7 +24,7 @@ pub struct MediaItem {
     /// Carried header extensions (`forward::extensions`), then the payload,
     /// in `MediaBatch::data`.
     pub start: u32,
-    pub carried_len: u8,
+    pub carried_len: u16,
     pub len: u32,
 }
 
@@ -39,7 +39,7 @@ pub struct MediaBatch {
 impl MediaBatch {
     pub fn push(&mut self, mut item: MediaItem, carried: &[u8], payload: &[u8]) {
         item.start = self.data.len() as u32;
-        item.carried_len = carried.len().min(usize::from(u8::MAX)) as u8;
+        item.carried_len = carried.len().min(usize::from(u16::MAX)) as u16;
         item.len = payload.len() as u32;
         self.data.extend_from_slice(&carried[..usize::from(item.carried_len)]);
         self.data.extend_from_slice(payload);
