@@ -50,6 +50,9 @@ pub enum CodecKind {
     Opus,
     Vp8,
     H264,
+    /// VP9, SVC read from its payload descriptor (`forward::vp9`).
+    Vp9,
+    Av1,
     Other,
 }
 
@@ -59,6 +62,8 @@ impl CodecKind {
             "opus" => CodecKind::Opus,
             "vp8" => CodecKind::Vp8,
             "h264" => CodecKind::H264,
+            "vp9" => CodecKind::Vp9,
+            "av1" => CodecKind::Av1,
             _ => CodecKind::Other,
         }
     }

@@ -13,7 +13,7 @@ use tracing::info;
 
 use super::answer::{
     accepted_section, answer_session, check_mids, codec_attributes, data_channel_params,
-    data_channel_section, describe_offered, is_data_channel, is_secure_rtp, offered_rtpmaps,
+    data_channel_section, describe_offered, is_auxiliary, is_data_channel, is_secure_rtp, offered_rtpmaps,
     rejected_section, rejection_summary, settle_bundle, DataChannelParams, Plan,
 };
 use super::codec::{canonical_name, h264_publish_rank, supported_feedback, Codec, MediaKind};
@@ -266,7 +266,7 @@ fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<(PublishedMedi
     let Some(rtpmap) = chosen else {
         let needed = match kind {
             MediaKind::Audio => "opus/48000/2",
-            MediaKind::Video => "VP8/90000, or H264/90000 with packetization-mode=1",
+            MediaKind::Video => "VP8/90000, or H264/90000 with packetization-mode=1 (or VP9/AV1 offered first)",
         };
         return Plan::Reject(format!(
             "sfud needs {needed}; the offer has {}",
@@ -321,6 +321,13 @@ fn choose_audio(m: &MediaDescription) -> Option<RtpMap> {
 /// VP8 first; else the best-ranked H264, earliest in the offer among equals.
 fn choose_video(m: &MediaDescription) -> Option<RtpMap> {
     let maps = offered_rtpmaps(m);
+    // A publisher that puts VP9 or AV1 first asked for it (for SVC, say):
+    // it gets it. Otherwise VP8 first, as browsers offer by default.
+    if let Some(first) = maps.iter().find(|r| !is_auxiliary(&r.name)) {
+        if (first.name.eq_ignore_ascii_case("VP9") || first.name.eq_ignore_ascii_case("AV1")) && first.clock_rate == 90000 {
+            return Some(first.clone());
+        }
+    }
     if let Some(vp8) = maps
         .iter()
         .find(|r| r.name.eq_ignore_ascii_case("VP8") && r.clock_rate == 90000)

@@ -12,8 +12,8 @@ use crate::forward::extensions::{self, MAX_CARRIED};
 use crate::forward::nack_generator::Arrival;
 use crate::forward::retransmission_cache::RetransmissionCache;
 use crate::forward::twcc_receiver::TwccReceiver;
-use crate::forward::{rid, rtx, simulcast, Downtrack};
-use crate::msg::{MediaKind, SessionId, TrackId};
+use crate::forward::{rid, rtx, simulcast, vp9, Downtrack};
+use crate::msg::{MediaKind, SessionId, TrackId, MAX_LAYERS};
 use crate::rtcp::{self, RtcpPacket};
 use crate::shard::core::{send_rtcp, srtp_drop_reason, ShardCore};
 use crate::shard::outbox::Outbox;
@@ -109,6 +109,7 @@ impl ShardCore {
             marker: hdr.marker,
             keyframe,
             vp8: up.spec.codec == crate::msg::CodecKind::Vp8,
+            vp9: up.spec.codec == crate::msg::CodecKind::Vp9,
             red,
             start: 0,
             carried_len: carried_len as u16,
@@ -201,6 +202,14 @@ impl ShardCore {
             let cache = self.caches.entry(key).or_insert_with(|| new_cache(kind));
             cache.insert(item.ext_seq, item.timestamp, item.marker, carried, payload, now);
         }
+        // VP9: the descriptor is read once here for every subscriber; with
+        // layer indices (SVC), each spatial layer's rate is measured under
+        // its own id for the allocators, as simulcast layers are.
+        let vp9 = if item.vp9 { vp9::parse(payload).ok() } else { None };
+        if let Some(l) = vp9.as_ref().and_then(|d| d.layer) {
+            let key = simulcast::layer_track(item.track, Some(l.spatial.min(MAX_LAYERS as u8 - 1)));
+            self.rates.entry(key).or_default().on_packet(payload.len(), now);
+        }
         let origin = *self.origin.get_or_insert(now);
         for dt in list.iter_mut() {
             let Some(sess) = self.sessions.get_mut(&dt.spec.session) else { continue };
@@ -209,7 +218,7 @@ impl ShardCore {
             }
             let ctx = send_context(sess, origin, now);
             let slot = out.slot();
-            let (len, stamped) = match dt.forward(item, carried, payload, &ctx, slot, now) {
+            let (len, stamped) = match dt.forward(item, vp9.as_ref(), carried, payload, &ctx, slot, now) {
                 Rewrite::Packet { len, transport_seq } => (len, transport_seq),
                 Rewrite::Skip => {
                     let why = if payload.is_empty() { DropReason::Padding } else { DropReason::WaitingKeyframe };

@@ -19,6 +19,8 @@ pub struct MediaItem {
     pub keyframe: bool,
     /// The payload is VP8 (downtracks read its descriptor on simulcast tracks).
     pub vp8: bool,
+    /// The payload is VP9 (downtracks filter its spatial/temporal layers).
+    pub vp9: bool,
     /// The payload is RFC 2198 RED (the uptrack's `red_payload_type`).
     pub red: bool,
     /// Carried header extensions (`forward::extensions`), then the payload,
