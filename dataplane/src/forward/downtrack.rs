@@ -17,6 +17,7 @@ use crate::forward::layer_selector::{LayerSelector, Verdict, ALL_TEMPORAL};
 use crate::forward::seq_mapper::SeqMapper;
 use crate::forward::simulcast;
 use crate::forward::svc_filter::SvcFilter;
+use crate::forward::dependency_descriptor::{FrameInfo, TemplateStructure};
 use crate::forward::vp9::Vp9Descriptor;
 use crate::forward::vp8::{self, Vp8Munger};
 use crate::msg::{DowntrackSpec, LayerCap, MediaKind, TrackId};
@@ -28,6 +29,20 @@ use crate::shard::peer::MediaItem;
 const KEYFRAME_RETRY: Duration = Duration::from_secs(1);
 
 mod svc;
+
+/// What the fan-out read of a packet's SVC layers, once per shard.
+#[derive(Clone, Copy)]
+pub enum Svc<'a> {
+    /// Not layered (or not known to be).
+    None,
+    /// A VP9 payload descriptor with layer indices.
+    Vp9(&'a Vp9Descriptor),
+    /// A dependency descriptor resolved against the track's structure.
+    Dd(&'a FrameInfo, &'a TemplateStructure),
+    /// A dependency descriptor that could not be read (no structure yet,
+    /// or malformed): an SVC downtrack drops it.
+    Unreadable,
+}
 
 /// What a downtrack did with a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,13 +195,13 @@ impl Downtrack {
     }
 
     /// Writes the subscriber's packet for `item` (header with extensions,
-    /// then the payload) into `out`. `vp9` is the payload's descriptor on a
-    /// VP9 track (read once per shard, not per subscriber).
+    /// then the payload) into `out`. `svc` is what the fan-out read of the
+    /// packet's layers (once per shard, not per subscriber).
     #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &mut self,
         item: &MediaItem,
-        vp9: Option<&Vp9Descriptor>,
+        svc: Svc<'_>,
         carried: &[u8],
         payload: &[u8],
         ctx: &SendContext,
@@ -227,8 +242,8 @@ impl Downtrack {
                 }
                 Verdict::Forward => {}
             }
-        } else if let Some(d) = vp9.filter(|d| d.layer.is_some()) {
-            match self.filter_svc(d, item) {
+        } else if !matches!(svc, Svc::None) && (self.svc_seen || !matches!(svc, Svc::Unreadable)) {
+            match self.filter_svc(svc, item) {
                 Ok(m) => marker = m,
                 Err(r) => return r,
             }

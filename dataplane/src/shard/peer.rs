@@ -21,6 +21,8 @@ pub struct MediaItem {
     pub vp8: bool,
     /// The payload is VP9 (downtracks filter its spatial/temporal layers).
     pub vp9: bool,
+    /// The payload is AV1 (its layers come from the dependency descriptor).
+    pub av1: bool,
     /// The payload is RFC 2198 RED (the uptrack's `red_payload_type`).
     pub red: bool,
     /// Carried header extensions (`forward::extensions`), then the payload,

@@ -1,6 +1,7 @@
 //! The SVC half of a downtrack: one SSRC carries every spatial and
-//! temporal layer, and `SvcFilter` decides per packet what this subscriber
-//! gets. The allocator's choice is (spatial, temporal); "paused" drops
+//! temporal layer (VP9 with its payload descriptor, or AV1 with the
+//! dependency descriptor), and `SvcFilter` decides per packet what this
+//! subscriber gets. The allocator's choice is (spatial, temporal); "paused" drops
 //! everything and a resume starts over from a keyframe. Sequence numbers
 //! stay continuous over what is dropped (the mapper skips it); VP9 picture
 //! ids are left as sent: in flexible mode (Chromium's) the receiver finds
@@ -8,15 +9,14 @@
 //! and a gap in picture ids is only a picture it does not get.
 
 use crate::forward::svc_filter::{Decision, DropReason, Layers, SvcFilter};
-use crate::forward::vp9::Vp9Descriptor;
-
-use super::{Downtrack, Rewrite};
+use super::{Downtrack, Rewrite, Svc};
 use crate::shard::peer::MediaItem;
 
 impl Downtrack {
-    /// A packet of a layered VP9 stream. `Ok(marker)` to forward it with
-    /// that marker, or what became of it.
-    pub(super) fn filter_svc(&mut self, d: &Vp9Descriptor, item: &MediaItem) -> Result<bool, Rewrite> {
+    /// A packet of a layered stream (VP9 descriptor, or dependency
+    /// descriptor). `Ok(marker)` to forward it with that marker, or what
+    /// became of it.
+    pub(super) fn filter_svc(&mut self, svc: Svc<'_>, item: &MediaItem) -> Result<bool, Rewrite> {
         self.svc_seen = true;
         let (target, temporal) = self.initial_target;
         let Some(spatial) = target else {
@@ -26,7 +26,15 @@ impl Downtrack {
             return Err(Rewrite::NotSelected);
         };
         let f = self.svc.get_or_insert_with(|| SvcFilter::new(Layers::new(spatial, temporal)));
-        let decision = f.vp9(d, item.timestamp, item.marker);
+        let decision = match svc {
+            Svc::Vp9(d) => f.vp9(d, item.timestamp, item.marker),
+            Svc::Dd(frame, structure) => f.dd(frame, structure, item.timestamp, item.marker),
+            // Layers unknown: nothing that could be above the target goes out.
+            Svc::None | Svc::Unreadable => {
+                self.mapper.skip(item.ext_seq);
+                return Err(Rewrite::Skip);
+            }
+        };
         self.waiting_keyframe = f.needs_keyframe();
         match decision {
             Decision::Forward { marker } => Ok(marker),

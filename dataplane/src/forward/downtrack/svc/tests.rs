@@ -3,7 +3,7 @@
 //! for a spatial target, its sequence numbers and markers.
 use std::time::{Duration, Instant};
 
-use crate::forward::downtrack::{Downtrack, Rewrite, SendContext};
+use crate::forward::downtrack::{Downtrack, Rewrite, SendContext, Svc};
 use crate::forward::vp9;
 use crate::msg::{DowntrackSpec, ExtIds, Feedback, MediaKind, SessionId, TrackId};
 use crate::rtp;
@@ -66,12 +66,13 @@ fn run(dt: &mut Downtrack, pkts: &[(u16, u32, bool, Vec<u8>)], mut at: impl FnMu
             keyframe: d.is_keyframe_start(),
             vp8: false,
             vp9: true,
+            av1: false,
             red: false,
             start: 0,
             carried_len: 0,
             len: head.len() as u32,
         };
-        if let Rewrite::Packet { len, .. } = dt.forward(&item, Some(&d), &[], head, &ctx, &mut buf, now + Duration::from_millis(i as u64)) {
+        if let Rewrite::Packet { len, .. } = dt.forward(&item, Svc::Vp9(&d), &[], head, &ctx, &mut buf, now + Duration::from_millis(i as u64)) {
             let h = rtp::parse(&buf[..len]).unwrap();
             got.push(Out { seq: h.sequence, marker: h.marker, spatial: d.layer.unwrap().spatial, ts: *ts });
         }
