@@ -351,3 +351,27 @@ fn primary_ssrcs(m: &MediaDescription) -> (Option<u32>, Option<u32>) {
         None => (m.ssrcs().first().copied(), None),
     }
 }
+
+#[cfg(test)]
+mod choose_tests {
+    use super::*;
+
+    fn video(formats: &str, maps: &str) -> (SessionDescription, MediaDescription) {
+        let sdp = format!("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF {formats}\r\n{maps}");
+        let sd = SessionDescription::parse(&sdp).unwrap();
+        let m = sd.media[0].clone();
+        (sd, m)
+    }
+
+    /// SVC publishers put VP9 or AV1 first (setCodecPreferences); anyone
+    /// else gets VP8 as before, wherever it is in the list.
+    #[test]
+    fn vp9_or_av1_offered_first_is_chosen() {
+        let maps = "a=rtpmap:96 VP8/90000\r\na=rtpmap:98 VP9/90000\r\na=rtpmap:45 AV1/90000\r\na=rtpmap:99 rtx/90000\r\n";
+        let pick = |formats: &str| choose_video(&video(formats, maps).1).map(|r| r.name);
+        assert_eq!(pick("99 98 96").as_deref(), Some("VP9"), "rtx does not count as first");
+        assert_eq!(pick("45 96").as_deref(), Some("AV1"));
+        assert_eq!(pick("96 98 45").as_deref(), Some("VP8"));
+        assert_eq!(pick("98 96").as_deref(), Some("VP9"));
+    }
+}

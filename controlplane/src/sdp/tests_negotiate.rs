@@ -415,12 +415,14 @@ fn h264_only_offer_picks_constrained_baseline_mode_1() {
 
 #[test]
 fn unsupported_video_is_rejected_but_audio_kept() {
-    let offer = only_video_formats(CHROME_WHIP, "98 99 45 104");
+    // H264 with packetization-mode=0 first; VP9 and AV1 are taken only
+    // when offered first (an SVC publisher's choice).
+    let offer = only_video_formats(CHROME_WHIP, "104 99 98 45");
     let a = publish(&offer).unwrap();
     let answer = check_answer_shape(&a.sdp, "0");
     let video = &answer.media[1];
     assert!(video.is_rejected());
-    assert_eq!(video.formats, vec!["98", "99", "45", "104"]);
+    assert_eq!(video.formats, vec!["104", "99", "98", "45"]);
     assert_eq!(video.mid(), Some("1"));
     assert_eq!(a.media.len(), 1);
 }
