@@ -50,6 +50,9 @@ pub enum CodecKind {
     Opus,
     Vp8,
     H264,
+    /// VP9, SVC read from its payload descriptor (`forward::vp9`).
+    Vp9,
+    Av1,
     Other,
 }
 
@@ -59,6 +62,8 @@ impl CodecKind {
             "opus" => CodecKind::Opus,
             "vp8" => CodecKind::Vp8,
             "h264" => CodecKind::H264,
+            "vp9" => CodecKind::Vp9,
+            "av1" => CodecKind::Av1,
             _ => CodecKind::Other,
         }
     }
@@ -88,6 +93,10 @@ pub struct ExtIds {
     pub rid: Option<u8>,
     /// urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id (RFC 8852)
     pub repaired_rid: Option<u8>,
+    /// `a=extmap-allow-mixed` (RFC 8285 §6) was negotiated: packets may use
+    /// the two-byte form when an element needs it (a dependency descriptor
+    /// with its template structure, about 90 bytes).
+    pub allow_mixed: bool,
 }
 
 /// A downtrack's RFC 4588 repair stream: NACKed packets are resent on it.

@@ -33,7 +33,7 @@ function instrumentPage({ camera }) {
     return o;
   };
   const OUT = ['ssrc', 'rid', 'framesEncoded', 'framesSent', 'packetsSent', 'retransmittedPacketsSent', 'nackCount', 'pliCount',
-    'qualityLimitationReason', 'qualityLimitationDurations', 'frameWidth', 'frameHeight', 'framesPerSecond', 'targetBitrate'];
+    'qualityLimitationReason', 'qualityLimitationDurations', 'frameWidth', 'frameHeight', 'framesPerSecond', 'targetBitrate', 'scalabilityMode'];
   const IN = ['ssrc', 'trackIdentifier', 'framesDecoded', 'framesReceived', 'framesDropped', 'keyFramesDecoded', 'packetsReceived',
     'packetsLost', 'retransmittedPacketsReceived', 'nackCount', 'pliCount', 'firCount', 'totalFreezesDuration', 'freezeCount',
     'frameWidth', 'frameHeight', 'framesPerSecond'];

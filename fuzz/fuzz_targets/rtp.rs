@@ -32,6 +32,7 @@ fn ids(a: u8, b: u8) -> ExtIds {
         dependency_descriptor: id(b.rotate_left(2)),
         rid: None,
         repaired_rid: None,
+        allow_mixed: a & 1 == 1,
     }
 }
 

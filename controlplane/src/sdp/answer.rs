@@ -161,12 +161,19 @@ pub(crate) fn session_id(ufrag: &str) -> u64 {
     h & (i64::MAX as u64)
 }
 
+/// sfud's answer's session level; `allow_mixed` when the offer allowed
+/// mixed extension forms (then sfud does too, RFC 8285 §6).
 pub(crate) fn answer_session(
     local: &LocalIce,
     bundle: Option<Vec<String>>,
     media: Vec<MediaDescription>,
+    allow_mixed: bool,
 ) -> SessionDescription {
-    local_session(local, 2, bundle, media)
+    let mut sd = local_session(local, 2, bundle, media);
+    if !allow_mixed {
+        sd.attributes.retain(|a| a.key != super::extmap::ALLOW_MIXED);
+    }
+    sd
 }
 
 /// sfud's session level, offers and answers alike; `version` is the o= line's
@@ -179,6 +186,7 @@ pub(crate) fn local_session(
 ) -> SessionDescription {
     let mut attributes = vec![Attribute::flag("ice-lite")];
     attributes.push(Attribute::with_value("msid-semantic", " WMS *"));
+    attributes.push(Attribute::flag(super::extmap::ALLOW_MIXED));
     if let Some(mids) = bundle {
         let mut v = String::from("BUNDLE");
         for mid in mids {

@@ -1,10 +1,12 @@
 //! RTP header extensions (RFC 8285): the ones the dataplane reads or writes
 //! (`ExtIds`), answered with the offerer's ids or offered with sfud's own.
 //!
-//! Only ids 1 to 14 are ever negotiated: the dataplane writes the one-byte
-//! header form, and sfud neither answers nor offers a=extmap-allow-mixed, so
-//! no peer is led to the two-byte form either. Any other extension is left
-//! out, and the dataplane drops it when forwarding.
+//! Only ids 1 to 14 are ever negotiated. sfud answers and offers
+//! `a=extmap-allow-mixed` (RFC 8285 §6) at session level: Chromium sends a
+//! dependency descriptor with its template structure (about 90 bytes, so
+//! two-byte form) only to a peer that allows it, and the dataplane writes
+//! that form only to a subscriber that allows it. Any other extension is
+//! left out, and the dataplane drops it when forwarding.
 
 use dataplane::msg::ExtIds;
 
@@ -120,6 +122,17 @@ struct Negotiated {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Extensions {
     list: Vec<Negotiated>,
+    /// Both sides allow one- and two-byte forms in one stream.
+    allow_mixed: bool,
+}
+
+/// The session-level attribute that allows mixed forms.
+pub(crate) const ALLOW_MIXED: &str = "extmap-allow-mixed";
+
+/// Whether the peer's description allows mixed forms on section `m`: at
+/// session level (where browsers write it) or on the section itself.
+pub(crate) fn allows_mixed(sd: &SessionDescription, m: &MediaDescription) -> bool {
+    sd.attributes.iter().chain(&m.attributes).any(|a| a.key == ALLOW_MIXED)
 }
 
 impl Extensions {
@@ -134,7 +147,7 @@ impl Extensions {
     }
 
     pub(crate) fn ids(&self) -> ExtIds {
-        let mut ids = ExtIds::default();
+        let mut ids = ExtIds { allow_mixed: self.allow_mixed, ..ExtIds::default() };
         for n in &self.list {
             *n.ext.field(&mut ids) = Some(n.id);
         }
@@ -174,7 +187,7 @@ pub(crate) fn answer(
     kind: MediaKind,
     flow: Flow,
 ) -> Extensions {
-    let mut out = Extensions::default();
+    let mut out = Extensions { allow_mixed: allows_mixed(offer, m), ..Extensions::default() };
     for e in m.extmap_entries(offer) {
         let Some(ext) = Ext::from_uri(e.uri) else {
             continue;
@@ -225,7 +238,8 @@ pub(crate) fn answered(
     m: &MediaDescription,
     kind: MediaKind,
 ) -> Extensions {
-    let mut out = Extensions::default();
+    // sfud's offers allow mixed forms; the answer says whether the peer does.
+    let mut out = Extensions { allow_mixed: allows_mixed(answer, m), ..Extensions::default() };
     for e in m.extmap_entries(answer) {
         let Some(ext) = Ext::from_uri(e.uri) else {
             continue;

@@ -13,7 +13,7 @@ use tracing::info;
 
 use super::answer::{
     accepted_section, answer_session, check_mids, codec_attributes, data_channel_params,
-    data_channel_section, describe_offered, is_data_channel, is_secure_rtp, offered_rtpmaps,
+    data_channel_section, describe_offered, is_auxiliary, is_data_channel, is_secure_rtp, offered_rtpmaps,
     rejected_section, rejection_summary, settle_bundle, DataChannelParams, Plan,
 };
 use super::codec::{canonical_name, h264_publish_rank, supported_feedback, Codec, MediaKind};
@@ -187,7 +187,8 @@ pub fn answer_publish_with(
             }
         }
     }
-    let sdp = answer_session(local, bundle, sections).to_sdp();
+    let mixed = offer.attributes.iter().any(|a| a.key == super::extmap::ALLOW_MIXED);
+    let sdp = answer_session(local, bundle, sections, mixed).to_sdp();
     Ok(PublishAnswer {
         sdp,
         remote,
@@ -265,7 +266,7 @@ fn plan(offer: &SessionDescription, m: &MediaDescription) -> Plan<(PublishedMedi
     let Some(rtpmap) = chosen else {
         let needed = match kind {
             MediaKind::Audio => "opus/48000/2",
-            MediaKind::Video => "VP8/90000, or H264/90000 with packetization-mode=1",
+            MediaKind::Video => "VP8/90000, or H264/90000 with packetization-mode=1 (or VP9/AV1 offered first)",
         };
         return Plan::Reject(format!(
             "sfud needs {needed}; the offer has {}",
@@ -320,6 +321,13 @@ fn choose_audio(m: &MediaDescription) -> Option<RtpMap> {
 /// VP8 first; else the best-ranked H264, earliest in the offer among equals.
 fn choose_video(m: &MediaDescription) -> Option<RtpMap> {
     let maps = offered_rtpmaps(m);
+    // A publisher that puts VP9 or AV1 first asked for it (for SVC, say):
+    // it gets it. Otherwise VP8 first, as browsers offer by default.
+    if let Some(first) = maps.iter().find(|r| !is_auxiliary(&r.name)) {
+        if (first.name.eq_ignore_ascii_case("VP9") || first.name.eq_ignore_ascii_case("AV1")) && first.clock_rate == 90000 {
+            return Some(first.clone());
+        }
+    }
     if let Some(vp8) = maps
         .iter()
         .find(|r| r.name.eq_ignore_ascii_case("VP8") && r.clock_rate == 90000)
@@ -341,5 +349,29 @@ fn primary_ssrcs(m: &MediaDescription) -> (Option<u32>, Option<u32>) {
     match fid {
         Some(g) => (g.ssrcs.first().copied(), g.ssrcs.get(1).copied()),
         None => (m.ssrcs().first().copied(), None),
+    }
+}
+
+#[cfg(test)]
+mod choose_tests {
+    use super::*;
+
+    fn video(formats: &str, maps: &str) -> (SessionDescription, MediaDescription) {
+        let sdp = format!("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF {formats}\r\n{maps}");
+        let sd = SessionDescription::parse(&sdp).unwrap();
+        let m = sd.media[0].clone();
+        (sd, m)
+    }
+
+    /// SVC publishers put VP9 or AV1 first (setCodecPreferences); anyone
+    /// else gets VP8 as before, wherever it is in the list.
+    #[test]
+    fn vp9_or_av1_offered_first_is_chosen() {
+        let maps = "a=rtpmap:96 VP8/90000\r\na=rtpmap:98 VP9/90000\r\na=rtpmap:45 AV1/90000\r\na=rtpmap:99 rtx/90000\r\n";
+        let pick = |formats: &str| choose_video(&video(formats, maps).1).map(|r| r.name);
+        assert_eq!(pick("99 98 96").as_deref(), Some("VP9"), "rtx does not count as first");
+        assert_eq!(pick("45 96").as_deref(), Some("AV1"));
+        assert_eq!(pick("96 98 45").as_deref(), Some("VP8"));
+        assert_eq!(pick("98 96").as_deref(), Some("VP9"));
     }
 }

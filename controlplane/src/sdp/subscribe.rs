@@ -178,7 +178,8 @@ pub fn answer_subscribe(
             }
         }
     }
-    let sdp = answer_session(local, bundle, sections).to_sdp();
+    let mixed = offer.attributes.iter().any(|a| a.key == super::extmap::ALLOW_MIXED);
+    let sdp = answer_session(local, bundle, sections, mixed).to_sdp();
     Ok(SubscribeAnswer { sdp, remote, media })
 }
 

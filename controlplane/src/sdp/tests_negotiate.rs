@@ -244,6 +244,7 @@ fn chrome_whip_answer() {
             abs_send_time: Some(2),
             transport_cc: Some(3),
             audio_level: Some(1),
+            allow_mixed: true,
             ..Default::default()
         }
     );
@@ -276,6 +277,7 @@ fn chrome_whip_answer() {
             dependency_descriptor: None,
             rid: Some(10),
             repaired_rid: Some(11),
+            allow_mixed: true,
         }
     );
     assert_eq!(
@@ -413,12 +415,14 @@ fn h264_only_offer_picks_constrained_baseline_mode_1() {
 
 #[test]
 fn unsupported_video_is_rejected_but_audio_kept() {
-    let offer = only_video_formats(CHROME_WHIP, "98 99 45 104");
+    // H264 with packetization-mode=0 first; VP9 and AV1 are taken only
+    // when offered first (an SVC publisher's choice).
+    let offer = only_video_formats(CHROME_WHIP, "104 99 98 45");
     let a = publish(&offer).unwrap();
     let answer = check_answer_shape(&a.sdp, "0");
     let video = &answer.media[1];
     assert!(video.is_rejected());
-    assert_eq!(video.formats, vec!["98", "99", "45", "104"]);
+    assert_eq!(video.formats, vec!["104", "99", "98", "45"]);
     assert_eq!(video.mid(), Some("1"));
     assert_eq!(a.media.len(), 1);
 }
@@ -695,6 +699,7 @@ fn chrome_whep_answer() {
             abs_send_time: Some(2),
             transport_cc: Some(3),
             audio_level: Some(1),
+            allow_mixed: true,
             ..Default::default()
         }
     );
@@ -722,6 +727,7 @@ fn chrome_whep_answer() {
         sv.ext,
         ExtIds {
             mid: Some(4),
+            allow_mixed: true,
             ..Default::default()
         }
     );
@@ -800,6 +806,7 @@ fn chromium_whep_with_every_extension() {
             dependency_descriptor: Some(9),
             rid: None,
             repaired_rid: None,
+            allow_mixed: true,
         }
     );
     assert_eq!(

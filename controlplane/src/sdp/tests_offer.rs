@@ -486,6 +486,7 @@ fn chrome_answer_applies() {
             abs_send_time: Some(2),
             transport_cc: Some(3),
             audio_level: Some(1),
+            allow_mixed: true,
             ..Default::default()
         }
     );
@@ -518,6 +519,7 @@ fn chrome_answer_applies() {
             dependency_descriptor: Some(6),
             rid: None,
             repaired_rid: None,
+            allow_mixed: true,
         }
     );
     assert_eq!(
@@ -541,7 +543,8 @@ fn an_answer_without_rtx_or_extensions() {
     let mut sub = offered();
     let r = sub.apply_answer(&parse(&plain_answer())).unwrap();
     let v = &r.tracks[1];
-    assert_eq!((v.pt, v.rtx, v.ext), (96, None, ExtIds::default()));
+    // The plain answer keeps the session level of a browser's: mixed forms allowed.
+    assert_eq!((v.pt, v.rtx, v.ext), (96, None, ExtIds { allow_mixed: true, ..ExtIds::default() }));
     // transport-cc without its extension is no transport-cc.
     assert_eq!(v.rtcp_fb, vec!["nack", "nack pli"]);
     assert_eq!(

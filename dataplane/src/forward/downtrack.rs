@@ -16,6 +16,9 @@ use crate::forward::{red, rtx};
 use crate::forward::layer_selector::{LayerSelector, Verdict, ALL_TEMPORAL};
 use crate::forward::seq_mapper::SeqMapper;
 use crate::forward::simulcast;
+use crate::forward::svc_filter::SvcFilter;
+use crate::forward::dependency_descriptor::{FrameInfo, TemplateStructure};
+use crate::forward::vp9::Vp9Descriptor;
 use crate::forward::vp8::{self, Vp8Munger};
 use crate::msg::{DowntrackSpec, LayerCap, MediaKind, TrackId};
 use crate::rtp::{self, HeaderFields};
@@ -24,6 +27,22 @@ use crate::shard::peer::MediaItem;
 /// A waiting video downtrack asks again this often: a PLI can be ignored by
 /// the publisher, or its keyframe can arrive before this viewer has keys.
 const KEYFRAME_RETRY: Duration = Duration::from_secs(1);
+
+mod svc;
+
+/// What the fan-out read of a packet's SVC layers, once per shard.
+#[derive(Clone, Copy)]
+pub enum Svc<'a> {
+    /// Not layered (or not known to be).
+    None,
+    /// A VP9 payload descriptor with layer indices.
+    Vp9(&'a Vp9Descriptor),
+    /// A dependency descriptor resolved against the track's structure.
+    Dd(&'a FrameInfo, &'a TemplateStructure),
+    /// A dependency descriptor that could not be read (no structure yet,
+    /// or malformed): an SVC downtrack drops it.
+    Unreadable,
+}
 
 /// What a downtrack did with a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,8 +95,13 @@ pub struct Downtrack {
     /// track's first layered packet.
     selector: Option<LayerSelector>,
     /// The target (and temporal limit) the allocator set before the first
-    /// layered packet.
+    /// layered packet; for SVC, the allocator's choice (spatial, temporal).
     initial_target: (Option<u8>, u8),
+    /// SVC (VP9 with layer indices): the per-packet filter, once a target
+    /// is set and until a pause.
+    svc: Option<SvcFilter>,
+    /// A layered VP9 packet has been seen: this downtrack is SVC.
+    svc_seen: bool,
     vp8: Vp8Munger,
     munged: Box<[(u16, u8); MUNGE_HISTORY]>,
     /// Priority among the subscriber's videos for the stream allocator
@@ -102,6 +126,8 @@ impl Downtrack {
             last_keyframe_request: None,
             selector: None,
             initial_target: (Some(0), ALL_TEMPORAL),
+            svc: None,
+            svc_seen: false,
             vp8: Vp8Munger::default(),
             munged: Box::new([(0, 0); MUNGE_HISTORY]),
             priority: 0,
@@ -114,8 +140,14 @@ impl Downtrack {
     pub fn layers(&self) -> (Option<u8>, Option<u8>) {
         match &self.selector {
             Some(s) => (s.current(), s.target()),
+            None if self.svc_seen => (self.svc_current(), self.initial_target.0),
             None => (None, self.initial_target.0),
         }
+    }
+
+    /// An SVC stream: layers are chosen within the one SSRC.
+    pub fn is_svc(&self) -> bool {
+        self.svc_seen
     }
 
     /// What the allocator chose last: the target layer and temporal limit.
@@ -133,6 +165,9 @@ impl Downtrack {
     /// The stream allocator's choice. Returns true when the new target's
     /// keyframe is awaited (the caller asks the publisher for one).
     pub fn set_layer(&mut self, target: Option<u8>, max_temporal: u8) -> bool {
+        if self.svc_seen {
+            return self.set_svc_layers(target, max_temporal);
+        }
         let Some(sel) = self.selector.as_mut() else {
             self.initial_target = (target, max_temporal);
             return false;
@@ -160,10 +195,13 @@ impl Downtrack {
     }
 
     /// Writes the subscriber's packet for `item` (header with extensions,
-    /// then the payload) into `out`.
+    /// then the payload) into `out`. `svc` is what the fan-out read of the
+    /// packet's layers (once per shard, not per subscriber).
+    #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &mut self,
         item: &MediaItem,
+        svc: Svc<'_>,
         carried: &[u8],
         payload: &[u8],
         ctx: &SendContext,
@@ -176,6 +214,7 @@ impl Downtrack {
             return Rewrite::NotSelected;
         }
         let mut descriptor = None;
+        let mut marker = item.marker;
         if let Some(layer) = item.layer {
             let (target, temporal) = self.initial_target;
             let sel = self.selector.get_or_insert_with(|| {
@@ -202,6 +241,11 @@ impl Downtrack {
                     self.vp8.switch_source();
                 }
                 Verdict::Forward => {}
+            }
+        } else if !matches!(svc, Svc::None) && (self.svc_seen || !matches!(svc, Svc::Unreadable)) {
+            match self.filter_svc(svc, item) {
+                Ok(m) => marker = m,
+                Err(r) => return r,
             }
         } else if payload.is_empty() {
             // Padding the publisher sent for its own bandwidth probing.
@@ -231,7 +275,7 @@ impl Downtrack {
             return Rewrite::TooOld;
         };
         let fields = HeaderFields {
-            marker: item.marker,
+            marker,
             payload_type,
             sequence,
             timestamp,
@@ -314,11 +358,12 @@ impl Downtrack {
     ) -> Option<Resent> {
         let tw = ctx.transport_seq.to_be_bytes();
         let stamp = Stamp { mid: self.spec.mid.as_bytes(), abs_send_time: &ctx.abs_send_time, transport_seq: &tw };
+        let marker = self.svc_resend_marker(pkt.payload, pkt.marker);
         let (fields, osn) = match self.spec.rtx {
             Some(r) => {
                 self.rtx_seq = self.rtx_seq.wrapping_add(1);
                 let f = HeaderFields {
-                    marker: pkt.marker,
+                    marker,
                     payload_type: r.payload_type,
                     sequence: self.rtx_seq,
                     timestamp,
@@ -328,7 +373,7 @@ impl Downtrack {
             }
             None => {
                 let f = HeaderFields {
-                    marker: pkt.marker,
+                    marker,
                     payload_type: self.spec.payload_type,
                     sequence: seq,
                     timestamp,
@@ -383,6 +428,9 @@ impl Downtrack {
         self.vp8.switch_source();
         self.waiting_keyframe = self.spec.kind == MediaKind::Video;
         self.last_keyframe_request = None;
+        // The new source's layers start from its keyframe.
+        self.svc = None;
+        self.svc_seen = false;
         if let Some(sel) = self.selector.as_mut() {
             // The new source starts from its lowest layer's keyframe.
             let (target, temporal) = (sel.target(), sel.max_temporal());

@@ -10,10 +10,11 @@ use std::time::Duration;
 use crate::msg::ExtIds;
 use crate::rtp::RtpHeader;
 
-/// Bytes of carried elements kept per packet (kind, length, data each).
-/// Elements that would not fit, or that need the two-byte form (over 16
-/// bytes, as a dependency descriptor on a keyframe can), are dropped.
-pub const MAX_CARRIED: usize = 48;
+/// Bytes of carried elements kept per packet (kind, length, data each):
+/// room for a dependency descriptor with its template structure (about 90
+/// bytes from Chromium for L3T3, at most 255) next to the small ones.
+/// Elements that would not fit are dropped.
+pub const MAX_CARRIED: usize = 256;
 
 /// The extensions sfud forwards unchanged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +57,7 @@ pub fn carry(pkt: &[u8], hdr: &RtpHeader, ids: &ExtIds, out: &mut [u8; MAX_CARRI
         // One element per kind, the first: a packet repeating an id would
         // otherwise reach subscribers with the same id twice (found by the
         // rtp fuzz target).
-        if data.is_empty() || data.len() > 16 || seen & (1 << kind as u8) != 0 {
+        if data.is_empty() || data.len() > usize::from(u8::MAX) || seen & (1 << kind as u8) != 0 {
             continue;
         }
         seen |= 1 << kind as u8;
@@ -103,7 +104,9 @@ pub struct Stamp<'a> {
 }
 
 /// The `(id, data)` elements for a subscriber that negotiated `ids`, in
-/// `out`; returns how many. Only one-byte-form elements are produced.
+/// `out`; returns how many. Elements too long for the one-byte form go only
+/// to a subscriber that negotiated `extmap-allow-mixed`: the others would
+/// see the stream switch forms, which RFC 8285 §6 leaves to that attribute.
 pub fn elements<'a>(
     ids: &ExtIds,
     stamp: &Stamp<'a>,
@@ -111,9 +114,10 @@ pub fn elements<'a>(
     out: &mut [(u8, &'a [u8]); MAX_ELEMENTS],
 ) -> usize {
     let mut n = 0;
+    let max_len = if ids.allow_mixed { usize::from(u8::MAX) } else { 16 };
     let mut push = |id: Option<u8>, data: &'a [u8]| {
         if let Some(id) = id.filter(|id| (1..=14).contains(id)) {
-            if !data.is_empty() && data.len() <= 16 && n < MAX_ELEMENTS {
+            if !data.is_empty() && data.len() <= max_len && n < MAX_ELEMENTS {
                 out[n] = (id, data);
                 n += 1;
             }
@@ -182,6 +186,35 @@ mod tests {
         assert_eq!(&els[..k], &[(9, &b"a1"[..]), (5, &[0, 42][..]), (10, &[0x85][..])]);
     }
 
+    /// A dependency descriptor with its structure (Chromium's is about 90
+    /// bytes) is carried whole, and written in the two-byte form to a
+    /// subscriber that allows mixed forms; the others go without it.
+    #[test]
+    fn a_long_descriptor_goes_to_subscribers_that_allow_mixed() {
+        let dd = [0x5au8; 90];
+        let ids = ExtIds { dependency_descriptor: Some(12), ..publisher_ids() };
+        let mut buf = vec![0u8; 200];
+        let f = HeaderFields { marker: false, payload_type: 45, sequence: 1, timestamp: 2, ssrc: 3 };
+        let n = rtp::write_header_with_extensions(&mut buf, &f, &[(4, b"0"), (12, &dd)]).unwrap();
+        buf.truncate(n);
+        let h = rtp::parse(&buf).unwrap();
+        let mut carried_buf = [0u8; MAX_CARRIED];
+        let k = carry(&buf, &h, &ids, &mut carried_buf);
+        assert_eq!(carried(&carried_buf[..k]).collect::<Vec<_>>(), vec![(Carried::DependencyDescriptor, &dd[..])]);
+        let stamp = Stamp { mid: b"1", abs_send_time: &[1, 2, 3], transport_seq: &[0, 1] };
+        let mut els = [(0u8, &[][..]); MAX_ELEMENTS];
+        let sub = ExtIds { mid: Some(1), dependency_descriptor: Some(7), ..Default::default() };
+        let m = elements(&sub, &stamp, &carried_buf[..k], &mut els);
+        assert_eq!(&els[..m], &[(1, &b"1"[..])], "one-byte only: the descriptor is left out");
+        let sub = ExtIds { allow_mixed: true, ..sub };
+        let m = elements(&sub, &stamp, &carried_buf[..k], &mut els);
+        assert_eq!(&els[..m], &[(1, &b"1"[..]), (7, &dd[..])]);
+        let mut out = [0u8; 200];
+        let len = rtp::write_header_with_extensions(&mut out, &f, &els[..m]).unwrap();
+        let h = rtp::parse(&out[..len]).unwrap();
+        assert_eq!(h.extensions(&out[..len]).collect::<Vec<_>>(), vec![(1, &b"1"[..]), (7, &dd[..])]);
+    }
+
     #[test]
     fn nothing_negotiated_nothing_written() {
         let stamp = Stamp { mid: b"0", abs_send_time: &[0; 3], transport_seq: &[0; 2] };
@@ -205,6 +238,42 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Whatever the publisher sent, what a subscriber gets parses back
+        /// to the same carried elements (within the bound).
+        #[test]
+        fn carried_elements_survive_the_rewrite(lens in proptest::collection::vec(1usize..=255, 1..4), mixed in proptest::bool::ANY) {
+            let ids = ExtIds { dependency_descriptor: Some(12), playout_delay: Some(6), ..publisher_ids() };
+            let kinds = [12u8, 6, 13];
+            let datas: Vec<Vec<u8>> = lens.iter().enumerate().map(|(i, l)| vec![i as u8 + 1; *l]).collect();
+            let exts: Vec<(u8, &[u8])> = datas.iter().zip(kinds).map(|(d, k)| (k, &d[..])).collect();
+            let mut buf = vec![0u8; 1200];
+            let f = HeaderFields { marker: false, payload_type: 45, sequence: 1, timestamp: 2, ssrc: 3 };
+            let n = rtp::write_header_with_extensions(&mut buf, &f, &exts).unwrap();
+            let h = rtp::parse(&buf[..n]).unwrap();
+            let mut carried_buf = [0u8; MAX_CARRIED];
+            let k = carry(&buf[..n], &h, &ids, &mut carried_buf);
+            proptest::prop_assert!(k <= MAX_CARRIED);
+            let sub = ExtIds { dependency_descriptor: Some(2), playout_delay: Some(3), video_orientation: Some(4), allow_mixed: mixed, ..Default::default() };
+            let stamp = Stamp { mid: b"1", abs_send_time: &[1, 2, 3], transport_seq: &[0, 1] };
+            let mut els = [(0u8, &[][..]); MAX_ELEMENTS];
+            let m = elements(&sub, &stamp, &carried_buf[..k], &mut els);
+            let mut out = vec![0u8; 1500];
+            let len = rtp::write_header_with_extensions(&mut out, &f, &els[..m]).unwrap();
+            let got: Vec<(u8, Vec<u8>)> = rtp::parse(&out[..len]).unwrap().extensions(&out[..len]).map(|(i, d)| (i, d.to_vec())).collect();
+            // Each element arrives whole or not at all; short ones always
+            // when they fit the record.
+            let mut used = 0;
+            for (i, d) in datas.iter().enumerate() {
+                used += 2 + d.len();
+                let sub_id = [2u8, 3, 4][i];
+                let expected = used <= MAX_CARRIED && (d.len() <= 16 || mixed);
+                match got.iter().find(|(id, _)| *id == sub_id) {
+                    Some((_, g)) => proptest::prop_assert!(expected && g == d),
+                    None => proptest::prop_assert!(!expected),
+                }
+            }
+        }
+
         #[test]
         fn carry_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             if let Ok(h) = rtp::parse(&bytes) {

@@ -84,6 +84,12 @@ impl Uptrack {
         match self.spec.codec {
             CodecKind::Vp8 => codec::vp8_is_keyframe(payload),
             CodecKind::H264 => codec::h264_is_keyframe(payload),
+            // The base spatial layer's first packet of a picture that
+            // predicts from no earlier one.
+            CodecKind::Vp9 => crate::forward::vp9::parse(payload).is_ok_and(|d| d.is_keyframe_start()),
+            // The aggregation header's N bit: a new coded video sequence
+            // starts here (AV1 RTP spec §4.4), which only a keyframe does.
+            CodecKind::Av1 => payload.first().is_some_and(|b| b & 0x08 != 0),
             _ => false,
         }
     }

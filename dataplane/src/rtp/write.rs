@@ -2,6 +2,9 @@
 
 use super::{RtpError, FIXED_HEADER_LEN, ONE_BYTE_PROFILE};
 
+/// RFC 8285 §4.3: 0x100 and 4 bits the application may use (sfud writes 0).
+const TWO_BYTE_PROFILE: u16 = 0x1000;
+
 /// The fields a forwarded packet's header carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HeaderFields {
@@ -37,11 +40,14 @@ pub fn write_header(out: &mut [u8], f: &HeaderFields) -> Result<usize, RtpError>
     Ok(FIXED_HEADER_LEN)
 }
 
-/// Writes a header with a one-byte-form extension block holding the given
-/// `(id, data)` elements, zero-padded to a 32-bit boundary.
+/// Writes a header with an extension block holding the given `(id, data)`
+/// elements, zero-padded to a 32-bit boundary (RFC 8285).
 ///
-/// Ids must be 1..=14 and data 1..=16 bytes (RFC 8285 §4.2). With no elements
-/// the extension block is omitted entirely, as [`write_header`] would.
+/// The one-byte form when every element fits it (ids 1..=14, data 1..=16
+/// bytes), else the two-byte form (ids 1..=255, data 1..=255 bytes). A
+/// caller that must not switch forms mid-stream (the peer did not negotiate
+/// `a=extmap-allow-mixed`) leaves long elements out. With no elements the
+/// extension block is omitted entirely, as [`write_header`] would.
 pub fn write_header_with_extensions(
     out: &mut [u8],
     f: &HeaderFields,
@@ -50,18 +56,20 @@ pub fn write_header_with_extensions(
     if exts.is_empty() {
         return write_header(out, f);
     }
+    let one_byte = exts.iter().all(|(id, d)| *id <= 14 && d.len() <= 16);
+    let head = if one_byte { 1 } else { 2 };
     let mut data_len = 0usize;
     for &(id, data) in exts {
-        if !(1..=14).contains(&id) || !(1..=16).contains(&data.len()) {
+        if id == 0 || data.is_empty() || data.len() > usize::from(u8::MAX) {
             return Err(RtpError::BadExtensionElement {
                 id,
                 len: data.len(),
             });
         }
-        data_len += 1 + data.len();
+        data_len += head + data.len();
     }
     let padded = data_len.next_multiple_of(4);
-    // At most 14*17 bytes in practice, but the caller controls the slice length.
+    // At most 255 * 257 bytes, but the caller controls the slice length.
     let words = u16::try_from(padded / 4).map_err(|_| RtpError::BadExtensionElement {
         id: 0,
         len: data_len,
@@ -70,13 +78,19 @@ pub fn write_header_with_extensions(
     need(out, total)?;
 
     put_fixed(out, f, true);
-    out[12..14].copy_from_slice(&ONE_BYTE_PROFILE.to_be_bytes());
+    let profile = if one_byte { ONE_BYTE_PROFILE } else { TWO_BYTE_PROFILE };
+    out[12..14].copy_from_slice(&profile.to_be_bytes());
     out[14..16].copy_from_slice(&words.to_be_bytes());
     let mut pos = 16;
     for &(id, data) in exts {
-        out[pos] = (id << 4) | (data.len() as u8 - 1);
-        out[pos + 1..pos + 1 + data.len()].copy_from_slice(data);
-        pos += 1 + data.len();
+        if one_byte {
+            out[pos] = (id << 4) | (data.len() as u8 - 1);
+        } else {
+            out[pos] = id;
+            out[pos + 1] = data.len() as u8;
+        }
+        out[pos + head..pos + head + data.len()].copy_from_slice(data);
+        pos += head + data.len();
     }
     out[pos..total].fill(0);
     Ok(total)
@@ -154,9 +168,25 @@ mod tests {
     fn invalid_elements_rejected() {
         let mut out = [0u8; 64];
         assert!(write_header_with_extensions(&mut out, &F, &[(0, &[1])]).is_err());
-        assert!(write_header_with_extensions(&mut out, &F, &[(15, &[1])]).is_err());
         assert!(write_header_with_extensions(&mut out, &F, &[(3, &[])]).is_err());
-        assert!(write_header_with_extensions(&mut out, &F, &[(3, &[0; 17])]).is_err());
+        assert!(write_header_with_extensions(&mut out, &F, &[(3, &[0; 256])]).is_err());
         assert_eq!(write_header_with_extensions(&mut out, &F, &[]), Ok(12));
+    }
+
+    /// A long element (a dependency descriptor with its structure) or an id
+    /// over 14 needs the two-byte form, for the whole packet.
+    #[test]
+    fn two_byte_form_when_an_element_needs_it() {
+        let mut out = [0xffu8; 128];
+        let long = [7u8; 17];
+        let n = write_header_with_extensions(&mut out, &F, &[(1, &[0xaa]), (9, &long)]).unwrap();
+        // 2+1 and 2+17 bytes of elements, padded to 24.
+        assert_eq!(n, 12 + 4 + 24);
+        assert_eq!(hex::encode(&out[12..19]), "10000006" .to_owned() + "0101aa");
+        let h = parse(&out[..n]).unwrap();
+        let got: Vec<_> = h.extensions(&out[..n]).collect();
+        assert_eq!(got, vec![(1, &[0xaa][..]), (9, &long[..])]);
+        let n = write_header_with_extensions(&mut out, &F, &[(15, &[1])]).unwrap();
+        assert_eq!(parse(&out[..n]).unwrap().extensions(&out[..n]).collect::<Vec<_>>(), vec![(15, &[1][..])]);
     }
 }

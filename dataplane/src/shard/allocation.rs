@@ -1,6 +1,7 @@
 //! Wires each subscriber session's stream allocator (`forward::allocator`)
-//! to its downtracks: every `ALLOC_INTERVAL` the layers each simulcast
-//! downtrack should forward, from the session's estimate and the rates its
+//! to its downtracks: every `ALLOC_INTERVAL` the layers each simulcast or
+//! SVC downtrack should forward (for SVC, the spatial layer and temporal
+//! limit within the one stream), from the session's estimate and the rates its
 //! track's layers arrive at here; and, while a probe runs, RTX probes paced
 //! to the probe's rate.
 
@@ -59,14 +60,19 @@ impl ShardCore {
         for &(track, i) in dts {
             let Some(dt) = self.downtracks.get(&track).and_then(|l| l.get(i)) else { continue };
             let layers = self.registry.uptracks.get(&track).map_or(0, |u| u.layers.len());
-            if layers == 0 || dt.spec.kind == MediaKind::Audio {
+            let svc = dt.is_svc();
+            if (layers == 0 && !svc) || dt.spec.kind == MediaKind::Audio {
                 fixed += self.rates.get(&track).map_or(0, |r| r.bps(now));
                 continue;
             }
             let mut layer_bps = [0u64; MAX_LAYERS];
-            for (l, bps) in layer_bps.iter_mut().enumerate().take(layers) {
+            let measured = if svc { MAX_LAYERS } else { layers };
+            for (l, bps) in layer_bps.iter_mut().enumerate().take(measured) {
                 let id = simulcast::layer_track(track, Some(l as u8));
                 *bps = self.rates.get(&id).map_or(0, |r| r.bps(now));
+            }
+            if svc {
+                svc_steps(&mut layer_bps);
             }
             if dt.cap.off {
                 // Off by the subscriber's choice: paused, costs nothing.
@@ -211,5 +217,32 @@ impl ShardCore {
             }
         }
         self.alloc_at = None;
+    }
+}
+
+/// An SVC spatial layer is decoded on top of the ones below it, so a
+/// subscriber at layer `s` receives layers 0..=s: the allocator's step for
+/// `s` costs their sum. A layer that does not arrive stays 0 (not a step).
+fn svc_steps(layer_bps: &mut [u64; MAX_LAYERS]) {
+    let mut below = 0;
+    for bps in layer_bps.iter_mut() {
+        if *bps == 0 {
+            continue;
+        }
+        below += *bps;
+        *bps = below;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn svc_steps_add_up_the_layers_below() {
+        let mut b = [100_000, 300_000, 900_000];
+        super::svc_steps(&mut b);
+        assert_eq!(b, [100_000, 400_000, 1_300_000]);
+        let mut b = [100_000, 300_000, 0];
+        super::svc_steps(&mut b);
+        assert_eq!(b, [100_000, 400_000, 0], "a missing top layer is no step");
     }
 }

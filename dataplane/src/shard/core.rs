@@ -2,6 +2,7 @@
 //! time go in; datagrams, peer messages and events come out through the
 //! `Outbox`. The glommio loop in `shard::run` only moves bytes.
 
+use crate::forward::dependency_descriptor::DdContext;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -82,6 +83,10 @@ pub struct ShardCore {
     /// This shard's copy of recent packets of each track it has
     /// downtracks of, so NACKs are answered here.
     pub(super) caches: HashMap<TrackId, RetransmissionCache>,
+    /// The dependency descriptor's latest template structure per track this
+    /// shard has downtracks of (each shard reads the descriptors it fans
+    /// out, so no structure crosses shards).
+    pub(super) dd: HashMap<TrackId, DdContext>,
     /// The first instant the core saw: origin of abs-send-time.
     pub(super) origin: Option<Instant>,
     pub stats: ShardStats,
@@ -125,6 +130,7 @@ impl ShardCore {
             downtracks: HashMap::new(),
             stats: ShardStats { shard: id, ..Default::default() },
             caches: HashMap::new(),
+            dd: HashMap::new(),
             origin: None,
             last_report: None,
             keyframe_scan_at: None,
@@ -437,6 +443,7 @@ impl ShardCore {
     pub(super) fn remove_caches(&mut self, track: TrackId) {
         self.caches.retain(|k, _| simulcast::split(*k).0 != track);
         self.rates.retain(|k, _| simulcast::split(*k).0 != track);
+        self.dd.remove(&track);
     }
 
     fn add_local_downtrack(&mut self, spec: crate::msg::DowntrackSpec) {

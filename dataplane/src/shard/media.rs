@@ -7,13 +7,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::forward::downtrack::{Rewrite, SendContext};
-use crate::forward::extensions::{self, MAX_CARRIED};
+use crate::forward::downtrack::{Rewrite, SendContext, Svc};
+use crate::forward::extensions::{self, Carried, MAX_CARRIED};
 use crate::forward::nack_generator::Arrival;
 use crate::forward::retransmission_cache::RetransmissionCache;
 use crate::forward::twcc_receiver::TwccReceiver;
-use crate::forward::{rid, rtx, simulcast, Downtrack};
-use crate::msg::{MediaKind, SessionId, TrackId};
+use crate::forward::{rid, rtx, simulcast, vp9, Downtrack};
+use crate::msg::{MediaKind, SessionId, TrackId, MAX_LAYERS};
 use crate::rtcp::{self, RtcpPacket};
 use crate::shard::core::{send_rtcp, srtp_drop_reason, ShardCore};
 use crate::shard::outbox::Outbox;
@@ -109,10 +109,12 @@ impl ShardCore {
             marker: hdr.marker,
             keyframe,
             vp8: up.spec.codec == crate::msg::CodecKind::Vp8,
+            vp9: up.spec.codec == crate::msg::CodecKind::Vp9,
+            av1: up.spec.codec == crate::msg::CodecKind::Av1,
             red,
             pruned: false,
             start: 0,
-            carried_len: carried_len as u8,
+            carried_len: carried_len as u16,
             len: payload.len() as u32,
         };
         let epoch = self.registry.epoch;
@@ -219,6 +221,33 @@ impl ShardCore {
             let cache = self.caches.entry(key).or_insert_with(|| new_cache(kind));
             cache.insert(item.ext_seq, item.timestamp, item.marker, carried, payload, now);
         }
+        // VP9: the descriptor is read once here for every subscriber; with
+        // layer indices (SVC), each spatial layer's rate is measured under
+        // its own id for the allocators, as simulcast layers are.
+        let vp9 = if item.vp9 { vp9::parse(payload).ok() } else { None };
+        let vp9_layers = vp9.as_ref().and_then(|d| d.layer);
+        // AV1 (single stream): the dependency descriptor, read against this
+        // shard's copy of the track's structure. (Chromium sends one with
+        // VP8 simulcast too, per layer: those are left alone.)
+        let dd_data = match item.av1 && item.layer.is_none() && !payload.is_empty() {
+            true => extensions::carried(carried).find(|(k, _)| *k == Carried::DependencyDescriptor).map(|(_, d)| d),
+            false => None,
+        };
+        let dd_frame = dd_data.map(|data| self.dd.entry(item.track).or_default().read(data).ok());
+        let spatial = vp9_layers.map(|l| l.spatial).or(dd_frame.as_ref().and_then(|f| f.as_ref()).map(|f| f.spatial));
+        if let Some(s) = spatial {
+            let key = simulcast::layer_track(item.track, Some(s.min(MAX_LAYERS as u8 - 1)));
+            self.rates.entry(key).or_default().on_packet(payload.len(), now);
+        }
+        let svc = match (&vp9, &dd_frame) {
+            (Some(d), _) if d.layer.is_some() => Svc::Vp9(d),
+            (_, Some(Some(f))) => match self.dd.get(&item.track).and_then(|c| c.structure()) {
+                Some(s) => Svc::Dd(f, s),
+                None => Svc::Unreadable,
+            },
+            (_, Some(None)) => Svc::Unreadable,
+            _ => Svc::None,
+        };
         let origin = *self.origin.get_or_insert(now);
         for dt in list.iter_mut() {
             let Some(sess) = self.sessions.get_mut(&dt.spec.session) else { continue };
@@ -227,7 +256,7 @@ impl ShardCore {
             }
             let ctx = send_context(sess, origin, now);
             let slot = out.slot();
-            let (len, stamped) = match dt.forward(item, carried, payload, &ctx, slot, now) {
+            let (len, stamped) = match dt.forward(item, svc, carried, payload, &ctx, slot, now) {
                 Rewrite::Packet { len, transport_seq } => (len, transport_seq),
                 Rewrite::Skip => {
                     let why = if payload.is_empty() { DropReason::Padding } else { DropReason::WaitingKeyframe };

@@ -19,6 +19,10 @@ pub struct MediaItem {
     pub keyframe: bool,
     /// The payload is VP8 (downtracks read its descriptor on simulcast tracks).
     pub vp8: bool,
+    /// The payload is VP9 (downtracks filter its spatial/temporal layers).
+    pub vp9: bool,
+    /// The payload is AV1 (its layers come from the dependency descriptor).
+    pub av1: bool,
     /// The payload is RFC 2198 RED (the uptrack's `red_payload_type`).
     pub red: bool,
     /// A simulcast layer no subscriber on the destination needs: only its
@@ -27,7 +31,7 @@ pub struct MediaItem {
     /// Carried header extensions (`forward::extensions`), then the payload,
     /// in `MediaBatch::data`.
     pub start: u32,
-    pub carried_len: u8,
+    pub carried_len: u16,
     pub len: u32,
 }
 
@@ -42,7 +46,7 @@ pub struct MediaBatch {
 impl MediaBatch {
     pub fn push(&mut self, mut item: MediaItem, carried: &[u8], payload: &[u8]) {
         item.start = self.data.len() as u32;
-        item.carried_len = carried.len().min(usize::from(u8::MAX)) as u8;
+        item.carried_len = carried.len().min(usize::from(u16::MAX)) as u16;
         item.len = payload.len() as u32;
         self.data.extend_from_slice(&carried[..usize::from(item.carried_len)]);
         self.data.extend_from_slice(payload);

@@ -1,0 +1,105 @@
+// SVC: a 720p Chromium WHIP publisher sending VP9, then AV1, with
+// scalabilityMode L3T3_KEY (three spatial and three temporal layers in one
+// SSRC; AV1's layers in its dependency descriptor) on shard 0, and two WHEP
+// viewers on shard 1. One sfud and one browser serve both cases. Viewer A is unconstrained; viewer B
+// sits behind an nftables policer of about 300 kbit/s on its own port. Each
+// viewer's downtrack filters the layers its allocator chose: A decodes
+// 1280x720, B a lower spatial layer smoothly. Prints one JSON line of
+// figures, wall time included.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startSfud, getSessions } from './lib/sfud.mjs';
+import { withHarness } from './lib/scenario.mjs';
+import { publish, play, waitForMedia } from './lib/browser.mjs';
+import { requireNamespace, applyPolicer, removeLoss, droppedPackets } from './lib/loss.mjs';
+import { instrument, sample, receiveSide } from './lib/quality.mjs';
+import { pollUntil, sleep } from './lib/util.mjs';
+
+// 37 kB/s is about 300 kbit/s.
+const POLICE_KBYTES = 37;
+
+const width = (s) => (s && s.resolution ? Number(s.resolution.split('x')[0]) : 0);
+
+async function svcCase(t, ctx, server, codec) {
+  const caseStart = Date.now();
+  const room = `svc-${codec.toLowerCase()}`;
+  const pubPage = await ctx.browser.newPage(`${server.url}/`);
+  const pageA = await ctx.browser.newPage(`${server.url}/`);
+  const pageB = await ctx.browser.newPage(`${server.url}/`);
+  const pub = await publish(pubPage, 'pub', room, { shard: 0, videoCodec: codec, sendEncodings: [{ scalabilityMode: 'L3T3_KEY' }] });
+  const published = Date.now();
+  const a = await play(pageA, 'sub', room, { shard: 1, timeoutMs: 15000 });
+  const b = await play(pageB, 'sub', room, { shard: 1, timeoutMs: 15000 });
+  await waitForMedia(pageB, 'sub', { frames: 20, timeoutMs: 15000, signal: t.signal, history: ctx.history });
+
+  const sessions = await getSessions(server.url);
+  const shardOf = (id) => (sessions.find((s) => id.startsWith(s.id)) || {}).shard;
+  assert.deepEqual([shardOf(pub.id), shardOf(a.id), shardOf(b.id)], [0, 1, 1], JSON.stringify(sessions));
+
+  // The publisher really sends SVC.
+  const out = (await sample(pubPage)).pcs.flatMap((p) => p.outbound).find((o) => o.packetsSent > 0) || {};
+  const fig = { case: room, publisher: { mode: out.scalabilityMode, width: out.frameWidth }, policeKbytesPerSec: POLICE_KBYTES };
+
+  const viewerB = (await sample(pageB)).pcs.find((p) => p.inbound.length > 0);
+  const port = viewerB && viewerB.pair && viewerB.pair.localPort;
+  assert.ok(port, `viewer B's local port: ${JSON.stringify(viewerB && viewerB.pair)}`);
+  await applyPolicer(port, POLICE_KBYTES);
+  try {
+    let aSide = null;
+    await pollUntil(async () => {
+      aSide = receiveSide(await sample(pageA));
+      return width(aSide) === 1280;
+    }, { timeoutMs: Math.max(1000, 20000 - (Date.now() - published)), signal: t.signal, what: `${codec}: viewer A decoding 1280 wide`, describe: () => JSON.stringify(aSide) });
+    fig.aResolution = aSide.resolution;
+    fig.aAfterSecs = (Date.now() - published) / 1000;
+    // B settles (A's switches up ask for keyframes, which B's policer
+    // feels too), then is measured over 8 s.
+    await sleep(Math.max(4000, 14000 - (Date.now() - published)));
+    const b0 = receiveSide(await sample(pageB));
+    await sleep(8000);
+    const b1 = receiveSide(await sample(pageB));
+    const secs = (b1.t - b0.t) / 1000;
+    fig.bResolution = b1.resolution;
+    fig.bFps = Math.round(((b1.framesDecoded - b0.framesDecoded) / secs) * 10) / 10;
+    fig.bFreezesSecs = Math.round((b1.totalFreezesDuration - b0.totalFreezesDuration) * 100) / 100;
+    fig.bFreezeCount = b1.freezeCount - b0.freezeCount;
+    fig.bPacketsLost = b1.packetsLost - b0.packetsLost;
+    fig.droppedByPolicer = await droppedPackets();
+    fig.aResolutionThen = receiveSide(await sample(pageA)).resolution;
+  } finally {
+    await removeLoss();
+    fig.caseSecs = (Date.now() - caseStart) / 1000;
+    console.log(JSON.stringify(fig));
+  }
+  for (const p of [pubPage, pageA, pageB]) await p.close();
+  assert.equal(fig.publisher.mode, 'L3T3_KEY', `the publisher sends SVC: ${JSON.stringify(fig)}`);
+  assert.ok(width({ resolution: fig.bResolution }) <= 640, `B decodes at most 640 wide: ${JSON.stringify(fig)}`);
+  if (codec === 'VP9') {
+    assert.ok(fig.bFps >= 10, `B decodes frames (>= 10 fps): ${JSON.stringify(fig)}`);
+    assert.ok(fig.bFreezesSecs < 1, `B freezes < 1 s in the last 8 s: ${JSON.stringify(fig)}`);
+  } else {
+    // AV1: B gets the lower layer and decodes it, but so far with one freeze
+    // of about 3 s per run (docs/media-quality.md, SVC): only the layer and
+    // progress are asserted; the figures are printed.
+    assert.ok(fig.bFps > 0, `B decodes frames: ${JSON.stringify(fig)}`);
+  }
+}
+
+test('svc: VP9 then AV1 L3T3_KEY, a policed viewer gets a lower spatial layer smoothly, an unconstrained one 720p', { timeout: 100000 }, async (t) => {
+  requireNamespace();
+  const wallStart = Date.now();
+  const name = 'svc';
+  const server = await startSfud({
+    name,
+    env: { SFUD_DATAPLANE__SHARDS: '2', SFUD_DATAPLANE__ALLOW_PLACEMENT_HINT: 'true' },
+  });
+  await withHarness(t, { name, server }, async (ctx) => {
+    await instrument(ctx.browser, { camera: { width: 1280, height: 720 } });
+    try {
+      await svcCase(t, ctx, server, 'VP9');
+      await svcCase(t, ctx, server, 'AV1');
+    } finally {
+      console.log(JSON.stringify({ case: name, wallSecs: (Date.now() - wallStart) / 1000 }));
+    }
+  });
+});
