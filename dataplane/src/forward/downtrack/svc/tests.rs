@@ -68,6 +68,7 @@ fn run(dt: &mut Downtrack, pkts: &[(u16, u32, bool, Vec<u8>)], mut at: impl FnMu
             vp9: true,
             av1: false,
             red: false,
+            pruned: false,
             start: 0,
             carried_len: 0,
             len: head.len() as u32,
