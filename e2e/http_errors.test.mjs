@@ -6,12 +6,12 @@ import { spawnSync } from 'node:child_process';
 import { startSfud, sfudBin } from './lib/sfud.mjs';
 
 // A syntactically valid offer whose only codec (AV1) sfud does not forward.
-const AV1_ONLY = [
+const H265_ONLY = [
   'v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0',
   'm=video 9 UDP/TLS/RTP/SAVPF 45', 'c=IN IP4 0.0.0.0', 'a=mid:0', 'a=sendonly', 'a=rtcp-mux',
   'a=ice-ufrag:abcd', 'a=ice-pwd:abcdefghijklmnopqrstuvwx',
   'a=fingerprint:sha-256 ' + Array(32).fill('AB').join(':'), 'a=setup:actpass',
-  'a=rtpmap:45 AV1/90000', '',
+  'a=rtpmap:45 H265/90000', '',
 ].join('\r\n');
 
 async function req(method, path, { body, type } = {}) {
@@ -27,10 +27,10 @@ test('WHIP/WHEP refuse bad input with a clear status and reason', { timeout: 600
       ['POST', '/whip/r1', { body: 'v=0', type: 'text/plain' }, 415, /application\/sdp/],
       ['POST', '/whip/r1', { body: '', type: 'application/sdp' }, 400, /empty/],
       ['POST', '/whip/r1', { body: 'hello world', type: 'application/sdp' }, 400, /malformed SDP/],
-      ['POST', '/whip/r1', { body: AV1_ONLY, type: 'application/sdp' }, 400, /codec|usable/i],
-      ['POST', '/whip/bad%20room', { body: AV1_ONLY, type: 'application/sdp' }, 400, /room names/],
-      ['POST', '/whip/r1?shard=0', { body: AV1_ONLY, type: 'application/sdp' }, 400, /placement hint/],
-      ['POST', '/whep/nobody-here', { body: AV1_ONLY, type: 'application/sdp' }, 409, /no publisher yet/],
+      ['POST', '/whip/r1', { body: H265_ONLY, type: 'application/sdp' }, 400, /codec|usable/i],
+      ['POST', '/whip/bad%20room', { body: H265_ONLY, type: 'application/sdp' }, 400, /room names/],
+      ['POST', '/whip/r1?shard=0', { body: H265_ONLY, type: 'application/sdp' }, 400, /placement hint/],
+      ['POST', '/whep/nobody-here', { body: H265_ONLY, type: 'application/sdp' }, 409, /no publisher yet/],
       ['POST', '/whip/r1', { body: 'x'.repeat(70000), type: 'application/sdp' }, 413, /limit/],
       ['DELETE', '/whip/r1/doesnotexist', {}, 404, /no session/],
       ['DELETE', '/whep/r1/doesnotexist', {}, 404, /no session/],

@@ -290,9 +290,10 @@ pub struct LimitsConfig {
     pub max_sessions: usize,
     pub max_rooms: usize,
     /// Rooms one namespace (tenant) may hold on this node; the default
-    /// namespace counts as one too.
+    /// namespace counts as one too. 0 = only `max_rooms` applies.
     pub max_rooms_per_namespace: usize,
-    /// Sessions one namespace may hold on this node.
+    /// Sessions one namespace may hold on this node. 0 = only
+    /// `max_sessions` applies.
     pub max_sessions_per_namespace: usize,
     /// Publishing sessions per room: the WHIP publisher and room participants.
     pub max_publishers_per_room: usize,
@@ -327,8 +328,8 @@ impl Default for LimitsConfig {
             connect_timeout_secs: 30,
             max_sessions: 5000,
             max_rooms: 1000,
-            max_rooms_per_namespace: 1000,
-            max_sessions_per_namespace: 5000,
+            max_rooms_per_namespace: 0,
+            max_sessions_per_namespace: 0,
             max_publishers_per_room: 100,
             max_subscribers_per_room: 1000,
             max_sessions_per_identity: 16,

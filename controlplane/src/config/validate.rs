@@ -256,8 +256,6 @@ impl Config {
             ("limits.connect_timeout_secs", l.connect_timeout_secs as usize),
             ("limits.max_sessions", l.max_sessions),
             ("limits.max_rooms", l.max_rooms),
-            ("limits.max_rooms_per_namespace", l.max_rooms_per_namespace),
-            ("limits.max_sessions_per_namespace", l.max_sessions_per_namespace),
             ("limits.max_publishers_per_room", l.max_publishers_per_room),
             ("limits.max_subscribers_per_room", l.max_subscribers_per_room),
             ("limits.max_sessions_per_identity", l.max_sessions_per_identity),

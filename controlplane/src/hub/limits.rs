@@ -69,16 +69,19 @@ impl Hub {
         if !existing && self.rooms.room_count() >= l.max_rooms {
             return Err(hit("max_rooms", false, format!("sfud is at its room limit ({}, limits.max_rooms)", l.max_rooms)));
         }
-        // A tenant cannot take the whole node: its namespace has its own
-        // room and session budgets (equal to the node's unless set lower).
+        // A tenant cannot take the whole node: its namespace may have its
+        // own room and session budgets (0: none beyond the node's).
         let ns = crate::cluster::model::namespace_of(room);
         let in_ns = |r: &str| crate::cluster::model::namespace_of(r) == ns;
         let tenant = if ns.is_empty() { "the default namespace".to_string() } else { format!("namespace '{ns}'") };
-        if !existing && self.rooms.rooms().filter(|(r, _)| in_ns(r)).count() >= l.max_rooms_per_namespace {
+        if l.max_rooms_per_namespace > 0 && !existing && self.rooms.rooms().filter(|(r, _)| in_ns(r)).count() >= l.max_rooms_per_namespace {
             return Err(hit("max_rooms_per_namespace", true, format!("{tenant} is at its room limit ({}, limits.max_rooms_per_namespace)", l.max_rooms_per_namespace)));
         }
-        let ns_sessions = self.sessions.values().filter(|s| in_ns(&s.room)).count();
-        if ns_sessions + add > l.max_sessions_per_namespace {
+        let ns_sessions = match l.max_sessions_per_namespace {
+            0 => 0,
+            _ => self.sessions.values().filter(|s| in_ns(&s.room)).count(),
+        };
+        if l.max_sessions_per_namespace > 0 && ns_sessions + add > l.max_sessions_per_namespace {
             return Err(hit("max_sessions_per_namespace", true, format!("{tenant} holds {ns_sessions} sessions (limits.max_sessions_per_namespace is {})", l.max_sessions_per_namespace)));
         }
         if existing {
