@@ -12,7 +12,7 @@ import { startSfud, getSessions } from './lib/sfud.mjs';
 import { withHarness } from './lib/scenario.mjs';
 import { publish, play, waitForMedia } from './lib/browser.mjs';
 import { requireNamespace, applyPolicer, removeLoss, droppedPackets } from './lib/loss.mjs';
-import { instrument, sample, receiveSide } from './lib/quality.mjs';
+import { instrument, sample, receiveSide, windowFigures } from './lib/quality.mjs';
 import { pollUntil, sleep } from './lib/util.mjs';
 
 // 37 kB/s is about 300 kbit/s.
@@ -58,12 +58,8 @@ async function svcCase(t, ctx, server, codec) {
     const b0 = receiveSide(await sample(pageB));
     await sleep(8000);
     const b1 = receiveSide(await sample(pageB));
-    const secs = (b1.t - b0.t) / 1000;
-    fig.bResolution = b1.resolution;
-    fig.bFps = Math.round(((b1.framesDecoded - b0.framesDecoded) / secs) * 10) / 10;
-    fig.bFreezesSecs = Math.round((b1.totalFreezesDuration - b0.totalFreezesDuration) * 100) / 100;
-    fig.bFreezeCount = b1.freezeCount - b0.freezeCount;
-    fig.bPacketsLost = b1.packetsLost - b0.packetsLost;
+    const w = windowFigures(b0, b1);
+    Object.assign(fig, { bResolution: w.resolution, bFps: w.fps, bFreezesSecs: w.freezesSecs, bFreezeCount: w.freezeCount, bPacketsLost: w.packetsLost });
     fig.droppedByPolicer = await droppedPackets();
     fig.aResolutionThen = receiveSide(await sample(pageA)).resolution;
   } finally {

@@ -224,3 +224,18 @@ export async function waitForSendSide(page, ok, { timeoutMs, signal, history = [
     return result(false);
   }
 }
+
+/**
+ * What a viewer saw between two `receiveSide` samples: its resolution at
+ * the end, decoded fps, and the freezes and losses in the window.
+ */
+export function windowFigures(before, after) {
+  const secs = (after.t - before.t) / 1000;
+  return {
+    resolution: after.resolution,
+    fps: Math.round(((after.framesDecoded - before.framesDecoded) / secs) * 10) / 10,
+    freezesSecs: Math.round((after.totalFreezesDuration - before.totalFreezesDuration) * 100) / 100,
+    freezeCount: after.freezeCount - before.freezeCount,
+    packetsLost: after.packetsLost - before.packetsLost,
+  };
+}
