@@ -89,6 +89,9 @@ pub struct ExtIds {
     pub playout_delay: Option<u8>,
     /// https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension
     pub dependency_descriptor: Option<u8>,
+    /// http://www.webrtc.org/experiments/rtp-hdrext/video-content-type:
+    /// marks a screen share.
+    pub video_content_type: Option<u8>,
     /// urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id (RFC 8852)
     pub rid: Option<u8>,
     /// urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id (RFC 8852)
@@ -291,6 +294,10 @@ pub enum Event {
     ConsentExpired { session: SessionId },
     /// The first SRTP media arrived on an uptrack.
     UptrackActive { track: TrackId, ssrc: u32 },
+    /// A video uptrack's content type, from the video-content-type header
+    /// extension: the first one seen and each change (per simulcast layer,
+    /// so a track may report the same value more than once).
+    UptrackContent { track: TrackId, screen: bool },
     /// Periodic per-shard counters.
     Stats(crate::stats::ShardStats),
     /// Audio levels of this shard's audio uptracks over the last interval:

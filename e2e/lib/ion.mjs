@@ -104,8 +104,21 @@ function installRoomsHelpers() {
       }
       p.log('joined');
       if (publish) {
-        p.local = await window.IonSDK.LocalStream.getUserMedia({ codec: 'vp8', simulcast: false, ...publish });
+        // contentHint 'detail' makes Chromium encode the camera as a screen
+        // capture and mark it with video-content-type; maxBitrate caps each
+        // video encoding (bits/s).
+        const { contentHint, maxBitrate, ...gum } = publish;
+        p.local = await window.IonSDK.LocalStream.getUserMedia({ codec: 'vp8', simulcast: false, ...gum });
+        if (contentHint) p.local.getVideoTracks().forEach((t) => { t.contentHint = contentHint; });
         p.client.publish(p.local);
+        if (maxBitrate) {
+          for (const sender of p.client.transports[0].pc.getSenders()) {
+            if (!sender.track || sender.track.kind !== 'video') continue;
+            const params = sender.getParameters();
+            (params.encodings || []).forEach((e) => { e.maxBitrate = maxBitrate; });
+            await sender.setParameters(params);
+          }
+        }
         p.log(`published ${p.local.id}`);
       }
       return { streamId: p.local ? p.local.id : null };
@@ -132,7 +145,7 @@ function installRoomsHelpers() {
     const p = parts.get(key);
     if (!p || !p.client) throw new Error(`no joined participant ${key}`);
     const per = {};
-    const bucket = (sid) => (per[sid] ||= { video: { framesDecoded: 0, packetsReceived: 0, bytesReceived: 0 }, audio: { packetsReceived: 0 } });
+    const bucket = (sid) => (per[sid] ||= { video: { framesDecoded: 0, packetsReceived: 0, bytesReceived: 0, freezesSecs: 0, contentType: null }, audio: { packetsReceived: 0 } });
     const report = await p.client.getSubStats();
     report.forEach((s) => {
       if (s.type !== 'inbound-rtp') return;
@@ -141,6 +154,9 @@ function installRoomsHelpers() {
         b.video.framesDecoded += s.framesDecoded || 0;
         b.video.packetsReceived += s.packetsReceived || 0;
         b.video.bytesReceived += s.bytesReceived || 0;
+        b.video.freezesSecs += s.totalFreezesDuration || 0;
+        // 'screenshare' when the video-content-type extension said so.
+        b.video.contentType = s.contentType ?? b.video.contentType;
       } else if (s.kind === 'audio') {
         b.audio.packetsReceived += s.packetsReceived || 0;
       }
@@ -197,7 +213,23 @@ function installRoomsHelpers() {
     return out;
   }
 
-  window.__rooms = { join, close, stats, audioSent, state, prefer, widths, keys: () => [...parts.keys()].filter((k) => !k.includes('!')) };
+  // The local UDP port of the subscriber PC's selected candidate pair (for
+  // an nftables policer on what this participant receives).
+  async function subscriberPort(key) {
+    const p = parts.get(key);
+    if (!p || !p.client) throw new Error(`no joined participant ${key}`);
+    let port = null;
+    const report = await p.client.transports[1].pc.getStats();
+    report.forEach((s) => {
+      if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
+      const pair = report.get(s.selectedCandidatePairId);
+      const local = pair && report.get(pair.localCandidateId);
+      if (local) port = local.port;
+    });
+    return port;
+  }
+
+  window.__rooms = { join, close, stats, audioSent, state, prefer, widths, subscriberPort, keys: () => [...parts.keys()].filter((k) => !k.includes('!')) };
 }
 
 export const joinRoom = (page, key, opts) => page.evaluate(({ key, opts }) => window.__rooms.join(key, opts), { key, opts });
@@ -207,6 +239,7 @@ export const roomState = (page, key) => page.evaluate((key) => window.__rooms.st
 export const audioSent = (page, key) => page.evaluate((key) => window.__rooms.audioSent(key), key);
 export const preferLayer = (page, key, layer) => page.evaluate(({ key, layer }) => window.__rooms.prefer(key, layer), { key, layer });
 export const remoteWidths = (page, key) => page.evaluate((key) => window.__rooms.widths(key), key);
+export const subscriberPort = (page, key) => page.evaluate((key) => window.__rooms.subscriberPort(key), key);
 
 /** A remote stream's tracks all gone: removed from its MediaStream or ended. */
 export function streamGone(state, streamId) {

@@ -30,6 +30,7 @@ fn ids(a: u8, b: u8) -> ExtIds {
         video_orientation: id(a ^ b),
         playout_delay: id(a.wrapping_add(b)),
         dependency_descriptor: id(b.rotate_left(2)),
+        video_content_type: id(a.rotate_left(3)),
         rid: None,
         repaired_rid: None,
         allow_mixed: a & 1 == 1,
@@ -66,6 +67,8 @@ fuzz_target!(|data: &[u8]| {
     for (kind, value) in extensions::carried(pkt) {
         let _ = (kind, value.len());
     }
+    let _ = extensions::screen_share(pkt);
+    let _ = extensions::screen_share(&carried[..used]);
     let fields = HeaderFields {
         marker: hdr.marker,
         payload_type: hdr.payload_type,

@@ -16,6 +16,9 @@ pub struct TrackDetail {
     pub kind: &'static str,
     pub codec: String,
     pub muted: bool,
+    /// The shards saw it marked as a screen share (video-content-type);
+    /// subscribers' stream allocators serve it first.
+    pub screen: bool,
 }
 
 #[derive(Serialize)]
@@ -83,6 +86,7 @@ impl Hub {
                     kind: t.kind.as_str(),
                     codec: t.codec.name.clone(),
                     muted: self.muted.contains(&t.id),
+                    screen: t.screen,
                 })
                 .collect()
         };

@@ -378,6 +378,10 @@ impl Hub {
                 }
             }
             Event::UptrackActive { track, ssrc } => debug!(track = track.0, ssrc, "uptrack active"),
+            Event::UptrackContent { track, screen } => {
+                self.rooms.content_type(track, screen);
+                self.drive();
+            }
             Event::AudioLevels { windows, .. } => {
                 self.rooms.audio_levels(windows);
                 self.drive();

@@ -11,6 +11,7 @@
 mod membership;
 mod model;
 mod output;
+mod priority;
 mod publish;
 mod republish;
 mod speaking;

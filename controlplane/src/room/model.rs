@@ -40,6 +40,8 @@ pub struct Track {
     pub red: bool,
     /// Simulcast layers (0 for a single stream).
     pub layers: usize,
+    /// The shards saw it marked as a screen share (video-content-type).
+    pub screen: bool,
 }
 
 /// A downtrack installed for a participant: the track it forwards and the
@@ -94,7 +96,7 @@ pub struct Room {
     pub orphaned: Option<Orphaned>,
     /// Audio levels and the speakers last announced.
     pub speakers: RoomSpeakers,
-    /// The dominant speaker's video tracks, which subscribers' stream
-    /// allocators serve first.
-    pub prioritized: Vec<TrackId>,
+    /// Videos subscribers' stream allocators serve first, with their
+    /// priority (screen shares, then the dominant speaker's).
+    pub priorities: Vec<(TrackId, u8)>,
 }

@@ -56,6 +56,7 @@ impl Rooms {
                 stream_id: t.stream_id.clone(),
                 red: t.red,
                 layers,
+                screen: false,
             });
         }
         let Some(room) = self.rooms.get_mut(&room_name) else { return Err(RoomError::UnknownParticipant) };

@@ -1,21 +1,17 @@
 //! Active speakers in the rooms core. The shards measure (one window per
 //! audio track per interval); each window is filed under its track's room,
 //! the room's streams are ranked (`speakers`), and when the list changes
-//! every participant hears it (`Signal::Speakers`) and every subscriber's
-//! stream allocator serves the dominant speaker's video first.
+//! every participant hears it (`Signal::Speakers`) and subscribers' stream
+//! allocators serve the dominant speaker's video first (`priority`).
 
 use std::collections::HashMap;
 
-use dataplane::msg::{AudioLevelWindow, Command, SessionId, TrackId};
+use dataplane::msg::{AudioLevelWindow, SessionId, TrackId};
 use tracing::debug;
 
 use super::model::ParticipantId;
 use super::{Protocol, Rooms, Signal};
 use crate::sdp::MediaKind;
-
-/// The active speaker's priority in subscribers' stream allocators (others
-/// have 0; higher is served first).
-pub const SPEAKER_PRIORITY: u8 = 1;
 
 /// The room's dominant speaker: its stream, who publishes it, and its
 /// tracks in the room (audio and video).
@@ -59,7 +55,7 @@ impl Rooms {
     /// The one place a room's speakers change.
     fn speakers_changed(&mut self, room: &str, speakers: Vec<String>) {
         debug!(room, ?speakers, "active speakers changed");
-        self.prioritize_speaker(room);
+        self.refresh_priorities(room);
         let Some(r) = self.rooms.get(room) else { return };
         for id in &r.participants {
             if self.participants.get(id).is_some_and(|p| p.protocol == Protocol::Ion) {
@@ -69,48 +65,15 @@ impl Rooms {
     }
 
     /// The participant's API channel just opened: it hears who speaks now
-    /// rather than at the next change, and its allocator favours them.
+    /// rather than at the next change. (Its allocator already favours them:
+    /// downtracks get their priority when installed.)
     pub fn api_opened(&mut self, id: ParticipantId) {
         let Some(p) = self.participants.get(&id) else { return };
         let Some(room) = self.rooms.get(&p.room) else { return };
         if room.speakers.current().is_empty() {
             return;
         }
-        if let Some(session) = p.subscriber {
-            for &track in &room.prioritized {
-                self.out.commands.push(Command::SetPriority { session, track, priority: SPEAKER_PRIORITY });
-            }
-        }
         self.out.signals.push(Signal::Speakers { participant: id, speakers: room.speakers.current().to_vec() });
-    }
-
-    /// The dominant speaker's video goes first in every subscriber's stream
-    /// allocator; the previous speaker's goes back to the normal priority.
-    /// Audio is left alone: the allocator only shares out video.
-    fn prioritize_speaker(&mut self, room: &str) {
-        let now: Vec<TrackId> = self
-            .dominant_speaker(room)
-            .map(|d| d.tracks)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|t| self.track(room, *t).is_some_and(|t| t.kind == MediaKind::Video))
-            .collect();
-        let Some(r) = self.rooms.get_mut(room) else { return };
-        if r.prioritized == now {
-            return;
-        }
-        let before = std::mem::replace(&mut r.prioritized, now.clone());
-        let dropped: Vec<TrackId> = before.into_iter().filter(|t| !now.contains(t)).collect();
-        let subscribers: Vec<SessionId> =
-            r.participants.iter().filter_map(|id| self.participants.get(id)).filter_map(|p| p.subscriber).collect();
-        for session in subscribers {
-            for &track in &dropped {
-                self.out.commands.push(Command::SetPriority { session, track, priority: 0 });
-            }
-            for &track in &now {
-                self.out.commands.push(Command::SetPriority { session, track, priority: SPEAKER_PRIORITY });
-            }
-        }
     }
 
     /// The room's dominant speaker now (the first of the last list sent).

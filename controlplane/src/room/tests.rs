@@ -322,26 +322,36 @@ fn speech(track: TrackId, active: u32) -> AudioLevelWindow {
     AudioLevelWindow { track, packets: 50, level_sum: 50 * 30, active, active_level_sum: active * 20 }
 }
 
+/// b's subscriber (session 21) takes every track in the room.
+fn subscribe_all(core: &mut Rooms, who: ParticipantId, session: u64) {
+    let others: Vec<Accepted> = core.tracks("r").iter().filter(|t| t.owner != who).map(|t| accept(SessionId(session), t)).collect();
+    core.answer(who, others).unwrap();
+}
+
+fn priorities(out: &Outputs) -> Vec<(SessionId, TrackId, u8)> {
+    out.commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::SetPriority { session, track, priority } => Some((*session, *track, *priority)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn the_dominant_speakers_video_goes_first_and_everyone_hears_who_speaks() {
     let mut core = Rooms::new(cfg());
     let a = ion(&mut core, "r", 1);
     let b = ion(&mut core, "r", 2);
     core.publish(a, av("alice")).unwrap();
+    subscribe_all(&mut core, b, 21);
     let v = whep(&mut core, "r", 5);
     let (audio, video) = (core.tracks("r")[0].id, core.tracks("r")[1].id);
     core.take();
     core.audio_levels(vec![speech(audio, 40)]);
     let out = core.take();
-    let prio: Vec<_> = out
-        .commands
-        .iter()
-        .map(|c| match c {
-            Command::SetPriority { session, track, priority } => (*session, *track, *priority),
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect();
-    assert_eq!(prio, vec![(SessionId(11), video, 1), (SessionId(21), video, 1), (SessionId(5), video, 1)], "video only, every subscriber");
+    assert!(out.commands.iter().all(|c| matches!(c, Command::SetPriority { .. })), "{:?}", out.commands);
+    assert_eq!(priorities(&out), vec![(SessionId(21), video, 1), (SessionId(5), video, 1)], "video only, its subscribers only");
     let told: Vec<_> = out
         .signals
         .iter()
@@ -356,13 +366,49 @@ fn the_dominant_speakers_video_goes_first_and_everyone_hears_who_speaks() {
     assert!(core.take().is_empty());
     core.api_opened(b);
     let out = core.take();
-    assert!(matches!(out.commands.as_slice(), [Command::SetPriority { session: SessionId(21), track, priority: 1 }] if *track == video));
+    assert!(out.commands.is_empty(), "its downtracks got their priority when installed");
     assert!(matches!(out.signals.as_slice(), [Signal::Speakers { participant, .. }] if *participant == b));
+
+    // A viewer arriving now gets the priority with its downtrack.
+    whep(&mut core, "r", 6);
+    assert_eq!(priorities(&core.take()), vec![(SessionId(6), video, 1)]);
 
     // Silence: the priority goes back.
     core.audio_levels(vec![speech(audio, 0)]);
     let out = core.take();
-    assert_eq!(count(&out, |c| matches!(c, Command::SetPriority { priority: 0, .. })), 3);
+    assert_eq!(priorities(&out).iter().filter(|p| p.2 == 0).count(), 3);
+}
+
+/// A screen share (reported by the shards from video-content-type) goes
+/// before the active speaker's camera, for subscribers present and to come;
+/// back to a camera, it loses that rank.
+#[test]
+fn a_screen_share_outranks_the_speaker() {
+    let mut core = Rooms::new(cfg());
+    let a = ion(&mut core, "r", 1);
+    let b = ion(&mut core, "r", 2);
+    let c = ion(&mut core, "r", 3);
+    core.publish(a, av("alice")).unwrap();
+    core.publish(b, vec![track("s", MediaKind::Video, "VP8", "bob-screen")]).unwrap();
+    subscribe_all(&mut core, c, 31);
+    let tracks = core.tracks("r").to_vec();
+    let (audio, cam, screen) = (tracks[0].id, tracks[1].id, tracks[2].id);
+    core.take();
+    core.audio_levels(vec![speech(audio, 40)]);
+    assert_eq!(priorities(&core.take()), vec![(SessionId(31), cam, 1)]);
+    core.content_type(screen, true);
+    assert_eq!(priorities(&core.take()), vec![(SessionId(31), screen, 2)]);
+    core.content_type(screen, true);
+    assert!(core.take().is_empty(), "the same report again (another layer) changes nothing");
+    core.content_type(TrackId(999), true);
+    assert!(core.take().is_empty(), "an unknown track is ignored");
+    // a subscribes late: both ranks come with its downtracks.
+    subscribe_all(&mut core, a, 11);
+    let got = priorities(&core.take());
+    assert_eq!(got, vec![(SessionId(11), screen, 2)], "a does not subscribe to its own camera");
+    core.content_type(screen, false);
+    let got = priorities(&core.take());
+    assert_eq!(got, vec![(SessionId(11), screen, 0), (SessionId(31), screen, 0)]);
 }
 
 #[test]

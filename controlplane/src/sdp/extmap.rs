@@ -22,6 +22,7 @@ pub const VIDEO_ORIENTATION_URI: &str = "urn:3gpp:video-orientation";
 pub const PLAYOUT_DELAY_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
 pub const DEPENDENCY_DESCRIPTOR_URI: &str =
     "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension";
+pub const VIDEO_CONTENT_TYPE_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/video-content-type";
 pub const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 pub const REPAIRED_RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id";
 
@@ -38,12 +39,13 @@ pub(crate) enum Ext {
     VideoOrientation,
     PlayoutDelay,
     DependencyDescriptor,
+    VideoContentType,
     Rid,
     RepairedRid,
 }
 
 impl Ext {
-    const ALL: [Ext; 9] = [
+    const ALL: [Ext; 10] = [
         Ext::Mid,
         Ext::AbsSendTime,
         Ext::TransportCc,
@@ -51,6 +53,7 @@ impl Ext {
         Ext::VideoOrientation,
         Ext::PlayoutDelay,
         Ext::DependencyDescriptor,
+        Ext::VideoContentType,
         Ext::Rid,
         Ext::RepairedRid,
     ];
@@ -64,6 +67,7 @@ impl Ext {
             Ext::VideoOrientation => VIDEO_ORIENTATION_URI,
             Ext::PlayoutDelay => PLAYOUT_DELAY_URI,
             Ext::DependencyDescriptor => DEPENDENCY_DESCRIPTOR_URI,
+            Ext::VideoContentType => VIDEO_CONTENT_TYPE_URI,
             Ext::Rid => RID_URI,
             Ext::RepairedRid => REPAIRED_RID_URI,
         }
@@ -81,6 +85,7 @@ impl Ext {
             Ext::VideoOrientation
             | Ext::PlayoutDelay
             | Ext::DependencyDescriptor
+            | Ext::VideoContentType
             | Ext::Rid
             | Ext::RepairedRid => kind == MediaKind::Video,
         }
@@ -95,6 +100,7 @@ impl Ext {
             Ext::VideoOrientation => &mut ids.video_orientation,
             Ext::PlayoutDelay => &mut ids.playout_delay,
             Ext::DependencyDescriptor => &mut ids.dependency_descriptor,
+            Ext::VideoContentType => &mut ids.video_content_type,
             Ext::Rid => &mut ids.rid,
             Ext::RepairedRid => &mut ids.repaired_rid,
         }
@@ -211,13 +217,14 @@ pub(crate) fn answer(
 /// same id across the m-lines of a bundle and across the renegotiations of
 /// a PeerConnection, which browsers require (Firefox rejects a remote
 /// description that remaps an id).
-const OFFERED: [(Ext, u8); 7] = [
+const OFFERED: [(Ext, u8); 8] = [
     (Ext::AudioLevel, 1),
     (Ext::AbsSendTime, 2),
     (Ext::TransportCc, 3),
     (Ext::Mid, 4),
     (Ext::PlayoutDelay, 5),
     (Ext::DependencyDescriptor, 6),
+    (Ext::VideoContentType, 7),
     (Ext::VideoOrientation, 13),
 ];
 
@@ -298,7 +305,7 @@ mod tests {
                 format!("4 {SDES_MID_URI}"),
             ]
         );
-        assert_eq!(offer_attributes(MediaKind::Video).len(), 6);
+        assert_eq!(offer_attributes(MediaKind::Video).len(), 7);
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub use codec::{decodes_unchanged, Codec, MediaKind};
 /// What negotiation hands the dataplane: the same types its specs carry.
 pub use dataplane::msg::{ExtIds, Feedback, RtxSpec};
 pub use extmap::{
-    ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, DEPENDENCY_DESCRIPTOR_URI, PLAYOUT_DELAY_URI,
+    ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, DEPENDENCY_DESCRIPTOR_URI, PLAYOUT_DELAY_URI, VIDEO_CONTENT_TYPE_URI,
     REPAIRED_RID_URI, RID_URI, SDES_MID_URI, TRANSPORT_CC_URI, VIDEO_ORIENTATION_URI,
 };
 pub use error::{NegotiationError, SdpError};

@@ -175,7 +175,7 @@ fn chrome_whip_answer() {
         assert!(m.ssrc_groups().is_empty());
     }
     // The offerer's ids echoed, for the known URIs only (no toffset,
-    // video-content-type, video-timing, color-space).
+    // video-timing, color-space).
     assert_eq!(
         audio.extmaps(&answer),
         vec![
@@ -192,6 +192,7 @@ fn chrome_whip_answer() {
             (13, VIDEO_ORIENTATION_URI),
             (3, TRANSPORT_CC_URI),
             (5, PLAYOUT_DELAY_URI),
+            (6, VIDEO_CONTENT_TYPE_URI),
             (4, SDES_MID_URI),
             (10, RID_URI),
             (11, REPAIRED_RID_URI)
@@ -274,6 +275,7 @@ fn chrome_whip_answer() {
             audio_level: None,
             video_orientation: Some(13),
             playout_delay: Some(5),
+            video_content_type: Some(6),
             dependency_descriptor: None,
             rid: Some(10),
             repaired_rid: Some(11),
@@ -789,6 +791,7 @@ fn chromium_whep_with_every_extension() {
             (13, VIDEO_ORIENTATION_URI),
             (3, TRANSPORT_CC_URI),
             (5, PLAYOUT_DELAY_URI),
+            (6, VIDEO_CONTENT_TYPE_URI),
             (4, SDES_MID_URI),
             (9, DEPENDENCY_DESCRIPTOR_URI)
         ]
@@ -803,6 +806,7 @@ fn chromium_whep_with_every_extension() {
             audio_level: None,
             video_orientation: Some(13),
             playout_delay: Some(5),
+            video_content_type: Some(6),
             dependency_descriptor: Some(9),
             rid: None,
             repaired_rid: None,

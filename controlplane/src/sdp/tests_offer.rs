@@ -242,6 +242,7 @@ fn first_offer_shape() {
             (4, SDES_MID_URI),
             (5, PLAYOUT_DELAY_URI),
             (6, DEPENDENCY_DESCRIPTOR_URI),
+            (7, VIDEO_CONTENT_TYPE_URI),
             (13, VIDEO_ORIENTATION_URI)
         ]
     );
@@ -516,6 +517,7 @@ fn chrome_answer_applies() {
             audio_level: None,
             video_orientation: Some(13),
             playout_delay: Some(5),
+            video_content_type: None,
             dependency_descriptor: Some(6),
             rid: None,
             repaired_rid: None,
@@ -628,7 +630,7 @@ fn extension_ids_hold_across_m_lines_and_renegotiations() {
             }
         }
     }
-    assert_eq!(ids.len(), 7);
+    assert_eq!(ids.len(), 8);
 }
 
 #[test]

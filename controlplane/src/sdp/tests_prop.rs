@@ -152,6 +152,7 @@ fn check_negotiated(
         (ext.video_orientation, VIDEO_ORIENTATION_URI),
         (ext.playout_delay, PLAYOUT_DELAY_URI),
         (ext.dependency_descriptor, DEPENDENCY_DESCRIPTOR_URI),
+        (ext.video_content_type, VIDEO_CONTENT_TYPE_URI),
         (ext.rid, RID_URI),
         (ext.repaired_rid, REPAIRED_RID_URI),
     ];

@@ -24,11 +24,17 @@ pub enum Carried {
     VideoOrientation = 2,
     PlayoutDelay = 3,
     DependencyDescriptor = 4,
+    VideoContentType = 5,
 }
 
 impl Carried {
-    const ALL: [Carried; 4] =
-        [Carried::AudioLevel, Carried::VideoOrientation, Carried::PlayoutDelay, Carried::DependencyDescriptor];
+    const ALL: [Carried; 5] = [
+        Carried::AudioLevel,
+        Carried::VideoOrientation,
+        Carried::PlayoutDelay,
+        Carried::DependencyDescriptor,
+        Carried::VideoContentType,
+    ];
 
     fn from_u8(v: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|c| *c as u8 == v)
@@ -40,6 +46,7 @@ impl Carried {
             Carried::VideoOrientation => ids.video_orientation,
             Carried::PlayoutDelay => ids.playout_delay,
             Carried::DependencyDescriptor => ids.dependency_descriptor,
+            Carried::VideoContentType => ids.video_content_type,
         }
     }
 }
@@ -93,8 +100,15 @@ pub fn abs_send_time(since_origin: Duration) -> [u8; 3] {
 }
 
 /// Most elements a downtrack packet carries: mid, abs-send-time,
-/// transport-cc and the four carried kinds.
-pub const MAX_ELEMENTS: usize = 7;
+/// transport-cc and the five carried kinds.
+pub const MAX_ELEMENTS: usize = 8;
+
+/// Whether the carried elements mark a screen share (video-content-type:
+/// bit 0 of its one byte; the other bits are unused). None when the packet
+/// carried no content type: Chromium writes it on some packets only.
+pub fn screen_share(carried_buf: &[u8]) -> Option<bool> {
+    carried(carried_buf).find(|(k, _)| *k == Carried::VideoContentType).and_then(|(_, d)| d.first()).map(|b| b & 1 == 1)
+}
 
 /// What sfud writes itself on one downtrack packet.
 pub struct Stamp<'a> {
@@ -213,6 +227,31 @@ mod tests {
         let len = rtp::write_header_with_extensions(&mut out, &f, &els[..m]).unwrap();
         let h = rtp::parse(&out[..len]).unwrap();
         assert_eq!(h.extensions(&out[..len]).collect::<Vec<_>>(), vec![(1, &b"1"[..]), (7, &dd[..])]);
+    }
+
+    /// video-content-type as Chromium writes it for a screen capture (one
+    /// byte, 0x01) is read as a screen share and passed on under the
+    /// subscriber's id; a camera's 0x00 is not a screen share; a packet
+    /// without it says nothing.
+    #[test]
+    fn content_type_marks_a_screen_share_and_passes_through() {
+        let ids = ExtIds { video_content_type: Some(7), ..publisher_ids() };
+        let read = |exts: &[(u8, &[u8])]| {
+            let p = packet(exts);
+            let h = rtp::parse(&p).unwrap();
+            let mut buf = [0u8; MAX_CARRIED];
+            let n = carry(&p, &h, &ids, &mut buf);
+            (screen_share(&buf[..n]), buf[..n].to_vec())
+        };
+        assert_eq!(read(&[(4, b"1"), (7, &[0x01])]).0, Some(true));
+        assert_eq!(read(&[(7, &[0x00])]).0, Some(false));
+        assert_eq!(read(&[(4, b"1")]).0, None);
+        let (_, carried_buf) = read(&[(7, &[0x01])]);
+        let sub = ExtIds { mid: Some(1), video_content_type: Some(9), ..Default::default() };
+        let stamp = Stamp { mid: b"v", abs_send_time: &[1, 2, 3], transport_seq: &[0, 1] };
+        let mut els = [(0u8, &[][..]); MAX_ELEMENTS];
+        let m = elements(&sub, &stamp, &carried_buf, &mut els);
+        assert_eq!(&els[..m], &[(1, &b"v"[..]), (9, &[0x01][..])]);
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct Uptrack {
     pub muted: bool,
     /// This interval's ssrc-audio-level counters (audio tracks only).
     pub audio_level: AudioLevelMeter,
+    /// The content type last reported (None: none seen yet).
+    pub screen: Option<bool>,
 }
 
 impl Uptrack {
@@ -73,8 +75,19 @@ impl Uptrack {
             active_reported: false,
             muted: false,
             audio_level: AudioLevelMeter::default(),
+            screen: None,
             spec,
         }
+    }
+
+    /// A packet's content type (`extensions::screen_share`): Some when it
+    /// differs from the last one reported, which the shard reports.
+    pub fn content_changed(&mut self, screen: Option<bool>) -> Option<bool> {
+        let screen = screen?;
+        (self.screen != Some(screen)).then(|| {
+            self.screen = Some(screen);
+            screen
+        })
     }
 
     pub fn is_keyframe(&self, payload: &[u8]) -> bool {

@@ -27,6 +27,8 @@ mod forward_tests;
 #[cfg(test)]
 mod audio_level_tests;
 #[cfg(test)]
+mod content_type_tests;
+#[cfg(test)]
 mod panic_tests;
 
 use std::any::Any;
