@@ -102,6 +102,7 @@ pub struct Downtrack {
     svc: Option<SvcFilter>,
     /// A layered VP9 packet has been seen: this downtrack is SVC.
     svc_seen: bool,
+    moved_markers: svc::MovedMarkers,
     vp8: Vp8Munger,
     munged: Box<[(u16, u8); MUNGE_HISTORY]>,
     /// Priority among the subscriber's videos for the stream allocator
@@ -128,6 +129,7 @@ impl Downtrack {
             initial_target: (Some(0), ALL_TEMPORAL),
             svc: None,
             svc_seen: false,
+            moved_markers: svc::MovedMarkers::default(),
             vp8: Vp8Munger::default(),
             munged: Box::new([(0, 0); MUNGE_HISTORY]),
             priority: 0,
@@ -274,6 +276,9 @@ impl Downtrack {
         let Some((sequence, timestamp)) = self.mapper.map(item.ext_seq, item.timestamp) else {
             return Rewrite::TooOld;
         };
+        if self.svc.is_some() {
+            self.moved_markers.record(sequence, marker && !item.marker);
+        }
         let fields = HeaderFields {
             marker,
             payload_type,
@@ -358,7 +363,7 @@ impl Downtrack {
     ) -> Option<Resent> {
         let tw = ctx.transport_seq.to_be_bytes();
         let stamp = Stamp { mid: self.spec.mid.as_bytes(), abs_send_time: &ctx.abs_send_time, transport_seq: &tw };
-        let marker = self.svc_resend_marker(pkt.payload, pkt.marker);
+        let marker = pkt.marker || self.moved_markers.contains(seq);
         let (fields, osn) = match self.spec.rtx {
             Some(r) => {
                 self.rtx_seq = self.rtx_seq.wrapping_add(1);

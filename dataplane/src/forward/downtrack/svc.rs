@@ -71,18 +71,40 @@ impl Downtrack {
     pub(super) fn svc_current(&self) -> Option<u8> {
         self.svc.as_ref().and_then(|f| f.current()).map(|l| l.spatial)
     }
+}
 
-    /// Whether a resent packet of an SVC stream ends the picture for this
-    /// subscriber (the original's marker may have been moved down to it).
-    pub(super) fn svc_resend_marker(&self, payload: &[u8], marker: bool) -> bool {
-        if marker || self.svc.is_none() {
-            return marker;
+/// How many pictures back a moved marker is remembered: resends come
+/// within a second, and the cache holds no more.
+const MOVED_MARKERS: usize = 64;
+
+/// Output sequence numbers whose RTP marker the SVC filter set although the
+/// publisher's packet had none: the end of the highest layer this
+/// subscriber gets, where the publisher marked only the end of its top
+/// layer. A resend of one must carry the marker too: without it the
+/// receiver never sees that picture end, and its video stalls until its
+/// keyframe timeout (3 s in Chromium). One slot per sequence number modulo
+/// the size, tagged with the number itself; allocation-free.
+#[derive(Debug)]
+pub(super) struct MovedMarkers([Option<u16>; MOVED_MARKERS]);
+
+impl Default for MovedMarkers {
+    fn default() -> Self {
+        MovedMarkers([None; MOVED_MARKERS])
+    }
+}
+
+impl MovedMarkers {
+    pub(super) fn record(&mut self, seq: u16, moved: bool) {
+        let slot = &mut self.0[usize::from(seq) % MOVED_MARKERS];
+        if moved {
+            *slot = Some(seq);
+        } else if *slot == Some(seq) {
+            *slot = None;
         }
-        let Ok(d) = crate::forward::vp9::parse(payload) else { return marker };
-        match (d.layer, self.svc_current()) {
-            (Some(l), Some(top)) => d.end_of_frame && l.spatial == top,
-            _ => marker,
-        }
+    }
+
+    pub(super) fn contains(&self, seq: u16) -> bool {
+        self.0[usize::from(seq) % MOVED_MARKERS] == Some(seq)
     }
 }
 

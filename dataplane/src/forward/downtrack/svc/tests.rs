@@ -147,3 +147,33 @@ fn a_pause_forwards_nothing_and_a_resume_waits_for_a_keyframe() {
     assert!(pkts.iter().position(|p| p.1 == last.ts).unwrap() < 40);
     assert!(dt.set_layer(Some(0), 3), "a resume starts over from a keyframe");
 }
+
+/// Regression (e2e/svc, AV1 under a policer): the subscriber of the base
+/// layer gets the marker on its last S0 packet, which the publisher did not
+/// mark. A lost one resent from the cache must carry that marker again, or
+/// the receiver never sees the picture end and stalls for 3 s until it asks
+/// for a keyframe. Packets whose marker was the publisher's keep it, and
+/// the others stay unmarked.
+#[test]
+fn a_resend_keeps_the_marker_moved_to_the_subscribers_top_layer() {
+    use crate::forward::retransmission_cache::RetransmissionCache;
+    let pkts = packets();
+    let mut dt = downtrack();
+    let got = run(&mut dt, &pkts, |_, _| {});
+    let now = Instant::now();
+    let mut cache = RetransmissionCache::new(1024, Duration::from_secs(5));
+    for (i, (_, ts, marker, head)) in pkts.iter().enumerate() {
+        assert!(cache.insert(i as u64 + 65536, *ts, *marker, &[], head, now));
+    }
+    let ctx = SendContext { abs_send_time: [0; 3], transport_seq: 0 };
+    let mut buf = [0u8; 1500];
+    let moved = got.iter().filter(|o| o.marker).count();
+    assert!(moved > 5, "the capture's base layer ends pictures below the publisher's marker");
+    // Late enough that the resend limiter allows each once.
+    let later = now + Duration::from_millis(pkts.len() as u64 + 500);
+    for o in &got {
+        let r = dt.resend(o.seq, &cache, &ctx, Duration::from_millis(50), |_| true, &mut buf, later).expect("resent");
+        let h = rtp::parse(&buf[..r.len]).unwrap();
+        assert_eq!((h.sequence, h.marker), (o.seq, o.marker), "resend of {}", o.seq);
+    }
+}
