@@ -27,6 +27,17 @@ const ENCODINGS = [
 
 const width = (s) => (s && s.resolution ? Number(s.resolution.split('x')[0]) : 0);
 
+// What the publisher sends per rid: a viewer can only climb to a layer the
+// publisher's own estimate and CPU let it encode.
+async function publisherLayers(page) {
+  const pc = (await sample(page)).pcs.find((p) => p.outbound.length > 0);
+  if (!pc) return null;
+  return {
+    availableOutgoingBitrate: pc.pair?.availableOutgoingBitrate ?? null,
+    rids: pc.outbound.map((o) => ({ rid: o.rid, w: o.frameWidth ?? 0, fps: o.framesPerSecond ?? 0, limit: o.qualityLimitationReason, target: o.targetBitrate })),
+  };
+}
+
 async function stats(url) {
   const r = await fetch(`${url}/api/v1/stats`);
   assert.equal(r.status, 200);
@@ -80,10 +91,13 @@ test('simulcast: a policed viewer gets a small layer smoothly, an unconstrained 
     try {
       // A: 1280x720 within 20 s of publishing.
       let aSide = null;
+      let sending = null;
       await pollUntil(async () => {
         aSide = receiveSide(await sample(pageA));
+        sending = await publisherLayers(pubPage);
         return width(aSide) === 1280;
-      }, { timeoutMs: Math.max(1000, 20000 - (Date.now() - published)), signal: t.signal, what: 'viewer A decoding 1280 wide', describe: () => JSON.stringify(aSide) });
+      }, { timeoutMs: Math.max(1000, 20000 - (Date.now() - published)), signal: t.signal, what: 'viewer A decoding 1280 wide',
+        describe: async () => JSON.stringify({ a: aSide, publisher: sending, sfud: await stats(server.url) }) });
       fig.aResolution = aSide.resolution;
       fig.aAfterSecs = (Date.now() - published) / 1000;
       // B settles for 10 s, then is measured over 10 s.
