@@ -206,6 +206,10 @@ pub struct DowntrackSpec {
     /// Extension ids as the subscriber negotiated them.
     pub ext: ExtIds,
     pub feedback: Feedback,
+    /// Its priority in the subscriber's stream allocator when installed
+    /// (`Command::SetPriority` changes it later). Part of the spec so that
+    /// a shard that learns of the session only at its claim has it too.
+    pub priority: u8,
 }
 
 /// How shards measure speech (ion-sfu's audio observer): each audio

@@ -47,6 +47,7 @@ pub(super) fn whep_downtrack(session: SessionId, track: TrackId, m: &SubscribedM
         red_payload_type: m.red_pt,
         ext: m.ext,
         feedback: m.feedback,
+        priority: 0,
     }
 }
 
@@ -65,6 +66,7 @@ pub(super) fn room_downtrack(session: SessionId, track: TrackId, t: &AnsweredTra
         red_payload_type: None,
         ext: t.ext,
         feedback: t.feedback,
+        priority: 0,
     }
 }
 

@@ -77,12 +77,8 @@ impl Rooms {
                 continue;
             }
             p.subscriptions.push(Subscription { track: a.spec.track, codec: a.codec });
-            let (session, track) = (a.spec.session, a.spec.track);
-            self.out.commands.push(Command::AddDowntrack(a.spec));
-            let priority = room.priority(track);
-            if priority > 0 {
-                self.out.commands.push(Command::SetPriority { session, track, priority });
-            }
+            let spec = DowntrackSpec { priority: room.priority(a.spec.track), ..a.spec };
+            self.out.commands.push(Command::AddDowntrack(spec));
         }
         Ok(())
     }

@@ -62,6 +62,7 @@ fn accept(session: SessionId, t: &Track) -> Accepted {
             red_payload_type: None,
             ext: Default::default(),
             feedback: Default::default(),
+            priority: 0,
         },
         codec: t.codec.clone(),
     }
@@ -328,11 +329,13 @@ fn subscribe_all(core: &mut Rooms, who: ParticipantId, session: u64) {
     core.answer(who, others).unwrap();
 }
 
+/// The priorities the core set: by `SetPriority`, or with a new downtrack.
 fn priorities(out: &Outputs) -> Vec<(SessionId, TrackId, u8)> {
     out.commands
         .iter()
         .filter_map(|c| match c {
             Command::SetPriority { session, track, priority } => Some((*session, *track, *priority)),
+            Command::AddDowntrack(s) if s.priority > 0 => Some((s.session, s.track, s.priority)),
             _ => None,
         })
         .collect()

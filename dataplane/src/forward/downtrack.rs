@@ -116,6 +116,7 @@ impl Downtrack {
     pub fn new(spec: DowntrackSpec) -> Self {
         Downtrack {
             waiting_keyframe: spec.kind == MediaKind::Video,
+            priority: spec.priority,
             mapper: SeqMapper::new(rand::random::<u16>() & 0x7fff, rand::random::<u32>()),
             limiter: ResendLimiter::new(),
             rtx_seq: rand::random::<u16>() & 0x7fff,
@@ -132,7 +133,6 @@ impl Downtrack {
             moved_markers: svc::MovedMarkers::default(),
             vp8: Vp8Munger::default(),
             munged: Box::new([(0, 0); MUNGE_HISTORY]),
-            priority: 0,
             cap: LayerCap::default(),
         }
     }

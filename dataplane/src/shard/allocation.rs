@@ -199,6 +199,11 @@ impl ShardCore {
 
     /// A subscriber's priority for one of its downtracks (`Command::SetPriority`).
     pub(super) fn set_priority(&mut self, session: SessionId, track: TrackId, priority: u8) {
+        // The registry's copy too: a shard that owns the session only later
+        // builds its downtrack from it.
+        if let Some(spec) = self.registry.downtracks.get_mut(&(session, track)) {
+            spec.priority = priority;
+        }
         if let Some(dt) = self.downtracks.get_mut(&track).and_then(|l| l.iter_mut().find(|d| d.spec.session == session)) {
             dt.priority = priority;
             self.alloc_at = None;

@@ -58,3 +58,26 @@ fn a_screen_share_is_reported_on_change_and_passed_on() {
         .collect();
     assert_eq!(marked.iter().filter(|m| m.as_deref() == Some(&[1][..])).count(), 2, "{marked:?}");
 }
+
+/// A priority set before the subscriber's session lands on this shard (the
+/// rooms core ranks a screen share as soon as it is seen, often before the
+/// subscriber's ICE completes) holds once it does: the shard builds the
+/// downtrack from its registry copy, which `SetPriority` updates too.
+#[test]
+fn a_priority_set_before_the_claim_is_kept() {
+    use crate::msg::Command;
+    use crate::shard::tests::{binding, session, PUB, SUB};
+    let now = Instant::now();
+    let mut core = ShardCore::new(0);
+    let mut out = Outbox::new(1);
+    core.handle_command(session(PUB, "pubu", None), now, &mut out);
+    core.handle_command(session(SUB, "subu", None), now, &mut out);
+    core.handle_command(Command::AddUptrack(up_spec()), now, &mut out);
+    core.handle_command(Command::AddDowntrack(down_spec()), now, &mut out);
+    core.handle_command(Command::SetPriority { session: SUB, track: TRACK, priority: 2 }, now, &mut out);
+    assert!(core.downtracks.get(&TRACK).is_none_or(|l| l.is_empty()), "not claimed here yet");
+    let mut b = binding("subu");
+    core.handle_datagram(addr(6000), &mut b, now, &mut out);
+    let dt = core.downtracks.get(&TRACK).and_then(|l| l.first()).expect("built at the claim");
+    assert_eq!(dt.priority, 2);
+}

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::msg::{CodecKind, Command, DowntrackSpec, Event, MediaKind, SessionId, SessionSpec, TrackId, UptrackSpec};
+use crate::msg::{CodecKind, Command, DowntrackSpec, Event, MediaKind, SessionId, SessionSpec, UptrackSpec};
 use crate::rtp;
 use crate::shard::core::{ShardCore, TcpVerdict};
 use crate::shard::outbox::{ConnId, Dest, Outbox};
@@ -16,7 +16,6 @@ use crate::stun::{self, Class, MessageWriter};
 
 const PUB: SessionId = SessionId(1);
 const SUB: SessionId = SessionId(2);
-const TRACK: TrackId = TrackId(10);
 const PUB_SSRC: u32 = 0x1111;
 const SUB_SSRC: u32 = 0x2222;
 
@@ -119,8 +118,7 @@ fn forwarding_to_a_tcp_viewer() {
         &mut out,
     );
     core.handle_command(
-        Command::AddDowntrack(DowntrackSpec { session: SUB, track: TRACK, kind: MediaKind::Audio, ssrc: SUB_SSRC, payload_type: 111, clock_rate: 48000, mid: String::new(), rtx: None,
-        red_payload_type: None, ext: Default::default(), feedback: Default::default() }),
+        Command::AddDowntrack(DowntrackSpec { kind: MediaKind::Audio, payload_type: 111, clock_rate: 48000, ..crate::shard::tests::down_spec() }),
         now,
         &mut out,
     );

@@ -105,6 +105,7 @@ pub(super) fn down_spec() -> DowntrackSpec {
         red_payload_type: None,
         ext: Default::default(),
         feedback: Default::default(),
+        priority: 0,
     }
 }
 

@@ -35,6 +35,7 @@ fn downtrack() -> Downtrack {
         red_payload_type: None,
         ext: ExtIds::default(),
         feedback: Feedback::default(),
+        priority: 0,
     })
 }
 
