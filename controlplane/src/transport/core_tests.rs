@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use super::*;
+use crate::datachannel::tests::Browser;
 use crate::dtls::test_client::TestClient;
 use crate::dtls::Certificate;
 
@@ -191,4 +192,65 @@ fn a_malformed_fingerprint_is_an_error_not_a_panic() {
     assert!(Transport::new(ctx(), Some(("md5".into(), "zz".into())), false, Instant::now()).is_err());
     let mut t = Transport::new(ctx(), None, false, Instant::now()).unwrap();
     assert!(t.set_remote_fingerprint(ctx(), ("sha-256".into(), "not hex".into()), Instant::now()).is_err());
+}
+
+/// SCTP over the transport's DTLS both ways until neither side has more.
+fn shuttle(t: &mut Transport, client: &mut TestClient, browser: &mut Browser, now: Instant) -> Vec<Output> {
+    let mut outs = Vec::new();
+    for _ in 0..50 {
+        for p in browser.outgoing(now) {
+            client.send(&p);
+        }
+        let mut moved = false;
+        while let Some(d) = client.poll() {
+            moved = true;
+            t.handle_dtls(&d, now);
+        }
+        let o = drain(t, client);
+        moved |= !o.is_empty();
+        outs.extend(o.into_iter().filter(|o| !matches!(o, Output::Transmit(_))));
+        for p in std::mem::take(&mut client.received) {
+            browser.incoming(p, now);
+        }
+        if !moved {
+            return outs;
+        }
+    }
+    panic!("still moving after 50 rounds");
+}
+
+#[test]
+fn data_channels_ride_on_the_transports_dtls() {
+    use sctp_proto::PayloadProtocolIdentifier as Ppi;
+
+    let now = Instant::now();
+    let mut client = TestClient::new(PROFILES);
+    let mut t = Transport::new(ctx(), Some(client.fingerprint()), true, now).unwrap();
+    let api = t.open_channel("ion-sfu").unwrap();
+    client.start();
+    handshake(&mut t, &mut client);
+    assert!(client.connected);
+
+    let mut browser = Browser::connect();
+    shuttle(&mut t, &mut client, &mut browser, now);
+    assert!(browser.connected, "the SCTP association came up over DTLS");
+    let (stream, ppi, _) = browser.received.first().cloned().expect("our DCEP OPEN");
+    assert_eq!((stream, ppi), (api.0, Ppi::Dcep));
+
+    // DATA_CHANNEL_ACK (RFC 8832 §5.2): the channel is open.
+    browser.write(api.0, Ppi::Dcep, &[0x02]);
+    let outs = shuttle(&mut t, &mut client, &mut browser, now);
+    assert_eq!(outs, vec![Output::ChannelOpened { label: "ion-sfu".into() }]);
+
+    browser.write(api.0, Ppi::String, br#"{"method":"setRemoteMedia"}"#);
+    let outs = shuttle(&mut t, &mut client, &mut browser, now);
+    assert_eq!(outs, vec![Output::Message { text: r#"{"method":"setRemoteMedia"}"#.into() }]);
+
+    t.send_text(api, "audioLevels", now);
+    shuttle(&mut t, &mut client, &mut browser, now);
+    assert!(
+        browser.received.iter().any(|(s, p, d)| *s == api.0 && *p == Ppi::String && d == b"audioLevels"),
+        "the browser read our message: {:?}",
+        browser.received
+    );
 }
