@@ -223,8 +223,11 @@ impl Task {
                 // The transport's state is suspect: the session ends.
                 let output = Output::Failed { error: "controlplane panic in the transport task".into(), on_datagram: false };
                 let _ = self.reports.send(Report { session: self.session, output }).await;
-                // Stay until the hub ends the session, so `finish` finds us.
-                let _ = finish.await;
+                // Stay until the hub ends the session: a `finish` still gets
+                // its RemoveSession (without close_notify: no more DTLS).
+                if finish.await.is_ok() {
+                    self.shards.broadcast(&Command::RemoveSession(self.session));
+                }
                 return;
             }
             self.flush().await;
