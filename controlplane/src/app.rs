@@ -83,7 +83,8 @@ pub fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
     let candidates = crate::candidates::host_candidates(&cfg.rtc, dp.media_addr.port());
     let candidates_for_turn = candidates.clone();
     info!(shards = cpus.len(), ?cpus, media = %dp.media_addr, ice_tcp = ?dp.tcp_addr, ?candidates, "dataplane up");
-    let mut hub = Hub::new(dp, dtls, fingerprint, candidates, cfg.dataplane.allow_placement_hint, cfg.room.clone());
+    let (mut hub, transports) =
+        Hub::new(dp, dtls, fingerprint, candidates, cfg.dataplane.allow_placement_hint, cfg.room.clone());
     if cfg.dataplane.test_hooks {
         hub.enable_test_hooks();
     }
@@ -96,7 +97,7 @@ pub fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the controlplane runtime")?;
-    rt.block_on(serve(cfg, hub, events, reload, candidates_for_turn))
+    rt.block_on(serve(cfg, hub, events, transports, reload, candidates_for_turn))
 }
 
 /// What SIGHUP needs to re-read the configuration and apply what can change live.
@@ -155,6 +156,7 @@ async fn serve(
     cfg: Config,
     hub: Arc<Mutex<Hub>>,
     events: flume::Receiver<dataplane::msg::Event>,
+    transports: crate::hub::TransportReports,
     reload: Reload,
     media: Vec<SocketAddr>,
 ) -> anyhow::Result<()> {
@@ -175,15 +177,41 @@ async fn serve(
     if let Some(cluster) = &state.cluster {
         cluster.spawn(state.clone());
     }
+    let crate::hub::TransportReports { registry, mut reports } = transports;
     {
         let hub = hub.clone();
         tokio::spawn(async move {
             while let Ok(ev) = events.recv_async().await {
+                // Straight to the session's transport task, without the
+                // hub's lock (a full inbox drops and counts it).
+                let ev = match ev {
+                    dataplane::msg::Event::Dtls { session, datagram } => {
+                        registry.deliver(session, datagram);
+                        continue;
+                    }
+                    ev => ev,
+                };
                 let session = ev.session();
                 let ok = crate::contain::step("events", || hub.lock().unwrap_or_else(|p| p.into_inner()).on_event(ev));
                 if let (false, Some(id)) = (ok, session) {
                     crate::contain::step("events", || {
                         hub.lock().unwrap_or_else(|p| p.into_inner()).end_session(id, "controlplane panic while handling its event")
+                    });
+                }
+            }
+        });
+    }
+    {
+        // What the transport tasks report (keys, data channel messages,
+        // failures) enters the hub here.
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            while let Some(report) = reports.recv().await {
+                let session = report.session;
+                let ok = crate::contain::step("transport", || hub.lock().unwrap_or_else(|p| p.into_inner()).on_transport(report));
+                if !ok {
+                    crate::contain::step("transport", || {
+                        hub.lock().unwrap_or_else(|p| p.into_inner()).end_session(session, "controlplane panic while handling its transport")
                     });
                 }
             }

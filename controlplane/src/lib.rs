@@ -16,6 +16,7 @@ pub mod hub;
 pub mod metrics;
 pub mod room;
 pub mod sdp;
+pub mod transport;
 pub mod signal;
 pub mod sdnotify;
 pub mod tune;

@@ -29,7 +29,7 @@ mod channels;
 mod dcep;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use channels::DataChannels;
 pub use dcep::{ChannelType, Message as DcepMessage, Open as DcepOpen, Reliability};

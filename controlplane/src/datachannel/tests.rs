@@ -17,14 +17,15 @@ use super::*;
 
 const SERVER_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5000);
 
-/// The browser's side: an SCTP client plus what it received.
-struct Browser {
+/// The browser's side: an SCTP client plus what it received (also the
+/// browser in `transport`'s tests, over DTLS).
+pub(crate) struct Browser {
     endpoint: Endpoint,
     handle: AssociationHandle,
     assoc: Association,
     /// (stream, ppi, payload) of every message the browser read.
-    received: Vec<(u16, Ppi, Vec<u8>)>,
-    connected: bool,
+    pub(crate) received: Vec<(u16, Ppi, Vec<u8>)>,
+    pub(crate) connected: bool,
     /// The last packet the browser sent, to learn the server's verification tag.
     last_sent: Option<Vec<u8>>,
     /// Virtual time both sides have reached, so delayed-SACK timers can fire.
@@ -32,7 +33,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn connect() -> Self {
+    pub(crate) fn connect() -> Self {
         let mut endpoint = Endpoint::new(Arc::new(EndpointConfig::new()), None);
         let (handle, assoc) = endpoint
             .connect(ClientConfig::new(), SERVER_ADDR)
@@ -48,7 +49,7 @@ impl Browser {
         }
     }
 
-    fn outgoing(&mut self, now: Instant) -> Vec<Vec<u8>> {
+    pub(crate) fn outgoing(&mut self, now: Instant) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         while let Some(t) = self.assoc.poll_transmit(now) {
             if let Payload::RawEncode(packets) = t.payload {
@@ -61,7 +62,7 @@ impl Browser {
         out
     }
 
-    fn incoming(&mut self, packet: Vec<u8>, now: Instant) {
+    pub(crate) fn incoming(&mut self, packet: Vec<u8>, now: Instant) {
         if let Some((handle, DatagramEvent::AssociationEvent(ev))) =
             self.endpoint
                 .handle(now, SERVER_ADDR, None, None, Bytes::from(packet))
@@ -94,7 +95,7 @@ impl Browser {
         }
     }
 
-    fn write(&mut self, stream: u16, ppi: Ppi, data: &[u8]) {
+    pub(crate) fn write(&mut self, stream: u16, ppi: Ppi, data: &[u8]) {
         let mut s = match self.assoc.stream(stream) {
             Ok(s) => s,
             Err(_) => self.assoc.open_stream(stream, ppi).expect("open stream"),

@@ -17,7 +17,7 @@ mod io;
 mod server;
 
 #[cfg(test)]
-mod test_client;
+pub(crate) mod test_client;
 
 pub use cert::{Certificate, FingerprintAlgorithm};
 pub use context::DtlsContext;

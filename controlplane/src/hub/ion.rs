@@ -116,8 +116,8 @@ impl Hub {
         };
         self.attach(publisher, pid);
         self.attach(subscriber, pid);
-        // ion-sdk-js's join() resolves when this channel opens on the subscriber PC.
-        let api_channel = self.sessions.get_mut(&subscriber).and_then(|s| s.dc.as_mut()).map(|dc| dc.open("ion-sfu"));
+        // Opened with the subscriber's transport (`new_session`).
+        let api_channel = self.api_channel(subscriber);
         self.ion.insert(
             pid,
             IonPeer {
@@ -186,7 +186,8 @@ impl Hub {
         p.offer_sent = None;
         let subscriber = p.subscriber;
         if let Some(remote) = &result.remote {
-            self.start_subscriber_dtls(subscriber, remote);
+            // Its transport starts DTLS and feeds it what arrived before.
+            self.set_remote_fingerprint(subscriber, remote.fingerprint.clone());
         }
         // Downtracks for what the browser agreed to receive.
         let accepted = result
@@ -201,26 +202,6 @@ impl Hub {
         self.drive();
         self.maybe_offer(pid);
         Ok(())
-    }
-
-    /// The subscriber PC's peer is known now: start its DTLS endpoint and
-    /// feed it whatever arrived before the answer did.
-    fn start_subscriber_dtls(&mut self, session: SessionId, remote: &sdp::RemoteParams) {
-        let Some(s) = self.sessions.get_mut(&session) else { return };
-        if s.dtls.is_some() {
-            return;
-        }
-        match crate::dtls::DtlsServer::new(&self.dtls, remote.fingerprint.clone()) {
-            Ok(d) => s.dtls = Some(d),
-            Err(e) => {
-                warn!(session = session.0, error = %e, "subscriber DTLS setup failed");
-                return;
-            }
-        }
-        let early = std::mem::take(&mut s.early_dtls);
-        for d in early {
-            self.on_dtls(session, &d);
-        }
     }
 
     /// The core's `Signal::Offer`: the subscriber PC should carry exactly

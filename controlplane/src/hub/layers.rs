@@ -15,7 +15,7 @@ use super::{Hub, HubError, PUBLIC_ID_LEN};
 /// ion-sfu's names for layers 0, 1, 2.
 const LAYER_NAMES: [&str; 3] = ["low", "medium", "high"];
 /// The channel ion-sdk-js talks on (sfud opens it on the subscriber PC).
-const API_CHANNEL: &str = "ion-sfu";
+pub(super) const API_CHANNEL: &str = "ion-sfu";
 
 /// What ion-sdk-js's `RemoteStream.preferLayer`/`mute` send (ion-sfu's
 /// `setRemoteMedia`).
@@ -90,14 +90,8 @@ impl Hub {
             }
         })
         .to_string();
-        let Some(s) = self.sessions.get_mut(&session) else { return };
-        let Some(dc) = s.dc.as_mut() else { return };
-        if let Some(ch) = dc.by_label(API_CHANNEL) {
-            if let Err(e) = dc.send_text(ch, &msg) {
-                debug!(session = session.0, error = %e, "activeLayer not sent");
-            }
-        }
-        self.pump_dtls(session);
+        let Some(channel) = self.api_channel(session) else { return };
+        self.send_text(session, channel, msg);
     }
 
     /// Admin: bounds the layers of one subscriber session (by the public

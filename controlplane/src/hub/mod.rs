@@ -1,6 +1,7 @@
-//! The shell around the rooms core (`crate::room`): sessions, their DTLS
-//! endpoints and SCTP data channels, and the signaling of each protocol
-//! (`whip.rs`, `ion.rs`). It feeds the core what clients and the dataplane
+//! The shell around the rooms core (`crate::room`): sessions, the handles
+//! of their transport tasks (DTLS and SCTP run in `crate::transport`, off
+//! this lock; `transport.rs` takes their reports), and the signaling of
+//! each protocol (`whip.rs`, `ion.rs`). It feeds the core what clients and the dataplane
 //! do, and carries out what the core asks (`outputs.rs`). It drives the
 //! dataplane only through `Command`s and learns what happens there only
 //! through `Event`s.
@@ -11,7 +12,6 @@ use std::time::Instant;
 
 use dataplane::msg::{Command, Event, SessionId, SessionSpec, ShardId, TrackId};
 use dataplane::shard::Dataplane;
-use dataplane::srtp::{split_keying_material, SrtpProfile};
 use dataplane::stats::ShardStats;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -19,9 +19,9 @@ use serde::Serialize;
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
-use crate::datachannel::{DataChannelEvent, DataChannels, MessageData};
-use crate::dtls::{DtlsContext, DtlsEvent, DtlsServer};
+use crate::dtls::DtlsContext;
 use crate::sdp::{self, LocalIce};
+use crate::transport::{Registry, Shards, Spawner, Transport, TransportHandle};
 
 mod admin;
 mod events;
@@ -32,6 +32,7 @@ mod outputs;
 mod patch;
 mod specs;
 mod speakers;
+mod transport;
 mod whip;
 
 pub use layers::LayerCapBody;
@@ -41,6 +42,7 @@ pub use limits::{Client, LimitHit};
 use limits::Role;
 pub use admin::{ParticipantInfo, RoomInfo};
 pub use crate::room::{DominantSpeaker, ParticipantId};
+pub use transport::TransportReports;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,12 +72,11 @@ struct SessionEntry {
     room: String,
     shard: Option<ShardId>,
     state: SessionState,
-    /// None until the peer's fingerprint is known (a subscriber PC learns it
-    /// from the browser's answer); DTLS that arrives earlier waits in `early_dtls`.
-    dtls: Option<DtlsServer>,
-    early_dtls: Vec<Vec<u8>>,
-    /// SCTP data channels (room sessions only).
-    dc: Option<DataChannels>,
+    /// Its transport task (DTLS, and SCTP for room sessions).
+    transport: TransportHandle,
+    /// End with close_notify ahead of the dataplane's `RemoveSession`
+    /// (`end_cleanly`), rather than silently.
+    close_first: bool,
     /// The participant it carries (set once the rooms core admitted it).
     participant: Option<ParticipantId>,
     /// Who: the token's identity, the room participant's uid, or the resource id.
@@ -144,7 +145,10 @@ pub struct Created {
 
 pub struct Hub {
     dataplane: Dataplane,
-    dtls: DtlsContext,
+    /// Starts each session's transport task.
+    transports: Spawner,
+    /// Session → its task's DTLS inbox (shared with the event loop).
+    registry: Registry,
     fingerprint: String,
     candidates: Vec<SocketAddr>,
     allow_placement_hint: bool,
@@ -188,14 +192,17 @@ impl Hub {
         candidates: Vec<SocketAddr>,
         allow_placement_hint: bool,
         limits: crate::config::RoomConfig,
-    ) -> Self {
+    ) -> (Self, TransportReports) {
         let shards = dataplane.shards();
         let audio = speakers::dataplane_settings(&limits);
         dataplane.broadcast(|| Command::SetAudioLevels(audio));
         let rooms = crate::room::Rooms::new(crate::room::RoomsConfig::from_config(&limits));
-        Hub {
+        let (transports, reports) = Spawner::new(dtls, Shards::new(&dataplane.commands));
+        let registry = transports.registry();
+        let hub = Hub {
             dataplane,
-            dtls,
+            transports,
+            registry,
             fingerprint,
             candidates,
             allow_placement_hint,
@@ -212,7 +219,9 @@ impl Hub {
             muted: Default::default(),
             test_hooks: false,
             panic_next_timer: false,
-        }
+        };
+        let reports = TransportReports { registry: hub.registry.clone(), reports };
+        (hub, reports)
     }
 
     pub fn shards(&self) -> usize {
@@ -258,13 +267,15 @@ impl Hub {
         identity: Option<&str>,
         client: Client<'_>,
     ) -> Result<(SessionId, String), HubError> {
-        let dtls = match remote {
-            Some(r) => Some(DtlsServer::new(&self.dtls, r.fingerprint.clone()).map_err(|e| HubError::Dtls(e.to_string()))?),
-            None => None,
-        };
         let with_dc = matches!(kind, SessionKind::Publisher | SessionKind::Subscriber);
+        let mut transport =
+            Transport::new(self.transports.ctx(), remote.map(|r| r.fingerprint.clone()), with_dc, Instant::now())
+                .map_err(|e| HubError::Dtls(e.to_string()))?;
+        // ion-sdk-js's join() resolves when this channel opens on the subscriber PC.
+        let api_channel = if kind == SessionKind::Subscriber { transport.open_channel(layers::API_CHANNEL) } else { None };
         let id = SessionId(self.next_id);
         self.next_id += 1;
+        let transport = self.transports.spawn(id, transport, api_channel);
         let resource = random_token(RESOURCE_LEN);
         let identity = identity.map_or_else(|| resource.clone(), str::to_string);
         self.sessions.insert(
@@ -275,9 +286,8 @@ impl Hub {
                 room: room.to_string(),
                 shard: None,
                 state: SessionState::New,
-                dtls,
-                early_dtls: Vec::new(),
-                dc: with_dc.then(|| DataChannels::new(Instant::now())),
+                transport,
+                close_first: false,
                 participant: None,
                 identity,
                 remote: None,
@@ -322,7 +332,10 @@ impl Hub {
     }
 
     /// Drops a session's state here (the dataplane is told by the caller).
+    /// Its transport task ends with its handle, unless `finish` already
+    /// asked it to close first.
     fn forget_session(&mut self, id: SessionId) {
+        self.registry.remove(id);
         if let Some(entry) = self.sessions.remove(&id) {
             self.resources.remove(&entry.resource);
         }
@@ -362,13 +375,18 @@ impl Hub {
                 // Same tie-break as the shards: the lowest claiming shard wins.
                 if s.shard.is_none_or(|cur| shard < cur) {
                     s.shard = Some(shard);
+                    s.transport.set_shard(shard);
                     s.remote = Some(remote);
                     if s.state == SessionState::New {
                         s.state = SessionState::Connecting;
                     }
                 }
             }
-            Event::Dtls { session, datagram } => self.on_dtls(session, &datagram),
+            // The event loop hands these to the registry itself, without
+            // this lock; one that reaches here goes the same way.
+            Event::Dtls { session, datagram } => {
+                self.registry.deliver(session, datagram);
+            }
             Event::ConsentExpired { session } => self.remove(session, "ICE consent expired"),
             // The shard reset itself after a panic; what it owned is gone.
             Event::ShardFailed { shard, sessions } => {
@@ -399,26 +417,9 @@ impl Hub {
         }
     }
 
-    fn on_dtls(&mut self, id: SessionId, datagram: &[u8]) {
-        let now = Instant::now();
-        let Some(s) = self.sessions.get_mut(&id) else { return };
-        let Some(dtls) = s.dtls.as_mut() else {
-            // The peer's answer (with its fingerprint) is still on its way.
-            if s.early_dtls.len() < 16 {
-                s.early_dtls.push(datagram.to_vec());
-            }
-            return;
-        };
-        if let Err(e) = dtls.handle_datagram(datagram, now) {
-            warn!(session = id.0, error = %e, "DTLS failed");
-            crate::metrics::record_dtls_handshake(false);
-            self.remove(id, "DTLS failure");
-            return;
-        }
-        self.pump_dtls(id);
-    }
-
-    /// Retransmission timers of handshakes in flight.
+    /// Timeouts of the hub's own: unanswered offers, the rooms core's
+    /// timers, unconnected sessions. (DTLS and SCTP timers run in each
+    /// session's transport task.)
     pub fn on_timer(&mut self) {
         if std::mem::take(&mut self.panic_next_timer) {
             panic!("test hook: forced controlplane timer panic");
@@ -428,120 +429,5 @@ impl Hub {
         self.rooms.tick(now);
         self.drive();
         self.reap_unconnected(now);
-        let due: Vec<SessionId> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| {
-                s.dtls.as_ref().and_then(|d| d.poll_timeout()).is_some_and(|t| t <= now)
-                    || s.dc.as_ref().and_then(|d| d.poll_timeout()).is_some_and(|t| t <= now)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            if let Some(s) = self.sessions.get_mut(&id) {
-                if let Some(dc) = s.dc.as_mut() {
-                    if dc.poll_timeout().is_some_and(|t| t <= now) {
-                        dc.handle_timeout(now);
-                    }
-                }
-                let Some(dtls) = s.dtls.as_mut() else { continue };
-                if dtls.poll_timeout().is_some_and(|t| t <= now) {
-                    if let Err(e) = dtls.handle_timeout(now) {
-                        warn!(session = id.0, error = %e, "DTLS timeout handling failed");
-                        self.remove(id, "DTLS failure");
-                        continue;
-                    }
-                }
-            }
-            self.pump_dtls(id);
-        }
-    }
-
-    /// Moves DTLS output to the owning shard and installs keys once connected.
-    fn pump_dtls(&mut self, id: SessionId) {
-        let now = Instant::now();
-        let Some(s) = self.sessions.get_mut(&id) else { return };
-        let Some(dtls) = s.dtls.as_mut() else { return };
-        let mut keys = None;
-        let mut closed = false;
-        let mut api_messages = Vec::new();
-        while let Some(ev) = dtls.poll_event() {
-            match ev {
-                DtlsEvent::Connected { srtp_profile, keying_material } => keys = Some((srtp_profile, keying_material)),
-                DtlsEvent::ApplicationData(packet) => {
-                    if let Some(dc) = s.dc.as_mut() {
-                        dc.handle_sctp(&packet, now);
-                    }
-                }
-                DtlsEvent::Closed => closed = true,
-            }
-        }
-        // SCTP rides on DTLS application data (RFC 8261).
-        let mut api_opened = false;
-        if let Some(dc) = s.dc.as_mut() {
-            if dtls.is_connected() {
-                while let Some(packet) = dc.poll_transmit() {
-                    if let Err(e) = dtls.send_application_data(&packet) {
-                        debug!(session = id.0, error = %e, "SCTP packet not sent");
-                    }
-                }
-            }
-            while let Some(ev) = dc.poll_event() {
-                match ev {
-                    DataChannelEvent::Opened { label, .. } => {
-                        info!(session = id.0, %label, "data channel open");
-                        api_opened |= s.kind == SessionKind::Subscriber && label == "ion-sfu";
-                    }
-                    DataChannelEvent::Message { data: MessageData::Text(text), .. } if api_messages.len() < 16 => {
-                        api_messages.push(text);
-                    }
-                    other => debug!(session = id.0, event = ?other, "data channel event"),
-                }
-            }
-        }
-        let mut datagrams = Vec::new();
-        while let Some(d) = dtls.poll_datagram() {
-            datagrams.push(d);
-        }
-        for text in api_messages {
-            self.on_api_message(id, &text);
-        }
-        let Some(s) = self.sessions.get_mut(&id) else { return };
-        let shard = s.shard;
-        let Some(shard) = shard else { return };
-        if !datagrams.is_empty() {
-            self.dataplane.send(shard, Command::SendDtls { session: id, datagrams });
-        }
-        if let Some((name, material)) = keys {
-            let Some(profile) = SrtpProfile::from_openssl_name(&name) else {
-                warn!(session = id.0, profile = %name, "DTLS negotiated an SRTP profile we do not support");
-                self.remove(id, "no SRTP profile");
-                return;
-            };
-            match split_keying_material(profile, &material, true) {
-                Ok((tx, rx)) => {
-                    info!(session = id.0, shard, ?profile, "DTLS connected");
-                    crate::metrics::record_dtls_handshake(true);
-                    self.dataplane.send(shard, Command::SetSrtp { session: id, tx, rx });
-                    if let Some(s) = self.sessions.get_mut(&id) {
-                        s.state = SessionState::Connected;
-                    }
-                }
-                Err(e) => {
-                    warn!(session = id.0, error = %e, "bad SRTP keying material");
-                    self.remove(id, "bad keying material");
-                }
-            }
-        }
-        if closed {
-            self.remove(id, "DTLS close_notify");
-        }
-        if api_opened {
-            // A late joiner learns who is speaking now, not at the next change.
-            if let Some(pid) = self.sessions.get(&id).and_then(|s| s.participant) {
-                self.rooms.api_opened(pid);
-                self.drive();
-            }
-        }
     }
 }

@@ -22,7 +22,10 @@ impl Hub {
                 return;
             }
             for cmd in out.commands {
-                self.dataplane.broadcast(|| cmd.clone());
+                match cmd {
+                    Command::RemoveSession(id) => self.remove_session_command(id),
+                    cmd => self.dataplane.broadcast(|| cmd.clone()),
+                }
             }
             for ev in out.events {
                 self.on_room_event(ev);
@@ -54,22 +57,13 @@ impl Hub {
 
     /// Ends a participant so its peer notices at once: close_notify goes
     /// out (ahead of the RemoveSession that sends RTCP BYE for its
-    /// downtracks, on the same shard's queue), then it leaves.
+    /// downtracks, on the same shard's queue: `remove_session_command`),
+    /// then it leaves.
     pub(super) fn end_cleanly(&mut self, pid: ParticipantId, why: &str) {
         let sessions: Vec<SessionId> =
             self.sessions.iter().filter(|(_, s)| s.participant == Some(pid)).map(|(id, _)| *id).collect();
-        for id in sessions {
-            let Some(s) = self.sessions.get_mut(&id) else { continue };
-            let Some(dtls) = s.dtls.as_mut() else { continue };
-            dtls.close();
-            let mut datagrams = Vec::new();
-            while let Some(d) = dtls.poll_datagram() {
-                datagrams.push(d);
-            }
-            if let (Some(shard), false) = (s.shard, datagrams.is_empty()) {
-                self.dataplane.send(shard, Command::SendDtls { session: id, datagrams });
-            }
-        }
+        self.close_first(&sessions);
+        // Called from `drive`, whose next round carries out this leave.
         self.rooms.leave(pid, why, std::time::Instant::now());
     }
 }

@@ -5,7 +5,6 @@
 
 use dataplane::msg::AudioLevelSettings;
 use serde::Serialize;
-use tracing::debug;
 
 use super::Hub;
 use crate::config::RoomConfig;
@@ -42,11 +41,7 @@ impl Hub {
     pub(super) fn tell_speakers(&mut self, pid: ParticipantId, speakers: &[String]) {
         let Some((session, channel)) = self.ion.get(&pid).and_then(|p| Some((p.subscriber(), p.api_channel()?))) else { return };
         let msg = audio_levels_message(speakers);
-        let Some(dc) = self.sessions.get_mut(&session).and_then(|s| s.dc.as_mut()) else { return };
-        match dc.send_text(channel, &msg) {
-            Ok(()) => self.pump_dtls(session),
-            Err(e) => debug!(session = session.0, error = %e, "audioLevels not sent"),
-        }
+        self.send_text(session, channel, msg);
     }
 
     /// The room's dominant speaker now (the first of the last `audioLevels`).

@@ -68,6 +68,7 @@ impl Metrics {
         // Present from the first scrape, so rate() has a starting point.
         counter!(DTLS_HANDSHAKES, "result" => "ok").increment(0);
         counter!(DTLS_HANDSHAKES, "result" => "failed").increment(0);
+        counter!(DTLS_DATAGRAMS_DROPPED).increment(0);
         gauge!(ROOMS).set(0.0);
         gauge!(PARTICIPANTS).set(0.0);
         *slot = Some(handle.clone());
@@ -118,6 +119,13 @@ pub fn record_dtls_handshake(ok: bool) {
     }
     let result = if ok { "ok" } else { "failed" };
     counter!(DTLS_HANDSHAKES, "result" => result).increment(1);
+}
+
+/// A peer's DTLS datagram found its session's transport inbox full.
+pub fn record_dtls_datagram_dropped() {
+    if installed() {
+        counter!(names::DTLS_DATAGRAMS_DROPPED).increment(1);
+    }
 }
 
 /// A `[limits]` key refused something. `limit` is the key's name.

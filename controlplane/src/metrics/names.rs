@@ -27,6 +27,7 @@ pub const RED_PACKETS: &str = "sfud_red_packets_total";
 pub const SUBSCRIBER_ESTIMATE_MIN: &str = "sfud_subscriber_estimate_min_bps";
 pub const SUBSCRIBER_ESTIMATE_MEAN: &str = "sfud_subscriber_estimate_mean_bps";
 pub const DTLS_HANDSHAKES: &str = "sfud_dtls_handshakes_total";
+pub const DTLS_DATAGRAMS_DROPPED: &str = "sfud_dtls_datagrams_dropped_total";
 pub const SIGNALING_REQUESTS: &str = "sfud_signaling_requests_total";
 pub const SESSIONS: &str = "sfud_sessions";
 pub const UPTRACKS: &str = "sfud_uptracks";
@@ -135,6 +136,7 @@ pub(super) fn describe_all() {
         "RTP packets retransmitted in answer to NACKs, per shard."
     );
     describe_counter!(DTLS_HANDSHAKES, "DTLS handshakes finished, by result.");
+    describe_counter!(DTLS_DATAGRAMS_DROPPED, "DTLS datagrams from peers dropped because their session's transport task was behind (its inbox full); the peer retransmits.");
     describe_counter!(
         SIGNALING_REQUESTS,
         "Signaling requests answered, by method and HTTP status."
