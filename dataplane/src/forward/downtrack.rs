@@ -102,7 +102,9 @@ pub struct Downtrack {
     svc: Option<SvcFilter>,
     /// A layered VP9 packet has been seen: this downtrack is SVC.
     svc_seen: bool,
-    moved_markers: svc::MovedMarkers,
+    /// SVC only (boxed: a VP8 or audio downtrack in a big fan-out should
+    /// not carry 256 bytes it never reads).
+    moved_markers: Option<Box<svc::MovedMarkers>>,
     vp8: Vp8Munger,
     munged: Box<[(u16, u8); MUNGE_HISTORY]>,
     /// Priority among the subscriber's videos for the stream allocator
@@ -130,7 +132,7 @@ impl Downtrack {
             initial_target: (Some(0), ALL_TEMPORAL),
             svc: None,
             svc_seen: false,
-            moved_markers: svc::MovedMarkers::default(),
+            moved_markers: None,
             vp8: Vp8Munger::default(),
             munged: Box::new([(0, 0); MUNGE_HISTORY]),
             cap: LayerCap::default(),
@@ -277,7 +279,7 @@ impl Downtrack {
             return Rewrite::TooOld;
         };
         if self.svc.is_some() {
-            self.moved_markers.record(sequence, marker && !item.marker);
+            self.moved_markers.get_or_insert_with(Default::default).record(sequence, marker && !item.marker);
         }
         let fields = HeaderFields {
             marker,
@@ -363,7 +365,7 @@ impl Downtrack {
     ) -> Option<Resent> {
         let tw = ctx.transport_seq.to_be_bytes();
         let stamp = Stamp { mid: self.spec.mid.as_bytes(), abs_send_time: &ctx.abs_send_time, transport_seq: &tw };
-        let marker = pkt.marker || self.moved_markers.contains(seq);
+        let marker = pkt.marker || self.moved_markers.as_ref().is_some_and(|m| m.contains(seq));
         let (fields, osn) = match self.spec.rtx {
             Some(r) => {
                 self.rtx_seq = self.rtx_seq.wrapping_add(1);
