@@ -100,8 +100,12 @@ impl ShardCore {
         let mut carried = [0u8; MAX_CARRIED];
         let carried_len = extensions::carry(pkt, &hdr, &up.spec.ext, &mut carried);
         let carried = &carried[..carried_len];
-        if let Some(screen) = up.content_changed(extensions::screen_share(carried)) {
-            out.events.push(crate::msg::Event::UptrackContent { track: up.group, screen });
+        // Only a publisher that negotiated video-content-type can mark a
+        // screen share: the others' packets are not searched for it.
+        if up.spec.ext.video_content_type.is_some() {
+            if let Some(screen) = up.content_changed(extensions::screen_share(carried)) {
+                out.events.push(crate::msg::Event::UptrackContent { track: up.group, screen });
+            }
         }
         let track = up.group;
         let item = MediaItem {
