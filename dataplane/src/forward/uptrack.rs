@@ -42,9 +42,14 @@ pub struct Uptrack {
     pub muted: bool,
     /// This interval's ssrc-audio-level counters (audio tracks only).
     pub audio_level: AudioLevelMeter,
-    /// The content type last reported (None: none seen yet).
-    pub screen: Option<bool>,
+    /// The content type last reported (None: none seen yet), and when.
+    pub screen: Option<(bool, Instant)>,
 }
+
+/// A publisher flipping video-content-type on every packet would make the
+/// controlplane re-rank its track for every subscriber at packet rate: a
+/// change is reported at most this often per uptrack.
+const CONTENT_REPORT_EVERY: Duration = Duration::from_secs(1);
 
 impl Uptrack {
     pub fn new(spec: UptrackSpec) -> Self {
@@ -82,10 +87,17 @@ impl Uptrack {
 
     /// A packet's content type (`extensions::screen_share`): Some when it
     /// differs from the last one reported, which the shard reports.
-    pub fn content_changed(&mut self, screen: Option<bool>) -> Option<bool> {
+    /// The first value is reported at once; a change no sooner than
+    /// `CONTENT_REPORT_EVERY` after the last report (a later packet that
+    /// still carries it reports it then).
+    pub fn content_changed(&mut self, screen: Option<bool>, now: Instant) -> Option<bool> {
         let screen = screen?;
-        (self.screen != Some(screen)).then(|| {
-            self.screen = Some(screen);
+        let due = match self.screen {
+            None => true,
+            Some((last, at)) => last != screen && now.saturating_duration_since(at) >= CONTENT_REPORT_EVERY,
+        };
+        due.then(|| {
+            self.screen = Some((screen, now));
             screen
         })
     }

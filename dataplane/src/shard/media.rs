@@ -103,7 +103,7 @@ impl ShardCore {
         // Only a publisher that negotiated video-content-type can mark a
         // screen share: the others' packets are not searched for it.
         if up.spec.ext.video_content_type.is_some() {
-            if let Some(screen) = up.content_changed(extensions::screen_share(carried)) {
+            if let Some(screen) = up.content_changed(extensions::screen_share(carried), now) {
                 out.events.push(crate::msg::Event::UptrackContent { track: up.group, screen });
             }
         }
