@@ -213,6 +213,8 @@ impl ShardCore {
     /// Bounds what a subscriber's downtracks get (`Command::SetLayerCap`):
     /// one track, or all of the session's when `track` is None.
     pub(super) fn set_layer_cap(&mut self, session: SessionId, track: Option<TrackId>, cap: LayerCap) {
+        // Kept for downtracks this shard builds later (a claim, a new track).
+        self.registry.set_cap(session, track, cap);
         for (t, list) in self.downtracks.iter_mut() {
             if track.is_some_and(|want| want != *t) {
                 continue;

@@ -454,7 +454,10 @@ impl ShardCore {
         let list = self.downtracks.entry(spec.track).or_default();
         if !list.iter().any(|d| d.spec.session == spec.session) {
             let track = spec.track;
-            list.push(Downtrack::new(spec));
+            let cap = self.registry.cap(spec.session, track);
+            let mut dt = Downtrack::new(spec);
+            dt.cap = cap;
+            list.push(dt);
             self.pending_keyframes.push(track);
             // Its first layer may be one this shard told the publisher's
             // shard it does not need: say otherwise at the next tick.

@@ -6,11 +6,16 @@
 
 use std::collections::HashMap;
 
-use crate::msg::{DowntrackSpec, SessionId, SessionSpec, ShardId, TrackId, UptrackSpec};
+use crate::msg::{DowntrackSpec, LayerCap, SessionId, SessionSpec, ShardId, TrackId, UptrackSpec};
 
 pub struct SessionMeta {
     pub spec: SessionSpec,
     pub owner: Option<ShardId>,
+    /// Layer caps set for the session's downtracks (`None`: all of them),
+    /// kept so that a shard that owns the session only later, or a
+    /// downtrack installed later, honours them. At most one entry per track
+    /// the controlplane named; gone with the session.
+    caps: HashMap<Option<TrackId>, LayerCap>,
 }
 
 #[derive(Default)]
@@ -30,7 +35,7 @@ pub struct Registry {
 impl Registry {
     pub fn add_session(&mut self, spec: SessionSpec) {
         self.ufrags.insert(spec.ufrag.as_bytes().to_vec(), spec.id);
-        self.sessions.insert(spec.id, SessionMeta { spec, owner: None });
+        self.sessions.insert(spec.id, SessionMeta { spec, owner: None, caps: HashMap::new() });
         self.epoch += 1;
     }
 
@@ -88,6 +93,11 @@ impl Registry {
         let Some(mut spec) = self.downtracks.remove(&(session, from)) else { return false };
         spec.track = to;
         self.downtracks.insert((session, to), spec);
+        if let Some(meta) = self.sessions.get_mut(&session) {
+            if let Some(cap) = meta.caps.remove(&Some(from)) {
+                meta.caps.insert(Some(to), cap);
+            }
+        }
         self.epoch += 1;
         true
     }
@@ -101,6 +111,22 @@ impl Registry {
         meta.spec.remote_ufrag = remote_ufrag.to_owned();
         self.ufrags.insert(ufrag.as_bytes().to_vec(), id);
         true
+    }
+
+    /// Records a `Command::SetLayerCap`. One for all tracks replaces every
+    /// earlier cap of the session, as it does on live downtracks.
+    pub fn set_cap(&mut self, session: SessionId, track: Option<TrackId>, cap: LayerCap) {
+        let Some(meta) = self.sessions.get_mut(&session) else { return };
+        if track.is_none() {
+            meta.caps.clear();
+        }
+        meta.caps.insert(track, cap);
+    }
+
+    /// The cap a downtrack of `session` for `track` starts with.
+    pub fn cap(&self, session: SessionId, track: TrackId) -> LayerCap {
+        let Some(meta) = self.sessions.get(&session) else { return LayerCap::default() };
+        meta.caps.get(&Some(track)).or_else(|| meta.caps.get(&None)).copied().unwrap_or_default()
     }
 
     pub fn by_ufrag(&self, ufrag: &[u8]) -> Option<SessionId> {

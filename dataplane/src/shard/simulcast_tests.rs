@@ -247,3 +247,40 @@ fn a_rembs_budget_counts_as_proven_without_probes() {
     assert_eq!(core.stats.probes_started, 0, "REMB-held: no probes");
     assert_eq!(core.downtracks[&TRACK][0].chosen().0, Some(2), "every layer fits in 500 kbit/s");
 }
+
+/// A cap set before the subscriber's session lands on this shard (an
+/// ion-sfu client's `setRemoteMedia` can arrive before its ICE completes)
+/// holds once it does, and a cap for all the session's tracks also bounds
+/// a downtrack installed after it.
+#[test]
+fn a_cap_set_before_the_claim_is_kept() {
+    use crate::shard::tests::{binding, session, PUB, SUB};
+    let now = Instant::now();
+    let mut core = ShardCore::new(0);
+    let mut out = Outbox::new(1);
+    core.handle_command(session(PUB, "pubu", None), now, &mut out);
+    core.handle_command(session(SUB, "subu", None), now, &mut out);
+    core.handle_command(Command::AddUptrack(up_spec()), now, &mut out);
+    core.handle_command(Command::AddDowntrack(down_spec()), now, &mut out);
+    let one = LayerCap { max_layer: Some(1), ..Default::default() };
+    core.handle_command(Command::SetLayerCap { session: SUB, track: Some(TRACK), cap: one }, now, &mut out);
+    assert!(core.downtracks.get(&TRACK).is_none_or(|l| l.is_empty()), "not claimed here yet");
+    let mut b = binding("subu");
+    core.handle_datagram(addr(6000), &mut b, now, &mut out);
+    assert_eq!(core.downtracks[&TRACK][0].cap, one, "kept through the claim");
+
+    // All tracks, then a track added later: it starts capped too.
+    let off = LayerCap { off: true, ..Default::default() };
+    core.handle_command(Command::SetLayerCap { session: SUB, track: None, cap: off }, now, &mut out);
+    assert_eq!(core.downtracks[&TRACK][0].cap, off);
+    let other = crate::msg::TrackId(TRACK.0 + 1);
+    let mut up = up_spec();
+    up.track = other;
+    up.ssrc = Some(0x7777);
+    let mut down = down_spec();
+    down.track = other;
+    down.ssrc = 0x8888;
+    core.handle_command(Command::AddUptrack(up), now, &mut out);
+    core.handle_command(Command::AddDowntrack(down), now, &mut out);
+    assert_eq!(core.downtracks[&other][0].cap, off, "a later downtrack honours the session-wide cap");
+}
