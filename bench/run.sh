@@ -96,19 +96,61 @@ common=(--core 0 --gen-core 1 --sfud-bin "$SFUD" --log-dir "$RAW"
 echo "== idle: sfud with no sessions, 10 s"
 taskset -c 1 "$BIN" idle --secs 10 --core 0 --sfud-bin "$SFUD" --log-dir "$RAW" --out "$RAW/idle.json" || true
 
+# A target's finished step: over the stop bound (loss or a saturated core)?
+over_bound() {
+  python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["steps"]; sys.exit(0 if s and (s[-1]["loss_pct"] > 5 or s[-1]["target_cpu_pct"] > 98) else 1)' "$1"
+}
+
+# Each step is measured against a fresh target process, and at each step the
+# targets run back to back, in alternating order (ABBA), so that a drift in
+# the machine's speed (a shared VM) hits sfud and the floor alike instead of
+# whichever target ran its steps later. A target whose step went over the
+# stop bound runs no larger step.
 for sc in "${SCENARIOS[@]}"; do
   # Simulcast viewers need seconds to be capped by REMB and for the
   # unlimited third to probe its way up to the top layer; Janus's VideoRoom
   # simulcast needs a client path this bench does not have (see README).
   warm=$WARM
   [ "$sc" = livestream-simulcast ] && warm=$SIM_WARM
+  order=()
   for name in "${TARGETS[@]}"; do
     [ "$sc" = livestream-simulcast ] && [ "$name" = janus ] && { echo "== $sc: Janus skipped (no simulcast client path for its VideoRoom)"; continue; }
-    t="${name%-loss}" extra=(--warmup-s "$warm")
-    [ "$t" != "$name" ] && extra+=(--viewer-loss "$LOSS")
-    echo "== $sc against $name (steps ${STEPS[$sc]})"
-    taskset -c 1 "$BIN" run --target "$t" --scenario "$sc" --steps "${STEPS[$sc]}" "${common[@]}" "${extra[@]}" \
-      --out "$RAW/$name-$sc.json" || echo "!! $name $sc failed (see $RAW)"
+    order+=("$name")
+  done
+  declare -A stopped=()
+  i=0
+  IFS=, read -ra steps <<< "${STEPS[$sc]}"
+  for n in "${steps[@]}"; do
+    round=("${order[@]}")
+    if [ $((i % 2)) = 1 ]; then
+      round=(); for ((k=${#order[@]}-1; k>=0; k--)); do round+=("${order[k]}"); done
+    fi
+    i=$((i + 1))
+    for name in "${round[@]}"; do
+      [ -n "${stopped[$name]:-}" ] && continue
+      t="${name%-loss}" extra=(--warmup-s "$warm")
+      [ "$t" != "$name" ] && extra+=(--viewer-loss "$LOSS")
+      echo "== $sc against $name at $n"
+      out="$RAW/$name-$sc@$n.json"
+      if taskset -c 1 "$BIN" run --target "$t" --scenario "$sc" --steps "$n" "${common[@]}" "${extra[@]}" --out "$out"; then
+        over_bound "$out" && stopped[$name]=1
+      else
+        echo "!! $name $sc at $n failed (see $RAW)"; stopped[$name]=1
+      fi
+    done
+  done
+  unset stopped
+  # One file per target and scenario, its steps in order, as report.py reads.
+  for name in "${order[@]}"; do
+    python3 - "$RAW" "$name-$sc" <<'PY'
+import glob, json, os, sys
+raw, stem = sys.argv[1], sys.argv[2]
+parts = sorted(glob.glob(os.path.join(raw, stem + "@*.json")), key=lambda p: int(p.rsplit("@", 1)[1][:-5]))
+if parts:
+    runs = [json.load(open(p)) for p in parts]
+    merged = dict(runs[0], steps=[s for r in runs for s in r["steps"]])
+    json.dump(merged, open(os.path.join(raw, stem + ".json"), "w"), indent=1)
+PY
   done
 done
 
