@@ -10,6 +10,7 @@ pub mod dtls_record;
 pub mod forward;
 pub mod ice;
 pub mod msg;
+pub mod prefetch;
 pub mod rtcp;
 pub mod rtp;
 pub mod shard;

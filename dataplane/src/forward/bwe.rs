@@ -150,6 +150,12 @@ impl BandwidthEstimator {
     }
 
     /// A packet sfud sent to this subscriber with transport-wide seq `tw_seq` and `size` bytes.
+    /// Asks for what `on_sent(tw_seq, ..)` will touch (see `crate::prefetch`).
+    pub fn warm_send(&self, tw_seq: u16) {
+        crate::prefetch::line(&self.history);
+        self.history.warm(tw_seq);
+    }
+
     pub fn on_sent(&mut self, tw_seq: u16, size: usize, now: Instant) {
         let sent_us = self.micros(now);
         self.history.on_sent(tw_seq, size, sent_us);

@@ -115,6 +115,14 @@ pub struct Downtrack {
 }
 
 impl Downtrack {
+    /// Asks for this downtrack and the mapper slots its next packet will
+    /// write, ahead of the fan-out reaching it (see `crate::prefetch`).
+    #[inline]
+    pub fn warm(&self) {
+        crate::prefetch::value(self);
+        self.mapper.warm();
+    }
+
     pub fn new(spec: DowntrackSpec) -> Self {
         Downtrack {
             waiting_keyframe: spec.kind == MediaKind::Video,

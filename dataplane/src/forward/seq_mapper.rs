@@ -162,6 +162,15 @@ impl SeqMapper {
         Some((out as u16, out_ts))
     }
 
+    /// Asks for the slots mapping the next in-order packet will write (see
+    /// `crate::prefetch`).
+    pub fn warm(&self) {
+        if let Some(run) = self.run {
+            crate::prefetch::line(&self.by_source[((run.highest + 1) & MASK) as usize]);
+            crate::prefetch::line(&self.by_output[(run.next_out & MASK) as usize]);
+        }
+    }
+
     /// A source packet sfud drops on purpose (mute, waiting for a keyframe, a dropped layer):
     /// the subscriber sees no gap for it. Before the source's first mapped packet there is
     /// nothing to hide. A late packet already counted as lost keeps its (visible) number.

@@ -256,7 +256,16 @@ impl ShardCore {
             _ => Svc::None,
         };
         let origin = *self.origin.get_or_insert(now);
-        for dt in list.iter_mut() {
+        for i in 0..list.len() {
+            // A few subscribers ahead, ask for the lines their send will
+            // touch, so the misses overlap (see `crate::prefetch`).
+            if let Some(next) = list.get(i + WARM_AHEAD) {
+                next.warm();
+                if let Some(s) = self.sessions.get(&next.spec.session) {
+                    s.warm_send();
+                }
+            }
+            let dt = &mut list[i];
             let Some(sess) = self.sessions.get_mut(&dt.spec.session) else { continue };
             if sess.tx.is_none() {
                 continue;
@@ -541,6 +550,11 @@ fn new_cache(kind: MediaKind) -> RetransmissionCache {
     };
     RetransmissionCache::new(slots, CACHE_AGE)
 }
+
+/// How many downtracks ahead the fan-out warms (`crate::prefetch`): far
+/// enough for a miss to land before its turn, near enough that its lines
+/// are still in L1 then.
+const WARM_AHEAD: usize = 4;
 
 pub(super) fn send_context(sess: &Session, origin: Instant, now: Instant) -> SendContext {
     SendContext {

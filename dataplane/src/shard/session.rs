@@ -124,6 +124,20 @@ impl Session {
         self.up_ssrcs.iter().find(|(_, _, rtx)| !rtx).map(|(s, _, _)| *s)
     }
 
+    /// Asks for what sending this peer one packet touches, ahead of the
+    /// fan-out reaching it (see `crate::prefetch`).
+    #[inline]
+    pub fn warm_send(&self) {
+        crate::prefetch::line(&self.transport_seq);
+        crate::prefetch::line(&self.remote);
+        crate::prefetch::line(&self.bytes_sent);
+        if let Some(tx) = &self.tx {
+            crate::prefetch::line(tx);
+            tx.warm_protect();
+        }
+        self.bwe.warm_send(self.transport_seq);
+    }
+
     /// We sent a packet stamped with `transport_seq`: the estimator learns
     /// of it and the next one gets a new number.
     pub fn sent_with_transport_seq(&mut self, size: usize, now: Instant) {

@@ -113,6 +113,17 @@ impl SrtpContext {
 
     /// buf[..len] holds a plaintext RTP packet; protect in place and append the tag;
     /// returns the new length. Err(BufferTooSmall) if buf.len() < len + overhead.
+    /// Asks for what `protect_rtp` of the stream sent last will read: its
+    /// stream entry and the RTP key (see `crate::prefetch`).
+    #[inline]
+    pub fn warm_protect(&self) {
+        self.streams.warm();
+        match &self.cipher {
+            Cipher::Cm { rtp, .. } => crate::prefetch::value(rtp),
+            Cipher::Gcm { rtp, .. } => crate::prefetch::value(rtp),
+        }
+    }
+
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
         let out_len = len
             .checked_add(self.profile.rtp_overhead())

@@ -79,6 +79,13 @@ impl StreamTable {
         self.ssrcs.iter().position(|&s| s == ssrc)
     }
 
+    /// Asks for the most recently used stream's entries (see `crate::prefetch`).
+    #[inline]
+    pub fn warm(&self) {
+        crate::prefetch::line(self.ssrcs.as_ptr().wrapping_add(self.last_hit));
+        crate::prefetch::line(self.slots.as_ptr().wrapping_add(self.last_hit));
+    }
+
     /// The state at `pos`, or a fresh one for an SSRC not yet in the table.
     #[inline]
     pub fn peek(&self, pos: Option<usize>) -> StreamState {

@@ -54,6 +54,11 @@ impl SendHistory {
         };
     }
 
+    /// Asks for the slot `on_sent(tw_seq, ..)` will write (see `crate::prefetch`).
+    pub(super) fn warm(&self, tw_seq: u16) {
+        crate::prefetch::line(self.slots.as_ptr().wrapping_add(index(self.seqs.peek(tw_seq))));
+    }
+
     /// The record of `tw_seq`, if it is one of the last [`HISTORY`] sent.
     pub(super) fn get_mut(&mut self, tw_seq: u16) -> Option<&mut Sent> {
         self.seqs.highest()?;
