@@ -7,7 +7,8 @@
 #          livestream-simulcast; Janus is not run for livestream-simulcast),
 #          --loss P (also run sfud and the floor with every viewer dropping a
 #          fraction P of its video and NACKing it, e.g. 0.01; Janus is not
-#          rerun with loss).
+#          rerun with loss), --rounds R (measure every step R times, in
+#          alternating order, and keep each target's median run; default 3).
 # Runs inside a private network namespace (loopback only). The target
 # (sfud, the floor forwarder or Janus) is pinned to core 0 and the load
 # generator to core 1. Writes bench/results/<date>-<scenario>.{md,json,png}
@@ -20,7 +21,7 @@ cd "$ROOT"
 # Binaries live where cargo puts them (CARGO_TARGET_DIR when set).
 TGT="${CARGO_TARGET_DIR:-$ROOT/target}"
 
-MODE=quick SFUD="" JANUS=1 ONLY="" LOSS=""
+MODE=quick SFUD="" JANUS=1 ONLY="" LOSS="" ROUNDS=3
 args=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,7 +31,8 @@ while [ $# -gt 0 ]; do
     --no-janus) JANUS=0 ;;
     --only) ONLY="$2"; shift ;;
     --loss) LOSS="$2"; shift ;;
-    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+    --rounds) ROUNDS="$2"; shift ;;
+    -h|--help) sed -n 2,18p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -66,7 +68,7 @@ rm -rf "$RAW"; mkdir -p "$RAW" "$OUT"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" > "$RAW/load.txt"
 
 if [ "$MODE" = quick ]; then
-  WARM=1 WIN=3
+  WARM=1 WIN=4
   LIVE=50,100,200,400,600,800
   AUDIO=10,25,50,100,200
   MEET=2,4,8,12
@@ -101,11 +103,12 @@ over_bound() {
   python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["steps"]; sys.exit(0 if s and (s[-1]["loss_pct"] > 5 or s[-1]["target_cpu_pct"] > 98) else 1)' "$1"
 }
 
-# Each step is measured against a fresh target process, and at each step the
-# targets run back to back, in alternating order (ABBA), so that a drift in
-# the machine's speed (a shared VM) hits sfud and the floor alike instead of
-# whichever target ran its steps later. A target whose step went over the
-# stop bound runs no larger step.
+# Each step is measured against a fresh target process, ROUNDS times, and
+# at each step the targets run back to back in alternating order (ABBA), so
+# that a drift in the machine's speed (a shared VM) hits sfud and the floor
+# alike instead of whichever target ran its steps later. Each target keeps
+# its median run per step. A target whose step went over the stop bound in
+# every round runs no larger step.
 for sc in "${SCENARIOS[@]}"; do
   # Simulcast viewers need seconds to be capped by REMB and for the
   # unlimited third to probe its way up to the top layer; Janus's VideoRoom
@@ -121,35 +124,54 @@ for sc in "${SCENARIOS[@]}"; do
   i=0
   IFS=, read -ra steps <<< "${STEPS[$sc]}"
   for n in "${steps[@]}"; do
-    round=("${order[@]}")
-    if [ $((i % 2)) = 1 ]; then
-      round=(); for ((k=${#order[@]}-1; k>=0; k--)); do round+=("${order[k]}"); done
-    fi
-    i=$((i + 1))
-    for name in "${round[@]}"; do
-      [ -n "${stopped[$name]:-}" ] && continue
-      t="${name%-loss}" extra=(--warmup-s "$warm")
-      [ "$t" != "$name" ] && extra+=(--viewer-loss "$LOSS")
-      echo "== $sc against $name at $n"
-      out="$RAW/$name-$sc@$n.json"
-      if taskset -c 1 "$BIN" run --target "$t" --scenario "$sc" --steps "$n" "${common[@]}" "${extra[@]}" --out "$out"; then
-        over_bound "$out" && stopped[$name]=1
-      else
-        echo "!! $name $sc at $n failed (see $RAW)"; stopped[$name]=1
+    declare -A ok=()
+    for r in $(seq 1 "$ROUNDS"); do
+      round=("${order[@]}")
+      if [ $((i % 2)) = 1 ]; then
+        round=(); for ((k=${#order[@]}-1; k>=0; k--)); do round+=("${order[k]}"); done
       fi
+      i=$((i + 1))
+      for name in "${round[@]}"; do
+        [ -n "${stopped[$name]:-}" ] && continue
+        t="${name%-loss}" extra=(--warmup-s "$warm")
+        [ "$t" != "$name" ] && extra+=(--viewer-loss "$LOSS")
+        echo "== $sc against $name at $n (round $r)"
+        out="$RAW/$name-$sc@$n@$r.json"
+        if taskset -c 1 "$BIN" run --target "$t" --scenario "$sc" --steps "$n" "${common[@]}" "${extra[@]}" --out "$out"; then
+          over_bound "$out" || ok[$name]=1
+        else
+          echo "!! $name $sc at $n failed (see $RAW)"; rm -f "$out"
+        fi
+      done
     done
+    for name in "${order[@]}"; do
+      [ -z "${ok[$name]:-}" ] && stopped[$name]=1
+    done
+    unset ok
   done
   unset stopped
-  # One file per target and scenario, its steps in order, as report.py reads.
+  # One file per target and scenario, as report.py reads: per step, the
+  # run with the median cost per packet (the others' costs kept beside it).
   for name in "${order[@]}"; do
     python3 - "$RAW" "$name-$sc" <<'PY'
 import glob, json, os, sys
 raw, stem = sys.argv[1], sys.argv[2]
-parts = sorted(glob.glob(os.path.join(raw, stem + "@*.json")), key=lambda p: int(p.rsplit("@", 1)[1][:-5]))
-if parts:
-    runs = [json.load(open(p)) for p in parts]
-    merged = dict(runs[0], steps=[s for r in runs for s in r["steps"]])
-    json.dump(merged, open(os.path.join(raw, stem + ".json"), "w"), indent=1)
+by_n = {}
+for p in glob.glob(os.path.join(raw, stem + "@*.json")):
+    n = int(p[len(os.path.join(raw, stem)) + 1:].split("@")[0])
+    by_n.setdefault(n, []).append(json.load(open(p)))
+if by_n:
+    steps = []
+    for n in sorted(by_n):
+        runs = [r["steps"][-1] for r in by_n[n] if r["steps"]]
+        if not runs:
+            continue
+        runs.sort(key=lambda s: s["cpu_us_per_pkt"])
+        pick = dict(runs[(len(runs) - 1) // 2])
+        pick["cost_us_per_pkt_runs"] = [s["cpu_us_per_pkt"] for s in runs]
+        steps.append(pick)
+    first = next(iter(by_n.values()))[0]
+    json.dump(dict(first, steps=steps), open(os.path.join(raw, stem + ".json"), "w"), indent=1)
 PY
   done
 done

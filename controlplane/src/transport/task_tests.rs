@@ -151,3 +151,38 @@ async fn a_finish_after_the_task_failed_still_removes_through_the_task() {
         }
     }
 }
+
+/// A peer that stops mid-handshake (its task waits on openssl's resend
+/// timer) and then floods it with copies of its first flight holds up no
+/// other session: each session's DTLS runs in its own task, not under a
+/// lock shared with the others.
+#[tokio::test]
+async fn a_stalled_handshake_does_not_hold_up_another_session() {
+    let mut rig = rig();
+    const STALLED: SessionId = SessionId(8);
+    let mut slow = TestClient::new(PROFILES);
+    let t = Transport::new(rig.spawner.ctx(), Some(slow.fingerprint()), false, Instant::now()).unwrap();
+    let stalled = rig.spawner.spawn(STALLED, t, None);
+    // Its datagrams go to the other shard, so they stay apart from ours.
+    stalled.set_shard(1);
+    let registry = rig.spawner.registry();
+    slow.start();
+    let hello: Vec<Vec<u8>> = std::iter::from_fn(|| slow.poll()).collect();
+    for d in &hello {
+        registry.deliver(STALLED, d.clone());
+    }
+    // The server's flight reached "shard 1"; the peer never answers it.
+    assert!(matches!(next(&rig.shards[1]).await, Command::SendDtls { session: STALLED, .. }));
+    for _ in 0..INBOX * 2 {
+        registry.deliver(STALLED, hello[0].clone());
+    }
+
+    let mut client = TestClient::new(PROFILES);
+    let t = Transport::new(rig.spawner.ctx(), Some(client.fingerprint()), false, Instant::now()).unwrap();
+    let handle = rig.spawner.spawn(ID, t, None);
+    handle.set_shard(0);
+    let keys = connect(&mut rig, &mut client).await;
+    // The server side finished (the keys): the stalled one did not delay it.
+    assert!(matches!(keys, Output::Keys { .. }), "{keys:?}");
+    drop(stalled);
+}
