@@ -166,7 +166,7 @@ impl SeqMapper {
     /// `crate::prefetch`).
     pub fn warm(&self) {
         if let Some(run) = self.run {
-            crate::prefetch::line(&self.by_source[((run.highest + 1) & MASK) as usize]);
+            crate::prefetch::line(&self.by_source[(run.highest.wrapping_add(1) & MASK) as usize]);
             crate::prefetch::line(&self.by_output[(run.next_out & MASK) as usize]);
         }
     }
