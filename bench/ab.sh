@@ -40,7 +40,7 @@ for r in $(seq 1 "$ROUNDS"); do
     read -r u0 s0 < <(ticks "$pid"); sleep 6; read -r u1 s1 < <(ticks "$pid")
     wait "$bench"
     pps=$(tail -1 "$TMP/err" | grep -o 'fwd=[0-9]*' | cut -d= -f2)
-    python3 -c "import sys; hz, pps = $HZ, $pps; u = ($u1 - $u0) / hz / 6; s = ($s1 - $s0) / hz / 6
+    python3 -c "hz, pps = $HZ, $pps; u = ($u1 - $u0) / hz / 6; s = ($s1 - $s0) / hz / 6
 print('round $r %-24s user=%.2f sys=%.2f total=%.2f us/pkt' % ('$(basename "$t")', u * 1e6 / pps, s * 1e6 / pps, (u + s) * 1e6 / pps))"
   done
 done

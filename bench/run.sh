@@ -98,9 +98,10 @@ common=(--core 0 --gen-core 1 --sfud-bin "$SFUD" --log-dir "$RAW"
 echo "== idle: sfud with no sessions, 10 s"
 taskset -c 1 "$BIN" idle --secs 10 --core 0 --sfud-bin "$SFUD" --log-dir "$RAW" --out "$RAW/idle.json" || true
 
-# A target's finished step: over the stop bound (loss or a saturated core)?
+# A target's finished step: over the stop bound (--stop-loss-pct or a
+# saturated core), as sfu-bench judged it?
 over_bound() {
-  python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["steps"]; sys.exit(0 if s and (s[-1]["loss_pct"] > 5 or s[-1]["target_cpu_pct"] > 98) else 1)' "$1"
+  python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])).get("over_stop_bound") else 1)' "$1"
 }
 
 # Each step is measured against a fresh target process, ROUNDS times, and

@@ -199,6 +199,7 @@ fn main() -> Result<()> {
             drop(eng);
             tgt.stop();
             let steps = res?;
+            let over_stop_bound = steps.last().is_some_and(|s| plan.stops_after(s));
             let j = json!({
                 "target": tgt.name(),
                 "scenario": scenario,
@@ -209,6 +210,7 @@ fn main() -> Result<()> {
                 "warmup_s": warmup_s,
                 "window_s": window_s,
                 "steps": steps,
+                "over_stop_bound": over_stop_bound,
             });
             let text = serde_json::to_string_pretty(&j)?;
             match out {

@@ -115,6 +115,14 @@ pub struct Plan {
     pub target_core: usize,
 }
 
+impl Plan {
+    /// Whether the load should grow no further after `step`: too much loss,
+    /// or a saturated target core. run.sh reads it from the JSON too.
+    pub fn stops_after(&self, step: &Step) -> bool {
+        step.loss_pct > self.stop_loss_pct || step.target_cpu_pct > 98.0
+    }
+}
+
 fn pump(eng: &mut Engine, d: Duration) {
     eng.run_until(Instant::now() + d);
 }
@@ -439,7 +447,7 @@ pub fn run<T: Target + ?Sized>(t: &mut T, eng: &mut Engine, plan: &Plan, quiet: 
                 );
             }
         }
-        let stop = step.loss_pct > plan.stop_loss_pct || step.target_cpu_pct > 98.0;
+        let stop = plan.stops_after(&step);
         out.push(step);
         if stop {
             break;
