@@ -29,6 +29,11 @@ async function nackCounters(url) {
   return { nacks: sum('nacks_received'), unanswered: sum('nacks_unanswered'), resent: sum('retransmissions'), plisIn: sum('plis_received') };
 }
 
+/** The publisher's sending outbound-rtp (the SVC stream), or {}. */
+async function publisherOut(page) {
+  return (await sample(page)).pcs.flatMap((p) => p.outbound).find((o) => o.packetsSent > 0) || {};
+}
+
 async function svcCase(t, ctx, server, codec) {
   const caseStart = Date.now();
   const room = `svc-${codec.toLowerCase()}`;
@@ -46,7 +51,7 @@ async function svcCase(t, ctx, server, codec) {
   assert.deepEqual([shardOf(pub.id), shardOf(a.id), shardOf(b.id)], [0, 1, 1], JSON.stringify(sessions));
 
   // The publisher really sends SVC.
-  const out = (await sample(pubPage)).pcs.flatMap((p) => p.outbound).find((o) => o.packetsSent > 0) || {};
+  const out = await publisherOut(pubPage);
   const fig = { case: room, publisher: { mode: out.scalabilityMode, width: out.frameWidth }, policeKbytesPerSec: POLICE_KBYTES };
 
   const viewerB = (await sample(pageB)).pcs.find((p) => p.inbound.length > 0);
@@ -60,7 +65,7 @@ async function svcCase(t, ctx, server, codec) {
       aSide = receiveSide(await sample(pageA));
       // What the publisher's encoder sends now: sfud cannot forward a
       // layer the encoder dropped because the machine ran out of CPU.
-      const o = (await sample(pubPage)).pcs.flatMap((p) => p.outbound).find((x) => x.packetsSent > 0) || {};
+      const o = await publisherOut(pubPage);
       pubTop = { width: o.frameWidth, reason: o.qualityLimitationReason, targetBitrate: o.targetBitrate };
       return width(aSide) === 1280 || (pubTop.reason === 'cpu' && pubTop.width >= 640 && width(aSide) === pubTop.width);
     }, { timeoutMs: Math.max(1000, 20000 - (Date.now() - published)), signal: t.signal, what: `${codec}: viewer A decoding 1280 wide (or the publisher's top layer, if CPU-limited)`, describe: () => JSON.stringify({ viewerA: aSide, publisher: pubTop }) });

@@ -69,14 +69,9 @@ fn a_screen_share_is_reported_on_change_and_passed_on() {
 #[test]
 fn a_priority_set_before_the_claim_is_kept() {
     use crate::msg::Command;
-    use crate::shard::tests::{binding, session, PUB, SUB};
+    use crate::shard::tests::{binding, registered_unclaimed, SUB};
     let now = Instant::now();
-    let mut core = ShardCore::new(0);
-    let mut out = Outbox::new(1);
-    core.handle_command(session(PUB, "pubu", None), now, &mut out);
-    core.handle_command(session(SUB, "subu", None), now, &mut out);
-    core.handle_command(Command::AddUptrack(up_spec()), now, &mut out);
-    core.handle_command(Command::AddDowntrack(down_spec()), now, &mut out);
+    let (mut core, mut out) = registered_unclaimed(now);
     core.handle_command(Command::SetPriority { session: SUB, track: TRACK, priority: 2 }, now, &mut out);
     assert!(core.downtracks.get(&TRACK).is_none_or(|l| l.is_empty()), "not claimed here yet");
     let mut b = binding("subu");

@@ -254,14 +254,9 @@ fn a_rembs_budget_counts_as_proven_without_probes() {
 /// a downtrack installed after it.
 #[test]
 fn a_cap_set_before_the_claim_is_kept() {
-    use crate::shard::tests::{binding, session, PUB, SUB};
+    use crate::shard::tests::{binding, registered_unclaimed};
     let now = Instant::now();
-    let mut core = ShardCore::new(0);
-    let mut out = Outbox::new(1);
-    core.handle_command(session(PUB, "pubu", None), now, &mut out);
-    core.handle_command(session(SUB, "subu", None), now, &mut out);
-    core.handle_command(Command::AddUptrack(up_spec()), now, &mut out);
-    core.handle_command(Command::AddDowntrack(down_spec()), now, &mut out);
+    let (mut core, mut out) = registered_unclaimed(now);
     let one = LayerCap { max_layer: Some(1), ..Default::default() };
     core.handle_command(Command::SetLayerCap { session: SUB, track: Some(TRACK), cap: one }, now, &mut out);
     assert!(core.downtracks.get(&TRACK).is_none_or(|l| l.is_empty()), "not claimed here yet");

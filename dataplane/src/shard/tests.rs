@@ -109,6 +109,19 @@ pub(super) fn down_spec() -> DowntrackSpec {
     }
 }
 
+/// PUB publishing `up_spec()` and SUB subscribed by `down_spec()`, both
+/// registered on a fresh shard and neither claimed there yet: what a shard
+/// sees of a session before its ICE reaches it.
+pub(super) fn registered_unclaimed(now: Instant) -> (ShardCore, Outbox) {
+    let mut core = ShardCore::new(0);
+    let mut out = Outbox::new(1);
+    core.handle_command(session(PUB, "pubu", None), now, &mut out);
+    core.handle_command(session(SUB, "subu", None), now, &mut out);
+    core.handle_command(Command::AddUptrack(up_spec()), now, &mut out);
+    core.handle_command(Command::AddDowntrack(down_spec()), now, &mut out);
+    (core, out)
+}
+
 fn setup(core: &mut ShardCore, out: &mut Outbox, now: Instant, profile: SrtpProfile) -> (Peer, Peer) {
     setup_with(core, out, now, profile, up_spec(), down_spec())
 }
