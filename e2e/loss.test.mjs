@@ -14,7 +14,7 @@ import { withHarness } from './lib/scenario.mjs';
 import { publish, play, waitForMedia } from './lib/browser.mjs';
 import { loadIon, joinRoom, roomState, waitForRemoteFrames } from './lib/ion.mjs';
 import { wsUrlOf } from './lib/rooms.mjs';
-import { requireNamespace, withLoss, droppedPackets } from './lib/loss.mjs';
+import { requireNamespace, withLoss, droppedPackets, repairCounters, repairDelta } from './lib/loss.mjs';
 import { instrument, sample, sendSide, receiveSide, measureWindow, pathFigures, waitForSendSide } from './lib/quality.mjs';
 import { pollUntil } from './lib/util.mjs';
 
@@ -64,13 +64,18 @@ function assertNoMisses(list, line) {
 /**
  * Runs `ms` with `loss`% applied (per hop on the media port; `port: null`
  * for all UDP), sampling `pages` (name -> page) at both ends. Returns
- * measureWindow's { before, after, trace } and the packets nft dropped.
+ * measureWindow's { before, after, trace }, the packets nft dropped and,
+ * with sfud running, what its repair counters did meanwhile.
  */
 async function lossWindow(t, ctx, pages, { loss, ms, port, everyMs }) {
-  return withLoss(loss, { port }, async () => ({
-    ...await measureWindow(pages, { ms, everyMs, history: ctx.history, signal: t.signal }),
-    dropped: await droppedPackets(),
-  }));
+  const counters = ctx.server ? repairCounters : async () => null;
+  const c0 = await counters();
+  return withLoss(loss, { port }, async () => {
+    const w = await measureWindow(pages, { ms, everyMs, history: ctx.history, signal: t.signal });
+    const dropped = await droppedPackets();
+    const c1 = await counters();
+    return { ...w, dropped, sfud: c0 && c1 ? repairDelta(c0, c1) : null };
+  });
 }
 
 /** Path figures of a lossWindow: publisher page `pub`, viewer page `sub`. */
@@ -94,7 +99,7 @@ async function whipWhepUnderLoss(t, ctx, { room, loss, windowMs, pubOpts = {}, s
   await waitForMedia(pageB, 'sub', { frames: 60, timeoutMs: 15000, signal: t.signal, history: ctx.history });
   if (afterMedia) await afterMedia({ pub, sub });
   const w = await lossWindow(t, ctx, { pub: pageA, sub: pageB }, { loss, ms: windowMs });
-  return { lossPerHop: loss, droppedByNft: w.dropped, ...figuresOf(w, 'pub', 'sub') };
+  return { lossPerHop: loss, droppedByNft: w.dropped, ...figuresOf(w, 'pub', 'sub'), sfud: w.sfud };
 }
 
 /**
@@ -231,7 +236,7 @@ test('3-party ion-sdk-js room at 5% loss per hop: each decodes >= 95% of each re
       }
     }
     const ratios = Object.values(pairs).map((f) => f.ratio ?? 0);
-    const line = report(name, { lossPerHop: 5, droppedByNft: w.dropped, minRatio: Math.min(...ratios), pairs });
+    const line = report(name, { lossPerHop: 5, droppedByNft: w.dropped, minRatio: Math.min(...ratios), pairs, sfud: w.sfud });
     assertNoMisses(failed, line);
   });
 });

@@ -125,6 +125,9 @@ pub struct ShardStats {
     pub send_batch_datagrams: u64,
     /// Packets resent to subscribers in answer to their NACKs.
     pub retransmissions: u64,
+    /// Packets resent to subscribers because their transport-wide feedback
+    /// reported the last copy lost and no NACK had asked again yet.
+    pub loss_repairs: u64,
     /// Panics caught in this shard; each reset its core (`shard::recover`).
     pub panics: u64,
     pub drops: [u64; DropReason::ALL.len()],

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import os from 'node:os';
+import { fetchMetrics, parseMetrics, sumOf } from './ops.mjs';
 
 export const MEDIA_PORT = 7882;
 const TABLE = 'sfud_e2e_loss';
@@ -90,3 +91,23 @@ export async function applyPolicer(viewerPort, kbytesPerSec) {
   ].join('\n');
   await nft(['-f', '-'], `${script}\n`);
 }
+
+// sfud's own view of loss repair (its Prometheus counters, summed over
+// shards), so a case's figures say which side of a hop a repair came from.
+const REPAIR_COUNTERS = {
+  nacksReceived: 'sfud_nacks_received_total',
+  retransmissions: 'sfud_retransmissions_total',
+  lossRepairs: 'sfud_loss_repairs_total',
+  nackSeqsUnanswered: 'sfud_nack_sequences_unanswered_total',
+  nackSeqsSentUpstream: 'sfud_nack_sequences_sent_total',
+  recoveredUpstream: 'sfud_packets_recovered_total',
+};
+
+/** sfud's repair counters now: { name: total }. */
+export async function repairCounters() {
+  const samples = parseMetrics((await fetchMetrics()).text);
+  return Object.fromEntries(Object.entries(REPAIR_COUNTERS).map(([k, name]) => [k, sumOf(samples, name)]));
+}
+
+/** What changed between two `repairCounters()`. */
+export const repairDelta = (a, b) => Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]));

@@ -153,7 +153,7 @@ pub async fn stats(State(st): State<AppState>, headers: HeaderMap, Query(q): Que
                 "rtp_in": s.rtp_in, "rtp_forwarded": s.rtp_forwarded, "rtcp_in": s.rtcp_in,
                 "stun_in": s.stun_in, "dtls_in": s.dtls_in, "steered": s.steered,
                 "plis_sent": s.plis_sent, "plis_received": s.plis_received, "nacks_received": s.nacks_received,
-                "retransmissions": s.retransmissions, "nacks_unanswered": s.nacks_unanswered,
+                "retransmissions": s.retransmissions, "loss_repairs": s.loss_repairs, "nacks_unanswered": s.nacks_unanswered,
                 "nacks_sent": s.nacks_sent, "packets_recovered": s.packets_recovered,
                 "losses_unrecoverable": s.losses_unrecoverable, "cache_bytes": s.cache_bytes,
                 "red_passed": s.red_passed, "red_reduced": s.red_reduced,

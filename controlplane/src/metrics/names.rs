@@ -14,6 +14,7 @@ pub const NACKS_RECEIVED: &str = "sfud_nacks_received_total";
 pub const PLIS_RECEIVED: &str = "sfud_plis_received_total";
 pub const PLIS_SENT: &str = "sfud_plis_sent_total";
 pub const RETRANSMISSIONS: &str = "sfud_retransmissions_total";
+pub const LOSS_REPAIRS: &str = "sfud_loss_repairs_total";
 pub const NACKS_UNANSWERED: &str = "sfud_nack_sequences_unanswered_total";
 pub const NACKS_SENT: &str = "sfud_nack_sequences_sent_total";
 pub const PACKETS_RECOVERED: &str = "sfud_packets_recovered_total";
@@ -134,6 +135,10 @@ pub(super) fn describe_all() {
     describe_counter!(
         RETRANSMISSIONS,
         "RTP packets retransmitted in answer to NACKs, per shard."
+    );
+    describe_counter!(
+        LOSS_REPAIRS,
+        "RTP packets resent to subscribers because their transport-wide feedback reported the last copy lost before a NACK asked again, per shard."
     );
     describe_counter!(DTLS_HANDSHAKES, "DTLS handshakes finished, by result.");
     describe_counter!(DTLS_DATAGRAMS_DROPPED, "DTLS datagrams from peers dropped because their session's transport task was behind (its inbox full); the peer retransmits.");

@@ -62,6 +62,7 @@ pub fn record_shard_stats(s: &ShardStats) {
     set(NACKS_UNANSWERED, s.nacks_unanswered);
     set(NACKS_SENT, s.nacks_sent);
     set(PACKETS_RECOVERED, s.packets_recovered);
+    set(LOSS_REPAIRS, s.loss_repairs);
     set(LOSSES_UNRECOVERABLE, s.losses_unrecoverable);
     counter!(RED_PACKETS, "shard" => shard.clone(), "path" => "passed").absolute(s.red_passed);
     counter!(RED_PACKETS, "shard" => shard.clone(), "path" => "reduced").absolute(s.red_reduced);

@@ -35,6 +35,7 @@ use overuse::OveruseDetector;
 pub use probe_window::ProbeReport;
 use probe_window::ProbeWindow;
 use send_history::{Fate, SendHistory};
+pub use send_history::SentMedia;
 use trendline::Trendline;
 
 /// Bounds of every estimate.
@@ -81,6 +82,10 @@ pub struct BweStats {
     /// RR loss fractions ignored because transport-cc feedback is flowing.
     pub ignored_loss_reports: u64,
 }
+
+/// Losses one feedback may hand on for repair: a feedback reporting more
+/// than this describes congestion or an outage, which resends would feed.
+pub const MAX_LOST_PER_FEEDBACK: usize = 32;
 
 pub struct BandwidthEstimator {
     /// First instant seen: time zero for send times.
@@ -156,14 +161,17 @@ impl BandwidthEstimator {
         self.history.warm(tw_seq);
     }
 
-    pub fn on_sent(&mut self, tw_seq: u16, size: usize, now: Instant) {
+    /// `media` names the packet for a repair should the subscriber report it lost.
+    pub fn on_sent(&mut self, tw_seq: u16, size: usize, media: Option<SentMedia>, now: Instant) {
         let sent_us = self.micros(now);
-        self.history.on_sent(tw_seq, size, sent_us);
+        self.history.on_sent(tw_seq, size, media, sent_us);
     }
 
     /// The subscriber's transport-cc feedback (the fci of `RtcpPacket::TransportCc`).
     /// Statuses of sequence numbers not in the send history are ignored.
-    pub fn on_twcc(&mut self, fci: &[u8], now: Instant) -> Result<(), RtcpError> {
+    /// Media packets this feedback is the first to report lost are pushed to
+    /// `lost`, at most [`MAX_LOST_PER_FEEDBACK`] of them.
+    pub fn on_twcc(&mut self, fci: &[u8], now: Instant, lost_media: &mut Vec<SentMedia>) -> Result<(), RtcpError> {
         let fb = parse_twcc(fci)?;
         let shift = self.unwrap_reference(fb.reference_time_us) - fb.reference_time_us;
         let (mut lost, mut received, mut recovered) = (0u32, 0u32, 0u32);
@@ -178,6 +186,11 @@ impl BandwidthEstimator {
                 (None, Fate::Unreported) => {
                     sent.fate = Fate::Lost;
                     lost += 1;
+                    if let Some(m) = sent.media {
+                        if lost_media.len() < MAX_LOST_PER_FEEDBACK {
+                            lost_media.push(m);
+                        }
+                    }
                     if let Some(p) = self.probe.as_mut() {
                         p.on_lost(sent.sent_us);
                     }

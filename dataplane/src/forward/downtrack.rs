@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::forward::extensions::{self, Stamp, MAX_ELEMENTS};
+use crate::forward::bwe::SentMedia;
 use crate::forward::resend_limiter::ResendLimiter;
 
 /// RTP header, sfud's own extensions and the RTX OSN, at most.
@@ -48,8 +49,9 @@ pub enum Svc<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rewrite {
     /// A packet was written: `len` bytes, ready to protect. `transport_seq`
-    /// says whether it used the transport-wide sequence number offered.
-    Packet { len: usize, transport_seq: bool },
+    /// says whether it used the transport-wide sequence number offered;
+    /// `media` names it for a repair (None when the subscriber takes no resends).
+    Packet { len: usize, transport_seq: bool, media: Option<SentMedia> },
     /// Dropped on purpose (waiting for a keyframe, padding): the
     /// subscriber sees no gap.
     Skip,
@@ -310,7 +312,13 @@ impl Downtrack {
         self.packets = self.packets.wrapping_add(1);
         self.octets = self.octets.wrapping_add(payload.len() as u32);
         self.last_sent = Some(now);
-        Rewrite::Packet { len, transport_seq: self.spec.ext.transport_cc.is_some() }
+        Rewrite::Packet { len, transport_seq: self.spec.ext.transport_cc.is_some(), media: self.sent_media(sequence, 0) }
+    }
+
+    /// How the send history names output packet `seq`'s `attempt`-th copy;
+    /// None when the subscriber did not negotiate NACK (resends it would drop).
+    fn sent_media(&self, seq: u16, attempt: u8) -> Option<SentMedia> {
+        self.spec.feedback.nack.then_some(SentMedia { ssrc: self.spec.ssrc, seq, attempt })
     }
 
     /// Answers a NACK for output sequence `seq` from `cache`: writes the
@@ -329,10 +337,46 @@ impl Downtrack {
         out: &mut [u8],
         now: Instant,
     ) -> Option<Resent> {
+        if !self.limiter.permits(seq, now, rtt) {
+            return None;
+        }
+        self.resend_now(seq, cache, ctx, budget, out, now)
+    }
+
+    /// Resends a packet the subscriber's transport-wide feedback reported
+    /// lost, without waiting for its NACK: the NACK itself may have been
+    /// lost, and a receiver that cannot measure its round trip (one that
+    /// only receives) asks again only after 100 ms. Only the newest copy's
+    /// loss counts (`ResendLimiter::permits_repair`), so an original whose
+    /// NACK was answered is not sent twice. Otherwise as [`Self::resend`].
+    pub fn repair(
+        &mut self,
+        lost: SentMedia,
+        cache: &RetransmissionCache,
+        ctx: &SendContext,
+        budget: impl FnOnce(usize) -> bool,
+        out: &mut [u8],
+        now: Instant,
+    ) -> Option<Resent> {
+        if lost.ssrc != self.spec.ssrc || !self.limiter.permits_repair(lost.seq, lost.attempt, now) {
+            return None;
+        }
+        self.resend_now(lost.seq, cache, ctx, budget, out, now)
+    }
+
+    fn resend_now(
+        &mut self,
+        seq: u16,
+        cache: &RetransmissionCache,
+        ctx: &SendContext,
+        budget: impl FnOnce(usize) -> bool,
+        out: &mut [u8],
+        now: Instant,
+    ) -> Option<Resent> {
         let ext_seq = self.mapper.source_of(seq)?;
         let pkt = cache.get(ext_seq, now)?;
         let (sequence, timestamp) = self.mapper.map(ext_seq, pkt.timestamp)?;
-        if sequence != seq || !self.limiter.permits(seq, now, rtt) {
+        if sequence != seq {
             return None;
         }
         // Header, the extensions sfud may write, and the RTX OSN: an upper
@@ -340,8 +384,10 @@ impl Downtrack {
         if !budget(RESEND_OVERHEAD + pkt.ext.len() + pkt.payload.len()) {
             return None;
         }
-        self.limiter.record(seq, now);
-        self.write_resend(seq, timestamp, &pkt, ctx, out)
+        let attempt = self.limiter.record(seq, now);
+        let mut r = self.write_resend(seq, timestamp, &pkt, ctx, out)?;
+        r.media = self.sent_media(seq, attempt);
+        Some(r)
     }
 
     /// A bandwidth probe (`forward::allocator`): the packet sent `back`
@@ -409,7 +455,7 @@ impl Downtrack {
                 vp8::apply(&d, &mut out[len - pkt.payload.len()..len], pid, tl0);
             }
         }
-        Some(Resent { len, transport_seq: self.spec.ext.transport_cc.is_some() })
+        Some(Resent { len, transport_seq: self.spec.ext.transport_cc.is_some(), media: None })
     }
 
     /// Header (with extensions), then `prefix` (the RTX OSN), then `payload`.
@@ -497,4 +543,6 @@ impl Downtrack {
 pub struct Resent {
     pub len: usize,
     pub transport_seq: bool,
+    /// Set for a resend answering a loss (not for a probe's copy).
+    pub media: Option<SentMedia>,
 }

@@ -65,15 +65,31 @@ impl ResendLimiter {
         }
     }
 
-    /// Counts a resend of `seq` made now.
-    pub fn record(&mut self, seq: u16, now: Instant) {
-        let Some(slot) = self.slots.get_mut(usize::from(seq) & (SLOTS - 1)) else { return };
+    /// Whether `seq` may be repaired now: the copy reported lost was its
+    /// `attempt`-th (0 for the original) and nothing was resent since. A
+    /// report is evidence, so no round trip needs to pass, but the count
+    /// bound holds.
+    pub fn permits_repair(&self, seq: u16, attempt: u8, now: Instant) -> bool {
+        let resends = match self.slots.get(usize::from(seq) & (SLOTS - 1)) {
+            Some(Some(e)) if e.seq == seq && now.saturating_duration_since(e.last) < ENTRY_LIFETIME => e.resends,
+            _ => 0,
+        };
+        resends == attempt && resends < MAX_RESENDS
+    }
+
+    /// Counts a resend of `seq` made now; returns how many there were.
+    pub fn record(&mut self, seq: u16, now: Instant) -> u8 {
+        let Some(slot) = self.slots.get_mut(usize::from(seq) & (SLOTS - 1)) else { return 0 };
         match slot {
             Some(e) if e.seq == seq && now.saturating_duration_since(e.last) < ENTRY_LIFETIME => {
                 e.resends = e.resends.saturating_add(1);
                 e.last = now;
+                e.resends
             }
-            _ => *slot = Some(Entry { seq, last: now, resends: 1 }),
+            _ => {
+                *slot = Some(Entry { seq, last: now, resends: 1 });
+                1
+            }
         }
     }
 }
@@ -152,6 +168,30 @@ mod tests {
         }
         assert!(!l.allow(9, t + 20 * RTT, RTT));
         assert!(l.allow(9, t + 8 * RTT + ENTRY_LIFETIME, RTT));
+    }
+
+    #[test]
+    fn a_repair_answers_the_copy_reported_lost_and_no_other() {
+        let mut l = ResendLimiter::new();
+        let t = Instant::now();
+        // The original was lost and no NACK came: repair it, once.
+        assert!(l.permits_repair(3, 0, t));
+        assert_eq!(l.record(3, t), 1);
+        assert!(!l.permits_repair(3, 0, t + MS));
+        // A NACK answered the loss first: the original's report is old news,
+        // but the resend's own loss is not, however soon it is reported.
+        assert_eq!(l.record(4, t), 1);
+        assert!(!l.permits_repair(4, 0, t + MS));
+        assert!(l.permits_repair(4, 1, t + MS));
+        // A later resend already went out: the report of the earlier one is moot.
+        assert_eq!(l.record(4, t + RTT), 2);
+        assert!(!l.permits_repair(4, 1, t + RTT + MS));
+        // The count bound holds for repairs too.
+        let mut n = 2;
+        while l.permits_repair(4, n, t + RTT) {
+            n = l.record(4, t + RTT);
+        }
+        assert_eq!(n, MAX_RESENDS);
     }
 
     #[test]

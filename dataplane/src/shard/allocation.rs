@@ -180,7 +180,7 @@ impl ShardCore {
                         let back = sess.probe_turn;
                         sess.probe_turn = (sess.probe_turn + 1) % PROBE_DEPTH;
                         let Some(r) = dt.probe(back, cache, &ctx, out.slot(), now) else { break };
-                        if !protect_and_commit(sess, r.len, r.transport_seq, now, out) {
+                        if !protect_and_commit(sess, r.len, r.transport_seq, r.media, now, out) {
                             break;
                         }
                         sess.probe_credit -= r.len as f64;

@@ -14,6 +14,7 @@ use crate::forward::layer_demand::{DemandAnnouncer, LayerDemand};
 use crate::forward::audio_level::ReportClock;
 use crate::forward::rate_meter::RateMeter;
 use crate::forward::simulcast;
+use crate::forward::bwe::{SentMedia, MAX_LOST_PER_FEEDBACK};
 use crate::forward::retransmission_cache::RetransmissionCache;
 use crate::forward::{Downtrack, Uptrack};
 use crate::ice::IceLite;
@@ -97,6 +98,8 @@ pub struct ShardCore {
     /// Scratch for building RTCP before it is protected into the outbox.
     pub(super) scratch: Vec<u8>,
     pub(super) nack_scratch: Vec<u16>,
+    /// Losses one subscriber feedback hands on for repair (reused).
+    pub(super) lost_scratch: Vec<SentMedia>,
     /// Tracks whose new local downtracks need a keyframe at the next tick.
     pending_keyframes: Vec<TrackId>,
     /// Bounded, oldest first: see `MAX_EARLY_CLAIMS`.
@@ -137,6 +140,7 @@ impl ShardCore {
             last_srtp_reap: None,
             scratch: vec![0; 1500],
             nack_scratch: Vec::new(),
+            lost_scratch: Vec::with_capacity(MAX_LOST_PER_FEEDBACK),
             pending_keyframes: Vec::new(),
             early_claims: Vec::new(),
             test_hooks: false,

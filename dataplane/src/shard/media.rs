@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::forward::bwe::SentMedia;
 use crate::forward::downtrack::{Rewrite, SendContext, Svc};
 use crate::forward::extensions::{self, Carried, MAX_CARRIED};
 use crate::forward::nack_generator::Arrival;
@@ -272,8 +273,8 @@ impl ShardCore {
             }
             let ctx = send_context(sess, origin, now);
             let slot = out.slot();
-            let (len, stamped) = match dt.forward(item, svc, carried, payload, &ctx, slot, now) {
-                Rewrite::Packet { len, transport_seq } => (len, transport_seq),
+            let (len, stamped, media) = match dt.forward(item, svc, carried, payload, &ctx, slot, now) {
+                Rewrite::Packet { len, transport_seq, media } => (len, transport_seq, media),
                 Rewrite::Skip => {
                     let why = if payload.is_empty() { DropReason::Padding } else { DropReason::WaitingKeyframe };
                     self.stats.drop(why);
@@ -289,7 +290,7 @@ impl ShardCore {
                     continue;
                 }
             };
-            if protect_and_commit(sess, len, stamped, now, out) {
+            if protect_and_commit(sess, len, stamped, media, now, out) {
                 self.stats.rtp_forwarded += 1;
                 if item.red {
                     match dt.spec.red_payload_type {
@@ -351,8 +352,15 @@ impl ShardCore {
                     }
                 }
                 RtcpPacket::TransportCc { fci, .. } => {
-                    if sess.bwe.on_twcc(fci, now).is_err() {
+                    let lost = &mut self.lost_scratch;
+                    lost.clear();
+                    if sess.bwe.on_twcc(fci, now, lost).is_err() {
                         self.stats.drop(DropReason::Malformed);
+                    }
+                    for &m in lost.iter() {
+                        if repair_loss(sess, &mut self.downtracks, &self.caches, m, origin, now, out) {
+                            self.stats.loss_repairs += 1;
+                        }
                     }
                 }
                 RtcpPacket::Remb { bitrate_bps, .. } => sess.bwe.on_remb(bitrate_bps, now),
@@ -565,7 +573,14 @@ pub(super) fn send_context(sess: &Session, origin: Instant, now: Instant) -> Sen
 
 /// Protects the `len` bytes written in the outbox's current slot and
 /// queues them for the session's peer.
-pub(super) fn protect_and_commit(sess: &mut Session, len: usize, stamped: bool, now: Instant, out: &mut Outbox) -> bool {
+pub(super) fn protect_and_commit(
+    sess: &mut Session,
+    len: usize,
+    stamped: bool,
+    media: Option<SentMedia>,
+    now: Instant,
+    out: &mut Outbox,
+) -> bool {
     let Some(tx) = sess.tx.as_mut() else { return false };
     let slot = out.slot();
     // Room for the SRTP tag (16 bytes for GCM, 10 for HMAC-SHA1-80).
@@ -577,7 +592,7 @@ pub(super) fn protect_and_commit(sess: &mut Session, len: usize, stamped: bool, 
             out.commit(n, sess.remote);
             sess.bytes_sent += n as u64;
             if stamped {
-                sess.sent_with_transport_seq(n, now);
+                sess.sent_with_transport_seq(n, media, now);
             }
             true
         }
@@ -603,7 +618,37 @@ fn answer_nack(
     let budget = &mut sess.resend_budget;
     let slot = out.slot();
     match dt.resend(seq, cache, &ctx, rtt, |len| budget.allow(len, estimate, now), slot, now) {
-        Some(r) => protect_and_commit(sess, r.len, r.transport_seq, now, out),
+        Some(r) => protect_and_commit(sess, r.len, r.transport_seq, r.media, now, out),
+        None => false,
+    }
+}
+
+/// Resends what the subscriber's transport-wide feedback reported `lost`
+/// (see `Downtrack::repair`), if it is still due and the budget allows.
+#[allow(clippy::too_many_arguments)]
+fn repair_loss(
+    sess: &mut Session,
+    downtracks: &mut HashMap<TrackId, Vec<Downtrack>>,
+    caches: &HashMap<TrackId, RetransmissionCache>,
+    lost: SentMedia,
+    origin: Instant,
+    now: Instant,
+    out: &mut Outbox,
+) -> bool {
+    if sess.tx.is_none() {
+        return false;
+    }
+    let Some(track) = sess.track_for_ssrc(lost.ssrc) else { return false };
+    let sid = sess.id;
+    let Some(dt) = downtracks.get_mut(&track).and_then(|l| l.iter_mut().find(|d| d.spec.session == sid)) else {
+        return false;
+    };
+    let Some(cache) = caches.get(&dt.cache_track()) else { return false };
+    let ctx = send_context(sess, origin, now);
+    let estimate = sess.bwe.estimate_bps();
+    let budget = &mut sess.resend_budget;
+    match dt.repair(lost, cache, &ctx, |len| budget.allow(len, estimate, now), out.slot(), now) {
+        Some(r) => protect_and_commit(sess, r.len, r.transport_seq, r.media, now, out),
         None => false,
     }
 }

@@ -25,6 +25,8 @@ mod claim_tests;
 #[cfg(test)]
 mod forward_tests;
 #[cfg(test)]
+mod repair_tests;
+#[cfg(test)]
 mod audio_level_tests;
 #[cfg(test)]
 mod content_type_tests;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::forward::allocator::Allocator;
-use crate::forward::bwe::BandwidthEstimator;
+use crate::forward::bwe::{BandwidthEstimator, SentMedia};
 use crate::forward::resend_budget::ResendBudget;
 use crate::forward::twcc_receiver::TwccReceiver;
 use crate::ice::IceLite;
@@ -140,8 +140,8 @@ impl Session {
 
     /// We sent a packet stamped with `transport_seq`: the estimator learns
     /// of it and the next one gets a new number.
-    pub fn sent_with_transport_seq(&mut self, size: usize, now: Instant) {
-        self.bwe.on_sent(self.transport_seq, size, now);
+    pub fn sent_with_transport_seq(&mut self, size: usize, media: Option<SentMedia>, now: Instant) {
+        self.bwe.on_sent(self.transport_seq, size, media, now);
         self.transport_seq = self.transport_seq.wrapping_add(1);
     }
 

@@ -15,6 +15,18 @@ pub(super) enum Fate {
     Received,
 }
 
+/// Which media packet a transport-wide seq carried, so a loss the
+/// subscriber reports can be repaired (`forward::downtrack::Downtrack::repair`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentMedia {
+    /// The downtrack's primary SSRC, as the subscriber's NACKs name it.
+    pub ssrc: u32,
+    /// Output sequence number of the packet (the OSN for a resend).
+    pub seq: u16,
+    /// 0 for the original; the n-th resend of `seq` otherwise.
+    pub attempt: u8,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Sent {
     /// Extended sequence number held; `u64::MAX` for an empty slot.
@@ -22,6 +34,8 @@ pub(super) struct Sent {
     pub(super) sent_us: i64,
     pub(super) size: u32,
     pub(super) fate: Fate,
+    /// None for what no one would repair: probes, audio without NACK, RTCP-less padding.
+    pub(super) media: Option<SentMedia>,
 }
 
 const EMPTY: Sent = Sent {
@@ -29,6 +43,7 @@ const EMPTY: Sent = Sent {
     sent_us: 0,
     size: 0,
     fate: Fate::Unreported,
+    media: None,
 };
 
 pub(super) struct SendHistory {
@@ -44,13 +59,14 @@ impl SendHistory {
         }
     }
 
-    pub(super) fn on_sent(&mut self, tw_seq: u16, size: usize, sent_us: i64) {
+    pub(super) fn on_sent(&mut self, tw_seq: u16, size: usize, media: Option<SentMedia>, sent_us: i64) {
         let ext = self.seqs.unwrap(tw_seq);
         self.slots[index(ext)] = Sent {
             ext,
             sent_us,
             size: u32::try_from(size).unwrap_or(u32::MAX),
             fate: Fate::Unreported,
+            media,
         };
     }
 
@@ -82,7 +98,7 @@ mod tests {
         let mut h = SendHistory::new();
         assert!(h.get_mut(0).is_none());
         for i in 0..(HISTORY as u32 + 100) {
-            h.on_sent((65000 + i) as u16, 1200, i64::from(i));
+            h.on_sent((65000 + i) as u16, 1200, None, i64::from(i));
         }
         // the first 100 were overwritten
         assert!(h.get_mut(65000).is_none());

@@ -27,7 +27,7 @@ fn feedback(
     let Some(Ok(RtcpPacket::TransportCc { fci, .. })) = iter_compound(&out[..n]).next() else {
         panic!("not transport-cc");
     };
-    bwe.on_twcc(fci, now).unwrap();
+    bwe.on_twcc(fci, now, &mut Vec::new()).unwrap();
 }
 
 /// Sends `packets` of `size` bytes every `interval_us` from `t0`;
@@ -54,7 +54,7 @@ fn run(
             next_feedback += FEEDBACK_EVERY_US;
         }
         let seq = i as u16;
-        bwe.on_sent(seq, size, at(t0, send_us));
+        bwe.on_sent(seq, size, None, at(t0, send_us));
         pending.push((seq, arrival(i, send_us).map(|a| REMOTE_EPOCH_US + a)));
     }
     stats
@@ -215,7 +215,7 @@ fn feedback_about_unknown_or_evicted_packets_is_ignored() {
     assert_eq!(s.estimate_bps, 1_000_000);
     // 5000 sent: the first 904 have left the 4096-entry history
     for i in 0..5000u16 {
-        bwe.on_sent(i, SIZE, at(t0, i64::from(i) * 1000));
+        bwe.on_sent(i, SIZE, None, at(t0, i64::from(i) * 1000));
     }
     let old: Vec<_> = (0u16..50).map(|s| (s, Some(1000 * i64::from(s)))).collect();
     feedback(&mut bwe, &old, 1, at(t0, 5_000_000));
@@ -236,7 +236,7 @@ fn repeated_reports_count_once() {
     let t0 = Instant::now();
     let mut bwe = BandwidthEstimator::new(1_000_000);
     for i in 0..20u16 {
-        bwe.on_sent(i, SIZE, at(t0, i64::from(i) * 10_000));
+        bwe.on_sent(i, SIZE, None, at(t0, i64::from(i) * 10_000));
     }
     // 10 lost, reported twice, then 10 received: 10 losses in 20, not 20 in 30.
     let lost: Vec<_> = (0u16..10).map(|s| (s, None)).collect();
@@ -257,10 +257,10 @@ fn repeated_reports_count_once() {
 fn malformed_feedback_is_an_error() {
     let t0 = Instant::now();
     let mut bwe = BandwidthEstimator::new(1_000_000);
-    assert!(bwe.on_twcc(&[], t0).is_err());
-    assert!(bwe.on_twcc(&[0, 1, 0, 5, 0, 0, 0, 0], t0).is_err());
+    assert!(bwe.on_twcc(&[], t0, &mut Vec::new()).is_err());
+    assert!(bwe.on_twcc(&[0, 1, 0, 5, 0, 0, 0, 0], t0, &mut Vec::new()).is_err());
     assert!(bwe
-        .on_twcc(&[0, 1, 0, 5, 0, 0, 0, 0, 0x20, 5, 1, 2], t0)
+        .on_twcc(&[0, 1, 0, 5, 0, 0, 0, 0, 0x20, 5, 1, 2], t0, &mut Vec::new())
         .is_err());
     assert_eq!(bwe.stats().feedbacks, 0);
 }
@@ -291,7 +291,7 @@ proptest! {
         let t0 = Instant::now();
         let mut bwe = BandwidthEstimator::new(500_000);
         for i in 0..sent {
-            bwe.on_sent(i, 1000, at(t0, i64::from(i) * 1000));
+            bwe.on_sent(i, 1000, None, at(t0, i64::from(i) * 1000));
         }
         for (k, mut fci) in fcis.into_iter().enumerate() {
             // Aim some at what was sent, with a small status count.
@@ -299,9 +299,50 @@ proptest! {
                 fci[0] = 0;
                 fci[2] = 0;
             }
-            let _ = bwe.on_twcc(&fci, at(t0, 300_000 + k as i64 * 50_000));
+            let _ = bwe.on_twcc(&fci, at(t0, 300_000 + k as i64 * 50_000), &mut Vec::new());
             let e = bwe.estimate_bps();
             prop_assert!((MIN_BPS..=MAX_BPS).contains(&e));
         }
     }
+}
+
+#[test]
+fn the_first_report_of_a_lost_media_packet_is_handed_on_once() {
+    let t0 = Instant::now();
+    let mut bwe = BandwidthEstimator::new(1_000_000);
+    let media = |seq| Some(SentMedia { ssrc: 7, seq, attempt: 0 });
+    bwe.on_sent(0, 1000, media(100), t0);
+    bwe.on_sent(1, 1000, media(101), at(t0, 1000));
+    // A probe's copy: nobody repairs it.
+    bwe.on_sent(2, 1000, None, at(t0, 2000));
+    bwe.on_sent(3, 1000, media(102), at(t0, 3000));
+    let report = |bwe: &mut BandwidthEstimator, now| {
+        let pending = [(0, Some(REMOTE_EPOCH_US)), (1, None), (2, None), (3, Some(REMOTE_EPOCH_US + 3000))];
+        let mut out = [0u8; 256];
+        let n = write_twcc(&mut out, 1, 2, 0, 0, REMOTE_EPOCH_US, &pending).unwrap();
+        let Some(Ok(RtcpPacket::TransportCc { fci, .. })) = iter_compound(&out[..n]).next() else { panic!() };
+        let mut lost = Vec::new();
+        bwe.on_twcc(fci, now, &mut lost).unwrap();
+        lost
+    };
+    assert_eq!(report(&mut bwe, at(t0, 50_000)), vec![media(101).unwrap()]);
+    // Feedback windows overlap: the same report again is no news.
+    assert!(report(&mut bwe, at(t0, 100_000)).is_empty());
+}
+
+#[test]
+fn one_feedback_hands_on_a_bounded_number_of_losses() {
+    let t0 = Instant::now();
+    let mut bwe = BandwidthEstimator::new(1_000_000);
+    let mut pending = Vec::new();
+    for i in 0..200u16 {
+        bwe.on_sent(i, 1000, Some(SentMedia { ssrc: 7, seq: i, attempt: 0 }), at(t0, i64::from(i) * 100));
+        pending.push((i, (i == 0 || i == 199).then_some(REMOTE_EPOCH_US + i64::from(i) * 100)));
+    }
+    let mut out = [0u8; 1024];
+    let n = write_twcc(&mut out, 1, 2, 0, 0, REMOTE_EPOCH_US, &pending).unwrap();
+    let Some(Ok(RtcpPacket::TransportCc { fci, .. })) = iter_compound(&out[..n]).next() else { panic!() };
+    let mut lost = Vec::new();
+    bwe.on_twcc(fci, at(t0, 50_000), &mut lost).unwrap();
+    assert_eq!(lost.len(), MAX_LOST_PER_FEEDBACK);
 }
