@@ -186,7 +186,7 @@ impl BandwidthEstimator {
                 (None, Fate::Unreported) => {
                     sent.fate = Fate::Lost;
                     lost += 1;
-                    if let Some(m) = sent.media {
+                    if let Some(m) = sent.media() {
                         if lost_media.len() < MAX_LOST_PER_FEEDBACK {
                             lost_media.push(m);
                         }
