@@ -6,17 +6,20 @@
 
 use std::time::{Duration, Instant};
 
-use dataplane::forward::bwe::BandwidthEstimator;
+use dataplane::forward::bwe::{BandwidthEstimator, SentMedia, MAX_LOST_PER_FEEDBACK};
 use dataplane::rtcp::{self, twcc, RtcpPacket};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();
     let mut bwe = BandwidthEstimator::new(1_000_000);
-    // Packets the estimator believes it sent, so feedback can match them.
+    // Packets the estimator believes it sent, so feedback can match them;
+    // every other one names a media packet, so losses reach the repair list.
     for seq in 0..64u16 {
-        bwe.on_sent(seq, 1200, now + Duration::from_millis(u64::from(seq)));
+        let media = (seq % 2 == 0).then_some(SentMedia { ssrc: 1, seq, attempt: 0 });
+        bwe.on_sent(seq, 1200, media, now + Duration::from_millis(u64::from(seq)));
     }
+    let mut lost = Vec::new();
     // Raw input as a bare transport-cc FCI too: the parser is reached that
     // way directly, without the compound framing in front of it.
     if let Ok(fb) = twcc::parse_twcc(data) {
@@ -54,7 +57,10 @@ fuzz_target!(|data: &[u8]| {
                 if let Ok(fb) = twcc::parse_twcc(fci) {
                     check_twcc(&fb);
                 }
-                let _ = bwe.on_twcc(fci, now + Duration::from_millis(100));
+                lost.clear();
+                let _ = bwe.on_twcc(fci, now + Duration::from_millis(100), &mut lost);
+                assert!(lost.len() <= MAX_LOST_PER_FEEDBACK);
+                assert!(lost.iter().all(|m| m.ssrc == 1 && m.seq % 2 == 0 && m.seq < 64));
                 let _ = bwe.estimate_bps();
             }
             RtcpPacket::Other { body, .. } => {

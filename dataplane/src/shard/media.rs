@@ -263,7 +263,7 @@ impl ShardCore {
             if let Some(next) = list.get(i + WARM_AHEAD) {
                 next.warm();
                 if let Some(s) = self.sessions.get(&next.spec.session) {
-                    s.warm_send();
+                    s.warm_send(next.spec.ext.transport_cc.is_some());
                 }
             }
             let dt = &mut list[i];

@@ -125,9 +125,11 @@ impl Session {
     }
 
     /// Asks for what sending this peer one packet touches, ahead of the
-    /// fan-out reaching it (see `crate::prefetch`).
+    /// fan-out reaching it (see `crate::prefetch`). `stamped`: the packet
+    /// will carry a transport-wide number, so its send-history slot is
+    /// written too.
     #[inline]
-    pub fn warm_send(&self) {
+    pub fn warm_send(&self, stamped: bool) {
         crate::prefetch::line(&self.transport_seq);
         crate::prefetch::line(&self.remote);
         crate::prefetch::line(&self.bytes_sent);
@@ -135,7 +137,9 @@ impl Session {
             crate::prefetch::line(tx);
             tx.warm_protect();
         }
-        self.bwe.warm_send(self.transport_seq);
+        if stamped {
+            self.bwe.warm_send(self.transport_seq);
+        }
     }
 
     /// We sent a packet stamped with `transport_seq`: the estimator learns

@@ -85,8 +85,11 @@ impl SendHistory {
     }
 
     /// Asks for the slot `on_sent(tw_seq, ..)` will write (see `crate::prefetch`).
+    /// The extended number is congruent to `tw_seq` mod 2^16 and [`HISTORY`]
+    /// divides 2^16, so the slot follows from `tw_seq` alone: no read of
+    /// the unwrapper's state, which would stall on a line just asked for.
     pub(super) fn warm(&self, tw_seq: u16) {
-        crate::prefetch::line(self.slots.as_ptr().wrapping_add(index(self.seqs.peek(tw_seq))));
+        crate::prefetch::line(self.slots.as_ptr().wrapping_add(usize::from(tw_seq) % HISTORY));
     }
 
     /// The record of `tw_seq`, if it is one of the last [`HISTORY`] sent.
@@ -100,6 +103,7 @@ impl SendHistory {
 }
 
 const _: () = assert!(std::mem::size_of::<Sent>() == 32);
+const _: () = assert!((1 << 16) % HISTORY == 0);
 
 fn index(ext: u64) -> usize {
     (ext % HISTORY as u64) as usize
@@ -128,5 +132,15 @@ mod tests {
         assert_eq!(h.get_mut(last).unwrap().sent_us, HISTORY as i64 + 99);
         // never sent
         assert!(h.get_mut(last.wrapping_add(1)).is_none());
+    }
+
+    #[test]
+    fn the_slot_warmed_is_the_slot_written() {
+        let mut h = SendHistory::new();
+        for tw in [0u16, 1, 4095, 4096, 40000, 65535, 0, 7] {
+            let ext = h.seqs.peek(tw);
+            assert_eq!(index(ext), usize::from(tw) % HISTORY);
+            h.on_sent(tw, 100, None, 0);
+        }
     }
 }
