@@ -27,6 +27,13 @@ pub struct Pending {
 /// Pending placements kept at most: a bound, not a tuning knob.
 const MAX_PENDING: usize = 4096;
 
+/// How long a placement weighs on its node even after the node rewrote its
+/// record: the client it was made for (sent there by a redirect) may not
+/// have joined yet, so the record need not show the room. A room that did
+/// join meanwhile counts twice for this long, which only spreads a burst
+/// further.
+pub const JOIN_GRACE_MS: u64 = 5000;
+
 impl Pending {
     pub fn record(&mut self, node: &str, now_ms: u64) {
         if self.placed.len() >= MAX_PENDING {
@@ -35,9 +42,13 @@ impl Pending {
         self.placed.push_back((node.to_string(), now_ms));
     }
 
-    /// Placements on `rec`'s node newer than the record itself.
-    pub fn count(&self, rec: &NodeRecord) -> u32 {
-        self.placed.iter().filter(|(n, t)| *n == rec.id && *t >= rec.updated_ms).count() as u32
+    /// Placements on `rec`'s node that its record may not show: newer than
+    /// the record, or younger than [`JOIN_GRACE_MS`] at `now_ms`.
+    pub fn count(&self, rec: &NodeRecord, now_ms: u64) -> u32 {
+        self.placed
+            .iter()
+            .filter(|(n, t)| *n == rec.id && (*t >= rec.updated_ms || t + JOIN_GRACE_MS > now_ms))
+            .count() as u32
     }
 
     /// Forgets placements older than `horizon_ms` (every record has been
@@ -82,8 +93,8 @@ pub fn choose<'a>(
     let pool = if in_region.is_empty() { live } else { in_region };
     pool.into_iter()
         .min_by(|a, b| {
-            load_score(a, pending.count(a))
-                .total_cmp(&load_score(b, pending.count(b)))
+            load_score(a, pending.count(a, now_ms))
+                .total_cmp(&load_score(b, pending.count(b, now_ms)))
                 .then_with(|| a.id.cmp(&b.id))
         })
         .ok_or(PlacementError::NoNode)
@@ -202,14 +213,32 @@ mod tests {
     }
 
     #[test]
-    fn a_rewritten_record_replaces_the_pending_guess() {
+    fn a_rewritten_record_replaces_the_pending_guess_after_the_join_grace() {
         let mut pending = Pending::default();
         pending.record("n1", 1000);
-        assert_eq!(pending.count(&node("n1", "", 0, 999)), 1);
-        // n1 wrote its record after the placement: the room is in `rooms` now.
-        assert_eq!(pending.count(&node("n1", "", 1, 1500)), 0);
+        assert_eq!(pending.count(&node("n1", "", 0, 999), 1001), 1);
+        // n1 wrote its record after the placement, but the client sent there
+        // may not have joined yet: the placement still counts.
+        assert_eq!(pending.count(&node("n1", "", 0, 1500), 1600), 1);
+        // Past the grace, the record is taken at its word.
+        assert_eq!(pending.count(&node("n1", "", 1, 1500), 1000 + JOIN_GRACE_MS), 0);
         pending.prune(100_000, 2 * TTL);
         assert_eq!(pending.len(), 0);
+    }
+
+    #[test]
+    fn a_burst_spreads_even_when_records_are_rewritten_before_anyone_joins() {
+        let mut pending = Pending::default();
+        let mut got = Vec::new();
+        for i in 0..6u64 {
+            // Every node rewrites its record (no rooms joined yet) between placements.
+            let now = 1000 + i * 400;
+            let nodes = vec![node("n1", "", 0, now - 1), node("n2", "", 0, now - 1), node("n3", "", 0, now - 1)];
+            let n = choose(&nodes, &pending, None, now, TTL).unwrap().id.clone();
+            pending.record(&n, now);
+            got.push(n);
+        }
+        assert_eq!(got, ["n1", "n2", "n3", "n1", "n2", "n3"]);
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub async fn run(cluster: Cluster, state: AppState) {
                 }
                 cluster.relay().close_orphans(&nodes);
                 *cluster.0.nodes.lock().unwrap_or_else(|p| p.into_inner()) = nodes;
-                let horizon = 2 * cluster.0.ttl.as_millis() as u64;
+                let horizon = (2 * cluster.0.ttl.as_millis() as u64).max(super::placement::JOIN_GRACE_MS);
                 cluster.0.pending.lock().unwrap_or_else(|p| p.into_inner()).prune(now_ms(), horizon);
                 crate::metrics::record_cluster(true, cluster.0.nodes.lock().map(|n| n.len()).unwrap_or(0));
             }
