@@ -321,58 +321,27 @@ impl Downtrack {
         self.spec.feedback.nack.then_some(SentMedia { ssrc: self.spec.ssrc, seq, attempt })
     }
 
-    /// Answers a NACK for output sequence `seq` from `cache`: writes the
-    /// resend (as RTX when the subscriber negotiated it) into `out`. None
-    /// when the packet is unknown, evicted, was resent too recently, or
+    /// Sends output packet `ask` names again from `cache`: writes the resend
+    /// (as RTX when the subscriber negotiated it) into `out`. None when the
+    /// packet is unknown or evicted, when `ask`'s gate refuses it, or when
     /// `budget` refuses its size. `budget` is asked last, so a refused
     /// resend spends neither the per-packet allowance nor an RTX seq.
-    #[allow(clippy::too_many_arguments)]
     pub fn resend(
         &mut self,
-        seq: u16,
-        cache: &RetransmissionCache,
-        ctx: &SendContext,
-        rtt: Duration,
-        budget: impl FnOnce(usize) -> bool,
-        out: &mut [u8],
-        now: Instant,
-    ) -> Option<Resent> {
-        if !self.limiter.permits(seq, now, rtt) {
-            return None;
-        }
-        self.resend_now(seq, cache, ctx, budget, out, now)
-    }
-
-    /// Resends a packet the subscriber's transport-wide feedback reported
-    /// lost, without waiting for its NACK: the NACK itself may have been
-    /// lost, and a receiver that cannot measure its round trip (one that
-    /// only receives) asks again only after 100 ms. Only the newest copy's
-    /// loss counts (`ResendLimiter::permits_repair`), so an original whose
-    /// NACK was answered is not sent twice. Otherwise as [`Self::resend`].
-    pub fn repair(
-        &mut self,
-        lost: SentMedia,
+        ask: ResendAsk,
         cache: &RetransmissionCache,
         ctx: &SendContext,
         budget: impl FnOnce(usize) -> bool,
         out: &mut [u8],
         now: Instant,
     ) -> Option<Resent> {
-        if lost.ssrc != self.spec.ssrc || !self.limiter.permits_repair(lost.seq, lost.attempt, now) {
-            return None;
-        }
-        self.resend_now(lost.seq, cache, ctx, budget, out, now)
-    }
-
-    fn resend_now(
-        &mut self,
-        seq: u16,
-        cache: &RetransmissionCache,
-        ctx: &SendContext,
-        budget: impl FnOnce(usize) -> bool,
-        out: &mut [u8],
-        now: Instant,
-    ) -> Option<Resent> {
+        let seq = match ask {
+            ResendAsk::Nack { seq, rtt } if self.limiter.permits(seq, now, rtt) => seq,
+            ResendAsk::Repair(lost) if lost.ssrc == self.spec.ssrc && self.limiter.permits_repair(lost.seq, lost.attempt, now) => {
+                lost.seq
+            }
+            _ => return None,
+        };
         let ext_seq = self.mapper.source_of(seq)?;
         let pkt = cache.get(ext_seq, now)?;
         let (sequence, timestamp) = self.mapper.map(ext_seq, pkt.timestamp)?;
@@ -536,6 +505,21 @@ impl Downtrack {
     pub fn has_sent(&self) -> bool {
         self.last_sent.is_some()
     }
+}
+
+/// Why a packet is sent again, and so which gate it must pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResendAsk {
+    /// The subscriber NACKed output seq `seq`: at most once per `rtt`
+    /// (within it the first copy may still be in flight).
+    Nack { seq: u16, rtt: Duration },
+    /// Its transport-wide feedback reported this copy lost, with no NACK
+    /// asking again yet: the NACK itself may have been lost, and a receiver
+    /// that cannot measure its round trip (one that only receives) asks
+    /// again only after 100 ms. Only the newest copy's loss counts
+    /// (`ResendLimiter::permits_repair`), so an original whose NACK was
+    /// answered is not sent twice.
+    Repair(SentMedia),
 }
 
 /// A resend written by `Downtrack::resend`.

@@ -31,7 +31,7 @@ fn viewer_sees(viewer: &mut Peer, got: Vec<Vec<u8>>) -> Vec<(u32, u16, u8, Vec<u
         .collect()
 }
 
-fn nack(viewer: &mut Peer, seqs: &[u16]) -> Vec<u8> {
+pub(super) fn nack(viewer: &mut Peer, seqs: &[u16]) -> Vec<u8> {
     let mut buf = vec![0u8; 300];
     let n = rtcp::write_rr(&mut buf, 0x3333, &[]).unwrap();
     let m = rtcp::write_nack(&mut buf[n..], 0x3333, SUB_SSRC, seqs).unwrap();
@@ -60,7 +60,7 @@ fn start(rtx_down: bool) -> (ShardCore, Outbox, Peer, Peer, Instant) {
 
 /// Sends publisher packets `seqs` (the first a keyframe) and returns what
 /// the viewer got.
-fn publish(core: &mut ShardCore, out: &mut Outbox, publisher: &mut Peer, seqs: &[u16], now: Instant) -> Vec<Vec<u8>> {
+pub(super) fn publish(core: &mut ShardCore, out: &mut Outbox, publisher: &mut Peer, seqs: &[u16], now: Instant) -> Vec<Vec<u8>> {
     for (i, &seq) in seqs.iter().enumerate() {
         let mut p = protect(&mut publisher.tx, &rtp_packet(seq, 1000 + u32::from(seq) * 10, &vp8(i == 0)));
         core.handle_datagram(addr(5000), &mut p, now, out);

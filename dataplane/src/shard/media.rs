@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::forward::bwe::SentMedia;
-use crate::forward::downtrack::{Rewrite, SendContext, Svc};
+use crate::forward::downtrack::{ResendAsk, Rewrite, SendContext, Svc};
 use crate::forward::extensions::{self, Carried, MAX_CARRIED};
 use crate::forward::nack_generator::Arrival;
 use crate::forward::retransmission_cache::RetransmissionCache;
@@ -340,11 +340,10 @@ impl ShardCore {
                         self.stats.drop(DropReason::UnknownSsrc);
                         continue;
                     };
-                    let dt = self.downtracks.get_mut(&track).and_then(|l| l.iter_mut().find(|d| d.spec.session == sid));
-                    let Some(dt) = dt else { continue };
-                    let Some(cache) = self.caches.get(&dt.cache_track()) else { continue };
+                    let Some((dt, cache)) = downtrack_and_cache(&mut self.downtracks, &self.caches, sid, track) else { continue };
+                    let rtt = sess.rtt;
                     for seq in items.lost_sequences().take(MAX_NACK_SEQS) {
-                        if answer_nack(sess, dt, cache, seq, origin, now, out) {
+                        if resend(sess, dt, cache, ResendAsk::Nack { seq, rtt }, origin, now, out) {
                             self.stats.retransmissions += 1;
                         } else {
                             self.stats.nacks_unanswered += 1;
@@ -358,7 +357,9 @@ impl ShardCore {
                         self.stats.drop(DropReason::Malformed);
                     }
                     for &m in lost.iter() {
-                        if repair_loss(sess, &mut self.downtracks, &self.caches, m, origin, now, out) {
+                        let Some(track) = sess.track_for_ssrc(m.ssrc) else { continue };
+                        let Some((dt, cache)) = downtrack_and_cache(&mut self.downtracks, &self.caches, sid, track) else { continue };
+                        if resend(sess, dt, cache, ResendAsk::Repair(m), origin, now, out) {
                             self.stats.loss_repairs += 1;
                         }
                     }
@@ -600,11 +601,25 @@ pub(super) fn protect_and_commit(
     }
 }
 
-fn answer_nack(
+/// Session `sid`'s downtrack of `track` and the cache it resends from.
+fn downtrack_and_cache<'a>(
+    downtracks: &'a mut HashMap<TrackId, Vec<Downtrack>>,
+    caches: &'a HashMap<TrackId, RetransmissionCache>,
+    sid: SessionId,
+    track: TrackId,
+) -> Option<(&'a mut Downtrack, &'a RetransmissionCache)> {
+    let dt = downtracks.get_mut(&track)?.iter_mut().find(|d| d.spec.session == sid)?;
+    let cache = caches.get(&dt.cache_track())?;
+    Some((dt, cache))
+}
+
+/// Sends what `ask` names again to `sess` (see `Downtrack::resend`), within
+/// the session's resend budget.
+fn resend(
     sess: &mut Session,
     dt: &mut Downtrack,
     cache: &RetransmissionCache,
-    seq: u16,
+    ask: ResendAsk,
     origin: Instant,
     now: Instant,
     out: &mut Outbox,
@@ -613,41 +628,9 @@ fn answer_nack(
         return false;
     }
     let ctx = send_context(sess, origin, now);
-    let rtt = sess.rtt;
     let estimate = sess.bwe.estimate_bps();
     let budget = &mut sess.resend_budget;
-    let slot = out.slot();
-    match dt.resend(seq, cache, &ctx, rtt, |len| budget.allow(len, estimate, now), slot, now) {
-        Some(r) => protect_and_commit(sess, r.len, r.transport_seq, r.media, now, out),
-        None => false,
-    }
-}
-
-/// Resends what the subscriber's transport-wide feedback reported `lost`
-/// (see `Downtrack::repair`), if it is still due and the budget allows.
-#[allow(clippy::too_many_arguments)]
-fn repair_loss(
-    sess: &mut Session,
-    downtracks: &mut HashMap<TrackId, Vec<Downtrack>>,
-    caches: &HashMap<TrackId, RetransmissionCache>,
-    lost: SentMedia,
-    origin: Instant,
-    now: Instant,
-    out: &mut Outbox,
-) -> bool {
-    if sess.tx.is_none() {
-        return false;
-    }
-    let Some(track) = sess.track_for_ssrc(lost.ssrc) else { return false };
-    let sid = sess.id;
-    let Some(dt) = downtracks.get_mut(&track).and_then(|l| l.iter_mut().find(|d| d.spec.session == sid)) else {
-        return false;
-    };
-    let Some(cache) = caches.get(&dt.cache_track()) else { return false };
-    let ctx = send_context(sess, origin, now);
-    let estimate = sess.bwe.estimate_bps();
-    let budget = &mut sess.resend_budget;
-    match dt.repair(lost, cache, &ctx, |len| budget.allow(len, estimate, now), out.slot(), now) {
+    match dt.resend(ask, cache, &ctx, |len| budget.allow(len, estimate, now), out.slot(), now) {
         Some(r) => protect_and_commit(sess, r.len, r.transport_seq, r.media, now, out),
         None => false,
     }

@@ -12,7 +12,8 @@ use crate::rtcp;
 use crate::rtp;
 use crate::shard::core::ShardCore;
 use crate::shard::outbox::Outbox;
-use crate::shard::tests::{addr, down_spec, protect, rtp_packet, setup_with, take_for, up_spec, vp8, Peer, SUB_SSRC};
+use crate::shard::forward_tests::{nack, publish};
+use crate::shard::tests::{addr, down_spec, setup_with, take_for, up_spec, Peer, SUB_SSRC};
 use crate::srtp::SrtpProfile;
 
 const RTX_SSRC: u32 = 0x7777;
@@ -35,9 +36,8 @@ struct Viewer {
 
 impl Viewer {
     /// Decrypts what sfud sent the viewer.
-    fn decode(&mut self, out: &mut Outbox) -> Vec<Got> {
-        take_for(out, addr(6000))
-            .into_iter()
+    fn decode(&mut self, got: Vec<Vec<u8>>) -> Vec<Got> {
+        got.into_iter()
             .map(|mut d| {
                 let len = d.len();
                 let n = self.peer.rx.unprotect_rtp(&mut d, len).expect("viewer decrypts");
@@ -69,14 +69,6 @@ impl Viewer {
         buf
     }
 
-    fn nack(&mut self, seq: u16) -> Vec<u8> {
-        let mut buf = vec![0u8; 300];
-        let n = rtcp::write_rr(&mut buf, 0x3333, &[]).unwrap();
-        let m = rtcp::write_nack(&mut buf[n..], 0x3333, SUB_SSRC, &[seq]).unwrap();
-        let len = self.peer.tx.protect_rtcp(&mut buf, n + m).unwrap();
-        buf.truncate(len);
-        buf
-    }
 }
 
 fn start(nack: bool) -> (ShardCore, Outbox, Peer, Viewer, Instant) {
@@ -92,79 +84,67 @@ fn start(nack: bool) -> (ShardCore, Outbox, Peer, Viewer, Instant) {
     (core, out, publisher, Viewer { peer, twcc: TwccReceiver::new(0x3333) }, now)
 }
 
-fn publish(core: &mut ShardCore, out: &mut Outbox, publisher: &mut Peer, seqs: &[u16], now: Instant) {
-    for &seq in seqs {
-        let mut p = protect(&mut publisher.tx, &rtp_packet(seq, 1000 + u32::from(seq) * 10, &vp8(seq == 10)));
-        core.handle_datagram(addr(5000), &mut p, now, out);
-    }
-}
-
 #[test]
 fn a_loss_whose_nack_was_lost_is_repaired_and_so_is_a_lost_repair() {
     let (mut core, mut out, mut publisher, mut viewer, now) = start(true);
-    publish(&mut core, &mut out, &mut publisher, &[10, 11, 12, 13], now);
-    let mut got = viewer.decode(&mut out);
+    let mut got = viewer.decode(publish(&mut core, &mut out, &mut publisher, &[10, 11, 12, 13], now));
     assert_eq!(got.len(), 4);
     // The second is lost on the way, and so is the viewer's NACK for it.
     let lost = got.remove(1);
     viewer.arrived(&got, now + MS);
     let mut fb = viewer.feedback(now + 60 * MS);
     core.handle_datagram(addr(6000), &mut fb, now + 61 * MS, &mut out);
-    let repair = viewer.decode(&mut out);
+    let repair = viewer.decode(take_for(&mut out, addr(6000)));
     assert_eq!(repair.len(), 1, "{repair:?}");
     assert_eq!((repair[0].ssrc, repair[0].seq), (RTX_SSRC, lost.seq), "the lost packet, on the repair stream");
     assert_eq!(core.stats.loss_repairs, 1);
     // The repair is lost too: the next feedback says so, and it goes again.
-    publish(&mut core, &mut out, &mut publisher, &[14], now + 80 * MS);
-    let next = viewer.decode(&mut out);
+    let next = viewer.decode(publish(&mut core, &mut out, &mut publisher, &[14], now + 80 * MS));
     viewer.arrived(&next, now + 81 * MS);
     let mut fb = viewer.feedback(now + 120 * MS);
     core.handle_datagram(addr(6000), &mut fb, now + 121 * MS, &mut out);
-    let again = viewer.decode(&mut out);
+    let again = viewer.decode(take_for(&mut out, addr(6000)));
     assert_eq!(again.len(), 1, "{again:?}");
     assert_eq!(again[0].seq, lost.seq);
     assert_ne!(again[0].tw, repair[0].tw, "a new transport-wide number, so its own fate is reported");
     assert_eq!(core.stats.loss_repairs, 2);
     // This one arrives: later feedback reports nothing new to repair.
     viewer.arrived(&again, now + 122 * MS);
-    publish(&mut core, &mut out, &mut publisher, &[15], now + 140 * MS);
-    let next = viewer.decode(&mut out);
+    let next = viewer.decode(publish(&mut core, &mut out, &mut publisher, &[15], now + 140 * MS));
     viewer.arrived(&next, now + 141 * MS);
     let mut fb = viewer.feedback(now + 180 * MS);
     core.handle_datagram(addr(6000), &mut fb, now + 181 * MS, &mut out);
-    assert!(viewer.decode(&mut out).is_empty());
+    assert!(viewer.decode(take_for(&mut out, addr(6000))).is_empty());
     assert_eq!(core.stats.loss_repairs, 2);
 }
 
 #[test]
 fn a_loss_a_nack_already_repaired_is_not_sent_twice() {
     let (mut core, mut out, mut publisher, mut viewer, now) = start(true);
-    publish(&mut core, &mut out, &mut publisher, &[10, 11, 12], now);
-    let mut got = viewer.decode(&mut out);
+    let mut got = viewer.decode(publish(&mut core, &mut out, &mut publisher, &[10, 11, 12], now));
     let lost = got.remove(1);
     viewer.arrived(&got, now + MS);
     // The viewer NACKs at once and the resend arrives.
-    let mut n = viewer.nack(lost.seq);
+    let mut n = nack(&mut viewer.peer, &[lost.seq]);
     core.handle_datagram(addr(6000), &mut n, now + 2 * MS, &mut out);
-    let resent = viewer.decode(&mut out);
+    let resent = viewer.decode(take_for(&mut out, addr(6000)));
     assert_eq!(resent.len(), 1);
     viewer.arrived(&resent, now + 3 * MS);
     // The feedback still reports the original lost: old news.
     let mut fb = viewer.feedback(now + 60 * MS);
     core.handle_datagram(addr(6000), &mut fb, now + 61 * MS, &mut out);
-    assert!(viewer.decode(&mut out).is_empty());
+    assert!(viewer.decode(take_for(&mut out, addr(6000))).is_empty());
     assert_eq!((core.stats.retransmissions, core.stats.loss_repairs), (1, 0));
 }
 
 #[test]
 fn a_subscriber_without_nack_gets_no_repairs() {
     let (mut core, mut out, mut publisher, mut viewer, now) = start(false);
-    publish(&mut core, &mut out, &mut publisher, &[10, 11, 12], now);
-    let mut got = viewer.decode(&mut out);
+    let mut got = viewer.decode(publish(&mut core, &mut out, &mut publisher, &[10, 11, 12], now));
     got.remove(1);
     viewer.arrived(&got, now + MS);
     let mut fb = viewer.feedback(now + 60 * MS);
     core.handle_datagram(addr(6000), &mut fb, now + 61 * MS, &mut out);
-    assert!(viewer.decode(&mut out).is_empty());
+    assert!(viewer.decode(take_for(&mut out, addr(6000))).is_empty());
     assert_eq!(core.stats.loss_repairs, 0);
 }

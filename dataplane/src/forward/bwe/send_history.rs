@@ -16,7 +16,7 @@ pub(super) enum Fate {
 }
 
 /// Which media packet a transport-wide seq carried, so a loss the
-/// subscriber reports can be repaired (`forward::downtrack::Downtrack::repair`).
+/// subscriber reports can be repaired (`forward::downtrack::ResendAsk::Repair`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SentMedia {
     /// The downtrack's primary SSRC, as the subscriber's NACKs name it.

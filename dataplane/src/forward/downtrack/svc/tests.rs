@@ -3,7 +3,7 @@
 //! for a spatial target, its sequence numbers and markers.
 use std::time::{Duration, Instant};
 
-use crate::forward::downtrack::{Downtrack, Rewrite, SendContext, Svc};
+use crate::forward::downtrack::{Downtrack, ResendAsk, Rewrite, SendContext, Svc};
 use crate::forward::vp9;
 use crate::msg::{DowntrackSpec, ExtIds, Feedback, MediaKind, SessionId, TrackId};
 use crate::rtp;
@@ -173,7 +173,7 @@ fn a_resend_keeps_the_marker_moved_to_the_subscribers_top_layer() {
     // Late enough that the resend limiter allows each once.
     let later = now + Duration::from_millis(pkts.len() as u64 + 500);
     for o in &got {
-        let r = dt.resend(o.seq, &cache, &ctx, Duration::from_millis(50), |_| true, &mut buf, later).expect("resent");
+        let r = dt.resend(ResendAsk::Nack { seq: o.seq, rtt: Duration::from_millis(50) }, &cache, &ctx, |_| true, &mut buf, later).expect("resent");
         let h = rtp::parse(&buf[..r.len]).unwrap();
         assert_eq!((h.sequence, h.marker), (o.seq, o.marker), "resend of {}", o.seq);
     }
