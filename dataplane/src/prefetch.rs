@@ -31,3 +31,13 @@ pub fn value<T>(v: &T) {
         line(base.wrapping_add(i * 64));
     }
 }
+
+/// Asks for the first `n` cache lines of `*v`: for a value too big to warm
+/// whole, laid out (`repr(C)`) with what is read first at its head.
+#[inline(always)]
+pub fn head<T>(v: &T, n: usize) {
+    let base = (v as *const T).cast::<u8>();
+    for i in 0..n {
+        line(base.wrapping_add(i * 64));
+    }
+}

@@ -157,8 +157,12 @@ impl BandwidthEstimator {
     /// A packet sfud sent to this subscriber with transport-wide seq `tw_seq` and `size` bytes.
     /// Asks for what `on_sent(tw_seq, ..)` will touch (see `crate::prefetch`).
     pub fn warm_send(&self, tw_seq: u16) {
-        crate::prefetch::line(&self.history);
         self.history.warm(tw_seq);
+    }
+
+    /// Asks for the lines `warm_send` reads, a stage before it.
+    pub fn warm_lines(&self) {
+        crate::prefetch::value(&self.history);
     }
 
     /// `media` names the packet for a repair should the subscriber report it lost.

@@ -80,6 +80,10 @@ pub struct SendContext {
 
 pub struct Downtrack {
     pub spec: DowntrackSpec,
+    /// Where the shard keeps this downtrack's session, so the fan-out
+    /// reaches it without a hash lookup (`shard::session_table`). A hint
+    /// the shard sets and checks; `u32::MAX` until it does.
+    pub session_slot: u32,
     /// Video must start on a keyframe or the decoder shows garbage until the next one.
     pub waiting_keyframe: bool,
     mapper: SeqMapper,
@@ -117,16 +121,27 @@ pub struct Downtrack {
 }
 
 impl Downtrack {
-    /// Asks for this downtrack and the mapper slots its next packet will
-    /// write, ahead of the fan-out reaching it (see `crate::prefetch`).
+    /// Asks for this downtrack's own lines, ahead of the fan-out reaching
+    /// it (see `crate::prefetch`). Address arithmetic only: nothing loads.
     #[inline]
-    pub fn warm(&self) {
+    pub fn warm_lines(&self) {
         crate::prefetch::value(self);
+    }
+
+    /// Asks for the mapper slots the next packet will write, and the mid
+    /// it will carry (on the heap). Reads this downtrack, so it comes a
+    /// stage after `warm_lines`.
+    #[inline]
+    pub fn warm_slots(&self) {
         self.mapper.warm();
+        if self.spec.ext.mid.is_some() {
+            crate::prefetch::line(self.spec.mid.as_ptr());
+        }
     }
 
     pub fn new(spec: DowntrackSpec) -> Self {
         Downtrack {
+            session_slot: u32::MAX,
             waiting_keyframe: spec.kind == MediaKind::Video,
             priority: spec.priority,
             mapper: SeqMapper::new(rand::random::<u16>() & 0x7fff, rand::random::<u32>()),

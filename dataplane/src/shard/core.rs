@@ -24,6 +24,7 @@ use crate::shard::outbox::{ConnId, Dest, Outbox};
 use crate::shard::peer::{MediaBatch, PeerMsg};
 use crate::shard::registry::Registry;
 use crate::shard::session::Session;
+use crate::shard::session_table::{SessionTable, NO_SLOT};
 use crate::srtp::{SrtpContext, SrtpError};
 use crate::stats::{DropReason, ShardStats};
 use crate::{dtls_record, stun};
@@ -75,7 +76,7 @@ const MAX_EARLY_CLAIMS: usize = 1024;
 pub struct ShardCore {
     pub id: ShardId,
     pub(super) registry: Registry,
-    pub(super) sessions: HashMap<SessionId, Session>,
+    pub(super) sessions: SessionTable,
     /// UDP 5-tuples and TCP connections to the session they carry.
     routes: HashMap<Dest, Route>,
     pub(super) uptracks: HashMap<TrackId, Uptrack>,
@@ -127,7 +128,7 @@ impl ShardCore {
         ShardCore {
             id,
             registry: Registry::default(),
-            sessions: HashMap::new(),
+            sessions: SessionTable::default(),
             routes: HashMap::new(),
             uptracks: HashMap::new(),
             downtracks: HashMap::new(),
@@ -459,8 +460,10 @@ impl ShardCore {
         if !list.iter().any(|d| d.spec.session == spec.session) {
             let track = spec.track;
             let cap = self.registry.cap(spec.session, track);
+            let slot = self.sessions.slot_of(&spec.session);
             let mut dt = Downtrack::new(spec);
             dt.cap = cap;
+            dt.session_slot = slot.unwrap_or(NO_SLOT);
             list.push(dt);
             self.pending_keyframes.push(track);
             // Its first layer may be one this shard told the publisher's

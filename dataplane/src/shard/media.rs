@@ -20,6 +20,7 @@ use crate::shard::core::{send_rtcp, srtp_drop_reason, ShardCore};
 use crate::shard::outbox::Outbox;
 use crate::shard::peer::MediaItem;
 use crate::shard::session::Session;
+use crate::shard::session_table::SessionTable;
 use crate::stats::DropReason;
 use crate::rtp;
 
@@ -257,17 +258,11 @@ impl ShardCore {
             _ => Svc::None,
         };
         let origin = *self.origin.get_or_insert(now);
+        let sessions = &mut self.sessions;
         for i in 0..list.len() {
-            // A few subscribers ahead, ask for the lines their send will
-            // touch, so the misses overlap (see `crate::prefetch`).
-            if let Some(next) = list.get(i + WARM_AHEAD) {
-                next.warm();
-                if let Some(s) = self.sessions.get(&next.spec.session) {
-                    s.warm_send(next.spec.ext.transport_cc.is_some());
-                }
-            }
+            warm_ahead(list, sessions, i);
             let dt = &mut list[i];
-            let Some(sess) = self.sessions.get_mut(&dt.spec.session) else { continue };
+            let Some(sess) = sessions.resolve(&mut dt.session_slot, dt.spec.session) else { continue };
             if sess.tx.is_none() {
                 continue;
             }
@@ -560,10 +555,34 @@ fn new_cache(kind: MediaKind) -> RetransmissionCache {
     RetransmissionCache::new(slots, CACHE_AGE)
 }
 
-/// How many downtracks ahead the fan-out warms (`crate::prefetch`): far
-/// enough for a miss to land before its turn, near enough that its lines
-/// are still in L1 then.
-const WARM_AHEAD: usize = 4;
+/// The fan-out's prefetch pipeline (`crate::prefetch`): how many downtracks
+/// apart its stages run. Far enough for a miss to land before the next
+/// stage reads the line, near enough that it is still in L1 then.
+const WARM_STEP: usize = 4;
+
+/// Before sending to downtrack `i`, asks for what the sends to the next
+/// few will touch, in three stages: each stage reads only lines an earlier
+/// one asked for, so no warming load stalls the loop. Per subscriber, a
+/// chain of dependent lines: the downtrack, then its mapper slots and its
+/// session (found by slot, without hashing), then the session's SRTP stream
+/// and key and send-history slot.
+#[inline]
+fn warm_ahead(list: &[Downtrack], sessions: &SessionTable, i: usize) {
+    if let Some(far) = list.get(i + 3 * WARM_STEP) {
+        far.warm_lines();
+    }
+    if let Some(mid) = list.get(i + 2 * WARM_STEP) {
+        mid.warm_slots();
+        if let Some(s) = sessions.at(mid.session_slot) {
+            s.warm_lines(mid.spec.ext.transport_cc.is_some());
+        }
+    }
+    if let Some(near) = list.get(i + WARM_STEP) {
+        if let Some(s) = sessions.at(near.session_slot) {
+            s.warm_send(near.spec.ext.transport_cc.is_some());
+        }
+    }
+}
 
 pub(super) fn send_context(sess: &Session, origin: Instant, now: Instant) -> SendContext {
     SendContext {

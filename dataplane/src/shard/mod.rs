@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod peer;
 pub mod registry;
 pub mod session;
+pub mod session_table;
 pub mod socket;
 pub mod tcp;
 #[cfg(test)]

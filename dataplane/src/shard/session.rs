@@ -22,15 +22,27 @@ const DEFAULT_RTT: Duration = Duration::from_millis(100);
 /// Where a subscriber's estimate starts, before feedback moves it.
 const INITIAL_ESTIMATE_BPS: u64 = 1_000_000;
 
+/// Lines from a session's start that hold what a send reads of it: the
+/// fields before `tx`, then `tx`'s own head.
+const WARM_HEAD_LINES: usize = 1 + SrtpContext::HEAD_LINES;
+
 /// Sender Reports remembered to match the LSR echoed in RRs.
 const SR_HISTORY: usize = 4;
 
+/// `repr(C)`: what every send reads leads, so the fan-out warms it as a
+/// few consecutive lines (`warm_lines`, checked by the layout test).
+#[repr(C)]
 pub struct Session {
     pub id: SessionId,
-    pub ice: IceLite,
+    /// The next transport-wide sequence number we stamp on what we send
+    /// this peer (its estimate of the peer's downlink is `bwe`).
+    pub transport_seq: u16,
+    /// RTP bytes sent to this peer (media, resends, probes).
+    pub bytes_sent: u64,
     /// Where we send: the nominated (or latest valid) ICE path.
     pub remote: Dest,
     pub tx: Option<SrtpContext>,
+    pub ice: IceLite,
     pub rx: Option<SrtpContext>,
     /// Our SSRC as an RTCP sender (RR, PLI) towards this peer.
     pub rtcp_ssrc: u32,
@@ -42,16 +54,11 @@ pub struct Session {
     /// Transport-wide congestion feedback we owe this peer as a publisher,
     /// and the header extension id its sequence numbers come in.
     pub twcc: Option<(u8, TwccReceiver)>,
-    /// The next transport-wide sequence number we stamp on what we send
-    /// this peer, and its estimate of the peer's downlink.
-    pub transport_seq: u16,
     pub bwe: BandwidthEstimator,
     /// Retransmissions to this peer, within a share of `bwe`'s estimate.
     pub resend_budget: ResendBudget,
     /// Shares `bwe`'s estimate among this subscriber's simulcast videos.
     pub allocator: Allocator,
-    /// RTP bytes sent to this peer (media, resends, probes).
-    pub bytes_sent: u64,
     /// Probe pacing: bytes still owed, when last paced and `bytes_sent` then,
     /// and which recent packet the next probe repeats.
     pub probe_credit: f64,
@@ -124,17 +131,24 @@ impl Session {
         self.up_ssrcs.iter().find(|(_, _, rtx)| !rtx).map(|(s, _, _)| *s)
     }
 
-    /// Asks for what sending this peer one packet touches, ahead of the
-    /// fan-out reaching it (see `crate::prefetch`). `stamped`: the packet
-    /// will carry a transport-wide number, so its send-history slot is
-    /// written too.
+    /// Stage one of warming a send (see `crate::prefetch`): the lines of
+    /// this session that `warm_send` and the send read, and with `stamped`
+    /// the send history's. Address arithmetic only: nothing here loads
+    /// from the session.
+    #[inline]
+    pub fn warm_lines(&self, stamped: bool) {
+        crate::prefetch::head(self, WARM_HEAD_LINES);
+        if stamped {
+            self.bwe.warm_lines();
+        }
+    }
+
+    /// Stage two: what sending this peer one packet touches beyond the
+    /// session (its SRTP stream and key, and with `stamped`, the
+    /// send-history slot). Reads only lines `warm_lines` asked for.
     #[inline]
     pub fn warm_send(&self, stamped: bool) {
-        crate::prefetch::line(&self.transport_seq);
-        crate::prefetch::line(&self.remote);
-        crate::prefetch::line(&self.bytes_sent);
         if let Some(tx) = &self.tx {
-            crate::prefetch::line(tx);
             tx.warm_protect();
         }
         if stamped {
@@ -231,5 +245,19 @@ mod tests {
         }
         assert_eq!(s.paths.len(), MAX_PATHS, "bounded");
         assert_eq!(s.dest_for(a), None, "oldest evicted");
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    /// `warm_lines` covers the leading fields and `tx`'s head: what
+    /// `crate::prefetch::head` reaches from any start is at least
+    /// 64 * (n - 1) + 1 bytes.
+    #[test]
+    fn what_a_send_reads_leads() {
+        assert!(std::mem::offset_of!(Session, tx) <= 64);
+        assert_eq!(std::mem::size_of::<Option<SrtpContext>>(), std::mem::size_of::<SrtpContext>());
     }
 }

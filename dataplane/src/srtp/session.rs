@@ -16,7 +16,9 @@ const SRTCP_INDEX_MASK: u32 = 0x7fff_ffff;
 ///
 /// Kept inline (no Box): a context exists per association direction, and the hot path
 /// should not chase a pointer to reach its key schedule.
+// `repr(u8)`: the tag leads, so `SrtpContext::HEAD_LINES` covers it.
 #[allow(clippy::large_enum_variant)]
+#[repr(u8)]
 enum Cipher {
     Cm { rtp: CmKey, rtcp: CmKey },
     Gcm { rtp: GcmKey, rtcp: GcmKey },
@@ -26,10 +28,15 @@ enum Cipher {
 ///
 /// Sans-IO and in place: every call works on the caller's buffer and allocates only
 /// when an SSRC is seen for the first time.
+/// `repr(C)`, small fields first: what `warm_protect` reads (the stream
+/// table's header and the cipher's tag) sits in the context's first
+/// `HEAD_LINES` cache lines, which the fan-out asks for a stage earlier,
+/// while the keys (most of the size) follow.
+#[repr(C)]
 pub struct SrtpContext {
     profile: SrtpProfile,
-    cipher: Cipher,
     streams: StreamTable,
+    cipher: Cipher,
 }
 
 impl core::fmt::Debug for SrtpContext {
@@ -115,6 +122,10 @@ impl SrtpContext {
     /// returns the new length. Err(BufferTooSmall) if buf.len() < len + overhead.
     /// Asks for what `protect_rtp` of the stream sent last will read: its
     /// stream entry and the RTP key (see `crate::prefetch`).
+    /// Cache lines from the start of a context (or of an `Option` of one)
+    /// that hold everything `warm_protect` reads; see the layout test.
+    pub const HEAD_LINES: usize = 3;
+
     #[inline]
     pub fn warm_protect(&self) {
         self.streams.warm();
@@ -291,5 +302,19 @@ impl SrtpContext {
             s.rtcp.commit(u64::from(index));
         }
         Ok(body_len)
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    /// `crate::prefetch::head` with n lines from any start covers at least
+    /// the first 64 * (n - 1) + 1 bytes.
+    #[test]
+    fn what_warm_protect_reads_is_in_the_head() {
+        let covered = 64 * (SrtpContext::HEAD_LINES - 1);
+        assert!(std::mem::offset_of!(SrtpContext, streams) + std::mem::size_of::<StreamTable>() <= covered);
+        assert!(std::mem::offset_of!(SrtpContext, cipher) < covered, "the cipher's tag");
     }
 }
