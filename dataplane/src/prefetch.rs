@@ -25,11 +25,7 @@ pub fn line<T: ?Sized>(p: *const T) {
 #[inline(always)]
 pub fn value<T>(v: &T) {
     const MAX_LINES: usize = 8;
-    let base = (v as *const T).cast::<u8>();
-    let lines = std::mem::size_of::<T>().div_ceil(64).min(MAX_LINES);
-    for i in 0..lines {
-        line(base.wrapping_add(i * 64));
-    }
+    head(v, std::mem::size_of::<T>().div_ceil(64).min(MAX_LINES));
 }
 
 /// Asks for the first `n` cache lines of `*v`: for a value too big to warm

@@ -118,14 +118,12 @@ impl SrtpContext {
         self.streams.reap_idle(keep)
     }
 
-    /// buf[..len] holds a plaintext RTP packet; protect in place and append the tag;
-    /// returns the new length. Err(BufferTooSmall) if buf.len() < len + overhead.
-    /// Asks for what `protect_rtp` of the stream sent last will read: its
-    /// stream entry and the RTP key (see `crate::prefetch`).
     /// Cache lines from the start of a context (or of an `Option` of one)
     /// that hold everything `warm_protect` reads; see the layout test.
     pub const HEAD_LINES: usize = 3;
 
+    /// Asks for what `protect_rtp` of the stream sent last will read: its
+    /// stream entry and the RTP key (see `crate::prefetch`).
     #[inline]
     pub fn warm_protect(&self) {
         self.streams.warm();
@@ -135,6 +133,8 @@ impl SrtpContext {
         }
     }
 
+    /// buf[..len] holds a plaintext RTP packet; protect in place and append the tag;
+    /// returns the new length. Err(BufferTooSmall) if buf.len() < len + overhead.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
         let out_len = len
             .checked_add(self.profile.rtp_overhead())
